@@ -1,0 +1,61 @@
+package moonwake
+
+import (
+	"context"
+	"time"
+)
+
+// Action states. An action is created running and ends exactly once.
+const (
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+)
+
+// Action is one thing moonwake did to a machine, on someone's behalf: the
+// audit log is the list of actions.
+type Action struct {
+	ID         string     `json:"id"`
+	Kind       string     `json:"kind"` // ActionWake, ActionShutdown …
+	Machine    string     `json:"machine"`
+	MAC        string     `json:"mac"`
+	Actor      Actor      `json:"actor"`
+	Status     string     `json:"status"`
+	Detail     string     `json:"detail,omitempty"` // the outcome in words
+	Steps      []Step     `json:"steps"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// Step is one thing done while carrying out an action.
+type Step struct {
+	At     time.Time `json:"at"`
+	Kind   string    `json:"kind"`             // "send", "verify" …
+	Via    string    `json:"via,omitempty"`    // "udp", "raw" …
+	Target string    `json:"target,omitempty"` // "10.0.0.255:9", "eth0"
+	Error  string    `json:"error,omitempty"`
+}
+
+// Done reports whether the action has ended.
+func (a *Action) Done() bool { return a.Status != StatusRunning }
+
+// ActionFilter selects actions to list, newest first.
+type ActionFilter struct {
+	Machine string // "" for all machines
+	Limit   int    // 0 for a default
+}
+
+// ActionService stores actions: the audit log.
+type ActionService interface {
+	// CreateAction stores a; it is durable when CreateAction returns.
+	CreateAction(ctx context.Context, a *Action) error
+	// UpdateAction stores a's new status, detail, steps and finish time.
+	UpdateAction(ctx context.Context, a *Action) error
+	// FindAction returns the action with that ID, or ENotFound.
+	FindAction(ctx context.Context, id string) (*Action, error)
+	// ListActions returns actions newest first.
+	ListActions(ctx context.Context, f ActionFilter) ([]*Action, error)
+	// FailRunningActions ends every action still running (they were cut
+	// short by a stop of the hub) with reason, and returns how many.
+	FailRunningActions(ctx context.Context, reason string) (int, error)
+}

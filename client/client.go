@@ -1,0 +1,190 @@
+// Package client is a Go client for the hub's HTTP API, used by the
+// command line.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/moonwake/moonwake"
+)
+
+// Client talks to one hub with one token.
+type Client struct {
+	BaseURL string // https://wake.example.org
+	Token   string
+	HTTP    *http.Client // nil: a client with a 30 s timeout
+}
+
+// New returns a client for the hub at baseURL.
+func New(baseURL, token string) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, moonwake.Errorf(moonwake.EInvalid, "hub URL %q: want http(s)://host[:port]", baseURL)
+	}
+	if token == "" {
+		return nil, moonwake.Errorf(moonwake.EInvalid, "no token: give --token or set MOONWAKE_TOKEN")
+	}
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token}, nil
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil). An
+// error answer becomes a *moonwake.Error with the hub's code and message.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return moonwake.Errorf(moonwake.EUnavailable, "hub %s: %v", c.BaseURL, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("read answer of %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 400 {
+		var e struct{ Error, Code string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			if e.Code == "" {
+				e.Code = moonwake.EInternal
+			}
+			return &moonwake.Error{Code: e.Code, Message: e.Error}
+		}
+		return moonwake.Errorf(moonwake.EUnavailable, "hub answered %s", resp.Status)
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// Machine is a machine as the API shows it.
+type Machine struct {
+	moonwake.Machine
+	PasswordSet bool `json:"password_set"`
+}
+
+// MachineInput is what CreateMachine sends.
+type MachineInput struct {
+	Name      string   `json:"name"`
+	MAC       string   `json:"mac"`
+	Host      string   `json:"host,omitempty"`
+	Interface string   `json:"interface,omitempty"`
+	Broadcast string   `json:"broadcast,omitempty"`
+	Port      int      `json:"port,omitempty"`
+	Password  string   `json:"password,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+}
+
+// ListMachines returns the machines the token may see.
+func (c *Client) ListMachines(ctx context.Context) ([]Machine, error) {
+	var out struct{ Machines []Machine }
+	return out.Machines, c.do(ctx, "GET", "/api/v1/machines", nil, &out)
+}
+
+// GetMachine returns one machine.
+func (c *Client) GetMachine(ctx context.Context, name string) (*Machine, error) {
+	var out Machine
+	return &out, c.do(ctx, "GET", "/api/v1/machines/"+url.PathEscape(name), nil, &out)
+}
+
+// CreateMachine registers a machine.
+func (c *Client) CreateMachine(ctx context.Context, in MachineInput) (*Machine, error) {
+	var out Machine
+	return &out, c.do(ctx, "POST", "/api/v1/machines", in, &out)
+}
+
+// DeleteMachine removes a machine.
+func (c *Client) DeleteMachine(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/api/v1/machines/"+url.PathEscape(name), nil, nil)
+}
+
+// Wake asks the hub to wake a machine and returns the action.
+func (c *Client) Wake(ctx context.Context, name string) (*moonwake.Action, error) {
+	var out moonwake.Action
+	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/wake", nil, &out)
+}
+
+// Action returns an action.
+func (c *Client) Action(ctx context.Context, id string) (*moonwake.Action, error) {
+	var out moonwake.Action
+	return &out, c.do(ctx, "GET", "/api/v1/actions/"+url.PathEscape(id), nil, &out)
+}
+
+// Actions lists recent actions, of one machine if name is not empty.
+func (c *Client) Actions(ctx context.Context, name string, limit int) ([]*moonwake.Action, error) {
+	q := url.Values{}
+	if name != "" {
+		q.Set("machine", name)
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	var out struct{ Actions []*moonwake.Action }
+	return out.Actions, c.do(ctx, "GET", "/api/v1/actions?"+q.Encode(), nil, &out)
+}
+
+// TokenInput is what CreateToken sends.
+type TokenInput struct {
+	Name     string   `json:"name"`
+	Machines []string `json:"machines,omitempty"`
+	Actions  []string `json:"actions,omitempty"`
+	Admin    bool     `json:"admin,omitempty"`
+}
+
+// CreateToken creates a token and returns it with its secret.
+func (c *Client) CreateToken(ctx context.Context, in TokenInput) (*moonwake.Token, string, error) {
+	var out struct {
+		Token  *moonwake.Token
+		Secret string
+	}
+	err := c.do(ctx, "POST", "/api/v1/tokens", in, &out)
+	return out.Token, out.Secret, err
+}
+
+// ListTokens lists every token.
+func (c *Client) ListTokens(ctx context.Context) ([]*moonwake.Token, error) {
+	var out struct{ Tokens []*moonwake.Token }
+	return out.Tokens, c.do(ctx, "GET", "/api/v1/tokens", nil, &out)
+}
+
+// RevokeToken revokes a token by id or name.
+func (c *Client) RevokeToken(ctx context.Context, idOrName string) (*moonwake.Token, error) {
+	var out moonwake.Token
+	return &out, c.do(ctx, "DELETE", "/api/v1/tokens/"+url.PathEscape(idOrName), nil, &out)
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moonwake/moonwake/config"
+	"github.com/moonwake/moonwake/hub"
+)
+
+func newServeCmd(e *env) *cobra.Command {
+	var listen, data, cfgPath string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the hub: API, machine registry, audit log",
+		Long: `Run the moonwake hub.
+
+The hub keeps its SQLite database in the data directory, serves the API on
+the listen address, and sends magic packets on the LAN it runs on. Every
+route but /healthz and /readyz needs a token; on the first start the hub
+creates an admin token and prints it once.
+
+Settings come from the defaults, then the config file, then MOONWAKE_*
+environment variables, then these flags.`,
+		Example: `  moonwake serve
+  moonwake serve --listen 127.0.0.1:8080 --data /var/lib/moonwake
+  moonwake serve --config /etc/moonwake/moonwake.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfgPath == "" {
+				cfgPath = e.getenv("MOONWAKE_CONFIG")
+			}
+			cfg, err := config.Load(cfgPath, e.getenv)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			if cmd.Flags().Changed("listen") {
+				cfg.Listen = listen
+			}
+			if cmd.Flags().Changed("data") {
+				cfg.Data = data
+			}
+			if err := cfg.Validate(); err != nil {
+				return usagef("%v", err)
+			}
+			log := newLogger(e, &cfg)
+			h := hub.New(cfg, log)
+			defer h.Close()
+			if err := h.Open(cmd.Context()); err != nil {
+				return err
+			}
+			if h.AdminSecret != "" {
+				fmt.Fprintf(e.stdout, `
+  moonwake created the first admin token. It is shown this once:
+
+    %s
+
+  Keep it in a password manager. Make more (scoped) tokens with
+    moonwake tokens create --data %s --name phone --machines NAME --actions wake
+
+`, h.AdminSecret, cfg.Data)
+			}
+			return h.Serve(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to serve HTTP on (default \":8080\"; or MOONWAKE_LISTEN)")
+	cmd.Flags().StringVar(&data, "data", "", "data `directory` for the database (default \"moonwake-data\"; or MOONWAKE_DATA)")
+	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config `file` (or MOONWAKE_CONFIG)")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+	_ = cmd.MarkFlagDirname("data")
+	return cmd
+}
+
+func newLogger(e *env, cfg *config.Config) *slog.Logger {
+	level, _ := cfg.Level()
+	opts := &slog.HandlerOptions{Level: level}
+	w := e.stderr
+	if w == nil {
+		w = os.Stderr
+	}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

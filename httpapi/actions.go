@@ -1,0 +1,52 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/moonwake/moonwake"
+)
+
+func (s *Server) getAction(w http.ResponseWriter, r *http.Request) {
+	a, err := s.Power.FindAction(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if tok := tokenFrom(r.Context()); !tok.CanSee(a.Machine) {
+		// The same answer as for an id that does not exist.
+		s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no action %q", r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
+	tok := tokenFrom(r.Context())
+	q := r.URL.Query()
+	f := moonwake.ActionFilter{Machine: q.Get("machine")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "limit %q: want 1 to 500", v))
+			return
+		}
+		f.Limit = n
+	}
+	if f.Machine != "" && !tok.CanSee(f.Machine) {
+		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not use machine %q", tok.Name, f.Machine))
+		return
+	}
+	as, err := s.Actions.ListActions(r.Context(), f)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	out := make([]*moonwake.Action, 0, len(as))
+	for _, a := range as {
+		if tok.CanSee(a.Machine) {
+			out = append(out, a)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"actions": out})
+}

@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/moonwake/moonwake"
+)
+
+type tokenKey struct{}
+
+// tokenFrom returns the authenticated token of a request behind auth.
+func tokenFrom(ctx context.Context) *moonwake.Token {
+	t, _ := ctx.Value(tokenKey{}).(*moonwake.Token)
+	return t
+}
+
+type authOpts struct {
+	admin      bool // only admin tokens
+	action     bool // an action route: rate-limited
+	queryToken bool // accept ?token= (one-tap links)
+}
+
+// auth authenticates every request to next, checks the admin requirement,
+// and rate-limits action routes per token and per client address.
+func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := s.clientAddr(r)
+		secret, err := bearer(r, o.queryToken)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		tok, err := s.Tokens.Authenticate(r.Context(), secret)
+		if err != nil {
+			if moonwake.ErrorCode(err) == moonwake.EUnauthorized {
+				if ok, wait := s.authFailures.allow(addr); !ok {
+					s.tooMany(w, r, wait, "too many failed authentications from your address")
+					return
+				}
+				s.Logger.Info("authentication failed", "addr", addr, "method", r.Method, "path", r.URL.Path)
+			}
+			s.error(w, r, err)
+			return
+		}
+		if o.admin && !tok.Admin {
+			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q is not an admin token", tok.Name))
+			return
+		}
+		if o.action {
+			if ok, wait := s.byToken.allow(tok.ID); !ok {
+				s.tooMany(w, r, wait, "rate limit for this token reached")
+				return
+			}
+			if ok, wait := s.byAddr.allow(addr); !ok {
+				s.tooMany(w, r, wait, "rate limit for your address reached")
+				return
+			}
+		}
+		ctx := context.WithValue(r.Context(), tokenKey{}, tok)
+		ctx = moonwake.WithActor(ctx, moonwake.Actor{Kind: "token", Name: tok.Name, TokenID: tok.ID, Addr: addr})
+		next(w, r.WithContext(ctx))
+	})
+}
+
+// bearer extracts the secret from the Authorization header, or, where
+// allowed, from the token query parameter.
+func bearer(r *http.Request, queryOK bool) (string, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, secret, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+			return "", moonwake.Errorf(moonwake.EUnauthorized, "malformed Authorization header; send Authorization: Bearer TOKEN")
+		}
+		return strings.TrimSpace(secret), nil
+	}
+	if r.URL.RawQuery != "" && strings.Contains(r.URL.RawQuery, "token=") {
+		q := r.URL.Query()
+		if q.Has("token") {
+			if !queryOK {
+				return "", moonwake.Errorf(moonwake.EUnauthorized, "a token in the URL is accepted on wake routes only; send Authorization: Bearer TOKEN")
+			}
+			if t := q.Get("token"); t != "" {
+				return t, nil
+			}
+		}
+	}
+	return "", moonwake.Errorf(moonwake.EUnauthorized, "missing token; send Authorization: Bearer TOKEN")
+}
+
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait float64, msg string) {
+	secs := int(wait + 0.999)
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.error(w, r, moonwake.Errorf(moonwake.ERateLimited, "%s; retry in %d s", msg, secs))
+}
+
+// clientAddr returns the client's IP address. X-Forwarded-For is believed
+// only when the connection comes from a trusted proxy, and then the
+// rightmost address that is not itself a trusted proxy is the client.
+func (s *Server) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if len(s.TrustedProxies) == 0 {
+		return host
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(peer.Unmap()) {
+		return host
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	hops := strings.Split(strings.Join(xff, ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trusted(a.Unmap()) {
+			return a.Unmap().String()
+		}
+	}
+	return host
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,98 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/moonwake/moonwake"
+)
+
+// statusOf maps an error code to an HTTP status; it is the only place that
+// does.
+func statusOf(code string) int {
+	switch code {
+	case moonwake.EInvalid:
+		return http.StatusBadRequest
+	case moonwake.ENotFound:
+		return http.StatusNotFound
+	case moonwake.EConflict:
+		return http.StatusConflict
+	case moonwake.EUnauthorized:
+		return http.StatusUnauthorized
+	case moonwake.EForbidden:
+		return http.StatusForbidden
+	case moonwake.ERateLimited:
+		return http.StatusTooManyRequests
+	case moonwake.EUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// ErrorBody is the JSON of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"` // for people
+	Code  string `json:"code"`  // for programs: one of the moonwake.E* codes
+}
+
+// error writes err as JSON. Internal errors are logged with their detail
+// and shown as "internal error".
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	code := moonwake.ErrorCode(err)
+	if code == moonwake.EInternal {
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	if code == moonwake.EUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="moonwake"`)
+	}
+	writeJSON(w, statusOf(code), ErrorBody{Error: moonwake.ErrorMessage(err), Code: code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"internal error","code":"internal"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// maxBody bounds request bodies: nothing the API takes is large.
+const maxBody = 64 << 10
+
+// decode reads a JSON body into v strictly: one object, no unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.EOF):
+			return moonwake.Errorf(moonwake.EInvalid, "empty body; send a JSON object")
+		case errors.As(err, &mbe):
+			return moonwake.Errorf(moonwake.EInvalid, "body larger than %d bytes", maxBody)
+		case errors.As(err, &se):
+			return moonwake.Errorf(moonwake.EInvalid, "malformed JSON at byte %d", se.Offset)
+		case errors.As(err, &te):
+			return moonwake.Errorf(moonwake.EInvalid, "field %q: want %s, got %s", te.Field, te.Type, te.Value)
+		default:
+			return moonwake.Errorf(moonwake.EInvalid, "bad JSON: %s", trimJSONErr(err))
+		}
+	}
+	if dec.More() {
+		return moonwake.Errorf(moonwake.EInvalid, "body holds more than one JSON value")
+	}
+	return nil
+}
+
+func trimJSONErr(err error) string {
+	return fmt.Sprint(err)
+}

@@ -1,0 +1,134 @@
+// Package httpapi is the hub's HTTP interface: the JSON API under /api/v1,
+// the compatibility route GET /wake?mac=, and health checks. Every route but
+// /healthz and /readyz requires a token, whatever address the hub listens on.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/moonwake/moonwake"
+)
+
+// Waker carries out wakes; power.Service implements it.
+type Waker interface {
+	Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error)
+	FindAction(ctx context.Context, id string) (*moonwake.Action, error)
+}
+
+// Server serves the API. Fill in the fields, then call Handler once.
+type Server struct {
+	Machines moonwake.MachineService
+	Tokens   moonwake.TokenService
+	Actions  moonwake.ActionService
+	Power    Waker
+	Logger   *slog.Logger
+
+	// RatePerMinute and Burst bound action requests for each token and for
+	// each client address separately.
+	RatePerMinute float64
+	Burst         int
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For header names the real client.
+	TrustedProxies []netip.Prefix
+	// Ready reports whether the hub can serve; nil means always.
+	Ready func(ctx context.Context) error
+
+	byToken, byAddr, authFailures *limiter
+}
+
+// Handler returns the hub's HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	per := s.RatePerMinute
+	if per <= 0 {
+		per = 30
+	}
+	burst := max(s.Burst, 1)
+	s.byToken = newLimiter(per, burst)
+	s.byAddr = newLimiter(per, burst)
+	// Bad tokens are cheap to try and expensive to log: an address gets a
+	// few dozen a minute.
+	s.authFailures = newLimiter(30, 30)
+
+	mux := http.NewServeMux()
+	// Health: no token, no body worth hiding.
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+
+	// Reading: any valid token, limited to the machines in its scope.
+	mux.Handle("GET /api/v1/me", s.auth(s.me, authOpts{}))
+	mux.Handle("GET /api/v1/machines", s.auth(s.listMachines, authOpts{}))
+	mux.Handle("GET /api/v1/machines/{name}", s.auth(s.getMachine, authOpts{}))
+	mux.Handle("GET /api/v1/actions", s.auth(s.listActions, authOpts{}))
+	mux.Handle("GET /api/v1/actions/{id}", s.auth(s.getAction, authOpts{}))
+
+	// Changing the registry: admin tokens only.
+	mux.Handle("POST /api/v1/machines", s.auth(s.createMachine, authOpts{admin: true}))
+	mux.Handle("PATCH /api/v1/machines/{name}", s.auth(s.updateMachine, authOpts{admin: true}))
+	mux.Handle("DELETE /api/v1/machines/{name}", s.auth(s.deleteMachine, authOpts{admin: true}))
+	mux.Handle("GET /api/v1/tokens", s.auth(s.listTokens, authOpts{admin: true}))
+	mux.Handle("POST /api/v1/tokens", s.auth(s.createToken, authOpts{admin: true}))
+	mux.Handle("DELETE /api/v1/tokens/{id}", s.auth(s.revokeToken, authOpts{admin: true}))
+
+	// Actions: scoped tokens, rate-limited, and the only routes that accept
+	// the token in the query string, for one-tap links.
+	mux.Handle("POST /api/v1/machines/{name}/wake", s.auth(s.wakeMachine, authOpts{action: true, queryToken: true}))
+	mux.Handle("GET /wake", s.auth(s.wakeByMAC, authOpts{action: true, queryToken: true}))
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+	return s.recoverer(s.headers(mux))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			s.Logger.Warn("not ready", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// headers sets what every answer carries: nothing here is for caches or for
+// framing, and JSON is never sniffed into HTML.
+func (s *Server) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a panic in a handler into a logged 500.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.error(w, r, moonwake.Errorf(moonwake.EInternal, "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,78 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/wol"
+)
+
+// wakeMachine is POST /api/v1/machines/{name}/wake.
+func (s *Server) wakeMachine(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	tok := tokenFrom(r.Context())
+	if !tok.Allows(moonwake.ActionWake, name) {
+		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not wake %q", tok.Name, name))
+		return
+	}
+	m, err := s.Machines.FindMachine(r.Context(), name)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.wake(w, r, m)
+}
+
+// wakeByMAC is GET /wake?mac=…, the drop-in for old serverless wake
+// functions. Unlike them it wakes registered machines only, and only for a
+// token allowed to.
+func (s *Server) wakeByMAC(w http.ResponseWriter, r *http.Request) {
+	tok := tokenFrom(r.Context())
+	raw := r.URL.Query().Get("mac")
+	if raw == "" {
+		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "missing mac parameter: /wake?mac=aa:bb:cc:dd:ee:ff"))
+		return
+	}
+	mac, err := wol.ParseMAC(raw)
+	if err != nil {
+		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "%v", err))
+		return
+	}
+	m, err := s.Machines.FindMachineByMAC(r.Context(), mac.String())
+	if err != nil {
+		if moonwake.ErrorCode(err) == moonwake.ENotFound && !tok.Admin && len(tok.Machines) > 0 {
+			err = moonwake.Errorf(moonwake.EForbidden, "token %q may not wake %s", tok.Name, mac)
+		} else if moonwake.ErrorCode(err) == moonwake.ENotFound {
+			err = moonwake.Errorf(moonwake.ENotFound, "no registered machine has MAC %s; only registered machines can be woken", mac)
+		}
+		s.error(w, r, err)
+		return
+	}
+	if !tok.Allows(moonwake.ActionWake, m.Name) {
+		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not wake %s", tok.Name, mac))
+		return
+	}
+	s.wake(w, r, m)
+}
+
+// wakeFailure is the answer when the packets could not be sent: the error,
+// and the action that records it.
+type wakeFailure struct {
+	ErrorBody
+	Action *moonwake.Action `json:"action,omitempty"`
+}
+
+func (s *Server) wake(w http.ResponseWriter, r *http.Request, m *moonwake.Machine) {
+	a, err := s.Power.Wake(r.Context(), m)
+	if err != nil {
+		if a == nil {
+			s.error(w, r, err)
+			return
+		}
+		code := moonwake.ErrorCode(err)
+		writeJSON(w, statusOf(code), wakeFailure{ErrorBody{Error: moonwake.ErrorMessage(err), Code: code}, a})
+		return
+	}
+	w.Header().Set("Location", "/api/v1/actions/"+a.ID)
+	writeJSON(w, http.StatusAccepted, a)
+}

@@ -1,0 +1,186 @@
+// Package hub assembles a moonwake hub from its configuration: the SQLite
+// store, the power service and the HTTP API. The command line and the
+// end-to-end tests run the same Hub.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/config"
+	"github.com/moonwake/moonwake/httpapi"
+	"github.com/moonwake/moonwake/power"
+	"github.com/moonwake/moonwake/sqlite"
+)
+
+// DBFile is the name of the database in the data directory.
+const DBFile = "moonwake.db"
+
+// Hub is a running hub. Open it, Serve it, Close it.
+type Hub struct {
+	cfg config.Config
+	log *slog.Logger
+
+	db       *sqlite.DB
+	machines *sqlite.MachineService
+	tokens   *sqlite.TokenService
+	actions  *sqlite.ActionService
+	power    *power.Service
+
+	ln     net.Listener
+	srv    *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// AdminSecret is set when Open created the first admin token.
+	AdminSecret string
+}
+
+// New returns a hub for cfg that logs to log.
+func New(cfg config.Config, log *slog.Logger) *Hub {
+	return &Hub{cfg: cfg, log: log}
+}
+
+// OpenDB opens the database in the data directory dir, creating both if
+// needed. The CLI's token commands use it on the hub host.
+func OpenDB(ctx context.Context, dir string) (*sqlite.DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	db := sqlite.NewDB(filepath.Join(dir, DBFile))
+	if err := db.Open(ctx); err != nil {
+		return nil, fmt.Errorf("open database in %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+// Open opens the database, applies the config file's machines, closes the
+// books on actions cut short by a previous stop, makes sure an admin token
+// exists, and starts listening.
+func (h *Hub) Open(ctx context.Context) error {
+	db, err := OpenDB(ctx, h.cfg.Data)
+	if err != nil {
+		return err
+	}
+	h.db = db
+	h.machines = sqlite.NewMachineService(db)
+	h.tokens = sqlite.NewTokenService(db)
+	h.actions = sqlite.NewActionService(db)
+
+	ms := make([]*moonwake.Machine, 0, len(h.cfg.Machines))
+	for _, m := range h.cfg.Machines {
+		ms = append(ms, m.Domain())
+	}
+	if err := h.machines.SyncConfigMachines(ctx, ms); err != nil {
+		return fmt.Errorf("machines from the config file: %s", moonwake.ErrorMessage(err))
+	}
+	if n, err := h.actions.FailRunningActions(ctx, "the hub stopped before this action ended"); err != nil {
+		return err
+	} else if n > 0 {
+		h.log.Warn("actions cut short by the last stop were marked failed", "count", n)
+	}
+	if ok, err := h.tokens.HasAdminToken(ctx); err != nil {
+		return err
+	} else if !ok {
+		secret, err := h.tokens.CreateToken(ctx, &moonwake.Token{Name: "admin", Admin: true})
+		if err != nil && moonwake.ErrorCode(err) == moonwake.EConflict {
+			secret, err = h.tokens.CreateToken(ctx, &moonwake.Token{Name: "admin-" + time.Now().UTC().Format("20060102-150405"), Admin: true})
+		}
+		if err != nil {
+			return fmt.Errorf("create the first admin token: %w", err)
+		}
+		h.AdminSecret = secret
+	}
+
+	h.power = power.New(h.actions, power.Options{
+		Count: h.cfg.Wake.Count, Interval: h.cfg.Wake.Interval, Logger: h.log,
+	})
+	proxies, err := h.cfg.Proxies()
+	if err != nil {
+		return err
+	}
+	api := &httpapi.Server{
+		Machines: h.machines, Tokens: h.tokens, Actions: h.actions, Power: h.power,
+		Logger:        h.log,
+		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
+		TrustedProxies: proxies,
+		Ready:          db.Ping,
+	}
+	h.srv = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+	}
+	ln, err := net.Listen("tcp", h.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", h.cfg.Listen, err)
+	}
+	h.ln = ln
+	return nil
+}
+
+// Addr is the address the hub listens on.
+func (h *Hub) Addr() net.Addr { return h.ln.Addr() }
+
+// Serve serves until ctx ends or Close is called, then shuts down
+// gracefully. It returns nil after a clean stop.
+func (h *Hub) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	h.cancel = cancel
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.power.Run(ctx)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- h.srv.Serve(h.ln) }()
+	h.log.Info("serving", "addr", h.ln.Addr().String(), "data", h.cfg.Data, "version", moonwake.Version)
+	select {
+	case err := <-errc:
+		cancel()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	h.log.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := h.srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close stops serving and releases everything, the database last.
+func (h *Hub) Close() error {
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.wg.Wait()
+	var errs []error
+	if h.srv != nil {
+		errs = append(errs, h.srv.Close())
+	}
+	if h.power != nil {
+		errs = append(errs, h.power.Close())
+	}
+	if h.db != nil {
+		errs = append(errs, h.db.Close())
+	}
+	return errors.Join(errs...)
+}

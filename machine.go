@@ -1,0 +1,169 @@
+package moonwake
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/moonwake/moonwake/wol"
+)
+
+// Where a machine was declared. A machine declared in the config file is
+// owned by it: the API can read and wake it, but not change or delete it.
+const (
+	SourceAPI    = "api"
+	SourceConfig = "config"
+)
+
+// Machine is a computer that moonwake can wake.
+type Machine struct {
+	Name      string   `json:"name"`
+	MAC       string   `json:"mac"`                 // normalized: aa:bb:cc:dd:ee:ff
+	Host      string   `json:"host,omitempty"`      // IP or DNS name, for unicast and (later) probes
+	Interface string   `json:"interface,omitempty"` // send on this interface's subnet broadcast
+	Broadcast string   `json:"broadcast,omitempty"` // or to this address
+	Port      int      `json:"port,omitempty"`      // UDP port; 0 means wol.DefaultPort
+	Password  string   `json:"-"`                   // SecureOn password, normalized hex; never rendered
+	Tags      []string `json:"tags"`
+	Source    string   `json:"source"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+var (
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	tagRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+)
+
+// ValidName reports whether s can name a machine: it appears in URLs, MQTT
+// topics and Home Assistant entity ids, so it is kept to a-z, 0-9, '-', '_'.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// Normalize checks m and rewrites its fields into their canonical forms. It
+// returns an EInvalid error naming the first field that is wrong.
+func (m *Machine) Normalize() error {
+	m.Name = strings.TrimSpace(m.Name)
+	if !ValidName(m.Name) {
+		return Errorf(EInvalid, "name %q: use 1-63 characters a-z, 0-9, '-' or '_', starting with a letter or digit", m.Name)
+	}
+	mac, err := wol.ParseMAC(m.MAC)
+	if err != nil {
+		return Errorf(EInvalid, "mac: %v", err)
+	}
+	m.MAC = mac.String()
+	m.Host = strings.TrimSpace(m.Host)
+	if m.Host != "" {
+		if _, err := netip.ParseAddr(m.Host); err != nil && !hostRE.MatchString(m.Host) {
+			return Errorf(EInvalid, "host %q: not an IP address or DNS name", m.Host)
+		}
+	}
+	m.Interface = strings.TrimSpace(m.Interface)
+	if m.Interface != "" && (len(m.Interface) > 15 || strings.ContainsAny(m.Interface, "/ \t\n\x00")) {
+		return Errorf(EInvalid, "interface %q: not a network interface name", m.Interface)
+	}
+	m.Broadcast = strings.TrimSpace(m.Broadcast)
+	if m.Broadcast != "" {
+		a, err := netip.ParseAddr(m.Broadcast)
+		if err != nil {
+			return Errorf(EInvalid, "broadcast %q: not an IP address", m.Broadcast)
+		}
+		m.Broadcast = a.String()
+	}
+	if m.Port < 0 || m.Port > 65535 {
+		return Errorf(EInvalid, "port %d: must be between 1 and 65535", m.Port)
+	}
+	if m.Password != "" {
+		pw, err := wol.ParsePassword(m.Password)
+		if err != nil {
+			return Errorf(EInvalid, "password: %v", err)
+		}
+		m.Password = net.HardwareAddr(pw).String()
+	}
+	tags := make([]string, 0, len(m.Tags))
+	for _, t := range m.Tags {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if !tagRE.MatchString(t) {
+			return Errorf(EInvalid, "tag %q: use 1-63 characters a-z, 0-9, '.', '-' or '_'", t)
+		}
+		tags = append(tags, t)
+	}
+	slices.Sort(tags)
+	m.Tags = slices.Compact(tags)
+	if m.Source == "" {
+		m.Source = SourceAPI
+	}
+	return nil
+}
+
+// WakePort returns the UDP port to send magic packets to.
+func (m *Machine) WakePort() int {
+	if m.Port == 0 {
+		return wol.DefaultPort
+	}
+	return m.Port
+}
+
+// MachineUpdate is a partial change to a machine: nil fields are left alone.
+// An empty string clears an optional field.
+type MachineUpdate struct {
+	MAC       *string
+	Host      *string
+	Interface *string
+	Broadcast *string
+	Port      *int
+	Password  *string
+	Tags      *[]string
+}
+
+// Apply returns a copy of m with u applied. The caller normalizes it.
+func (u MachineUpdate) Apply(m Machine) Machine {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&m.MAC, u.MAC)
+	set(&m.Host, u.Host)
+	set(&m.Interface, u.Interface)
+	set(&m.Broadcast, u.Broadcast)
+	set(&m.Password, u.Password)
+	if u.Port != nil {
+		m.Port = *u.Port
+	}
+	if u.Tags != nil {
+		m.Tags = slices.Clone(*u.Tags)
+	}
+	return m
+}
+
+// MachineService stores machines. Implementations are safe for concurrent
+// use; they return copies, so callers may modify what they get.
+type MachineService interface {
+	// FindMachine returns the machine called name, or ENotFound.
+	FindMachine(ctx context.Context, name string) (*Machine, error)
+	// FindMachineByMAC returns the machine with that normalized MAC, or ENotFound.
+	FindMachineByMAC(ctx context.Context, mac string) (*Machine, error)
+	// ListMachines returns all machines sorted by name.
+	ListMachines(ctx context.Context) ([]*Machine, error)
+	// CreateMachine normalizes and stores m. EInvalid, or EConflict when the
+	// name or the MAC is taken.
+	CreateMachine(ctx context.Context, m *Machine) error
+	// UpdateMachine applies u to the machine called name. ENotFound,
+	// EInvalid, or EConflict when the machine is declared in the config file
+	// or the new MAC is taken.
+	UpdateMachine(ctx context.Context, name string, u MachineUpdate) (*Machine, error)
+	// DeleteMachine removes it. ENotFound, or EConflict for config machines.
+	DeleteMachine(ctx context.Context, name string) error
+	// SyncConfigMachines makes the set of config-declared machines equal to
+	// ms: creates, updates, and deletes the ones no longer declared. A
+	// machine in ms replaces an API machine of the same name (the config
+	// file wins). It returns EInvalid or EConflict (duplicate MAC) without
+	// changing anything.
+	SyncConfigMachines(ctx context.Context, ms []*Machine) error
+}

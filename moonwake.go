@@ -1,0 +1,40 @@
+// Package moonwake holds the domain of moonwake: machines that can be woken
+// and shut down, the tokens that may ask for it, and the actions that record
+// what was done. Subpackages implement these types against one dependency
+// each (sqlite, httpapi, wol, power); the binaries live under cmd/.
+package moonwake
+
+import (
+	"context"
+	"time"
+)
+
+// Version is the release of this build, set at link time with
+// -ldflags "-X github.com/moonwake/moonwake.Version=v1.2.3".
+var Version = "dev"
+
+// Clock returns the current time. Services take one so tests control time.
+type Clock func() time.Time
+
+// actorKey is the context key for the Actor of a request.
+type actorKey struct{}
+
+// Actor is who asks for something: a token, the command line on the hub host,
+// or (later) a policy. It is written into every action for the audit log.
+type Actor struct {
+	Kind    string `json:"kind"`               // "token", "cli", "config", "policy"
+	Name    string `json:"name"`               // token name, policy name …
+	TokenID string `json:"token_id,omitempty"` // the public id of the token, never the secret
+	Addr    string `json:"addr,omitempty"`     // client address, when it came over the network
+}
+
+// WithActor returns a context that carries a.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor carried by ctx, if any.
+func ActorFrom(ctx context.Context) (Actor, bool) {
+	a, ok := ctx.Value(actorKey{}).(Actor)
+	return a, ok
+}

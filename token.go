@@ -1,0 +1,88 @@
+package moonwake
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Actions a token can be allowed to ask for.
+const (
+	ActionWake     = "wake"
+	ActionShutdown = "shutdown"
+)
+
+// KnownActions lists every action a token can be scoped to.
+var KnownActions = []string{ActionWake, ActionShutdown}
+
+// Token is a credential for the API. Its secret is shown once, when it is
+// created, and stored only as a hash.
+type Token struct {
+	ID       string   `json:"id"`       // public, safe to log
+	Name     string   `json:"name"`     // for people and the audit log
+	Machines []string `json:"machines"` // empty: every machine
+	Actions  []string `json:"actions"`  // what it may do to those machines
+	Admin    bool     `json:"admin"`    // may manage machines and tokens, and do anything
+
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// CanSee reports whether t may read the machine called name.
+func (t *Token) CanSee(name string) bool {
+	return t.Admin || len(t.Machines) == 0 || slices.Contains(t.Machines, name)
+}
+
+// Allows reports whether t may do action to the machine called name.
+func (t *Token) Allows(action, name string) bool {
+	if t.Admin {
+		return true
+	}
+	return t.CanSee(name) && slices.Contains(t.Actions, action)
+}
+
+// Normalize checks t's name and scope.
+func (t *Token) Normalize() error {
+	if !ValidName(t.Name) {
+		return Errorf(EInvalid, "token name %q: use 1-63 characters a-z, 0-9, '-' or '_'", t.Name)
+	}
+	for _, m := range t.Machines {
+		if !ValidName(m) {
+			return Errorf(EInvalid, "token scope: %q is not a machine name", m)
+		}
+	}
+	for _, a := range t.Actions {
+		if !slices.Contains(KnownActions, a) {
+			return Errorf(EInvalid, "token scope: unknown action %q (known: %v)", a, KnownActions)
+		}
+	}
+	slices.Sort(t.Machines)
+	t.Machines = slices.Compact(t.Machines)
+	slices.Sort(t.Actions)
+	t.Actions = slices.Compact(t.Actions)
+	if t.Machines == nil {
+		t.Machines = []string{}
+	}
+	if t.Actions == nil {
+		t.Actions = []string{}
+	}
+	return nil
+}
+
+// TokenService stores tokens and checks secrets.
+type TokenService interface {
+	// CreateToken normalizes and stores t, fills in its ID and CreatedAt,
+	// and returns the secret, which cannot be recovered later. EInvalid, or
+	// EConflict when an active token has that name.
+	CreateToken(ctx context.Context, t *Token) (secret string, err error)
+	// Authenticate returns the active token whose secret this is, or
+	// EUnauthorized. It is called on every request and must be fast.
+	Authenticate(ctx context.Context, secret string) (*Token, error)
+	// ListTokens returns every token, revoked ones included, oldest first.
+	ListTokens(ctx context.Context) ([]*Token, error)
+	// RevokeToken revokes the active token with that ID or name. ENotFound.
+	RevokeToken(ctx context.Context, idOrName string) (*Token, error)
+	// HasAdminToken reports whether an active admin token exists.
+	HasAdminToken(ctx context.Context) (bool, error)
+}
