@@ -20,6 +20,7 @@ import (
 	"github.com/moonwake/moonwake/httpapi"
 	"github.com/moonwake/moonwake/power"
 	"github.com/moonwake/moonwake/sqlite"
+	"github.com/moonwake/moonwake/wol"
 )
 
 // DBFile is the name of the database in the data directory.
@@ -43,6 +44,12 @@ type Hub struct {
 
 	// AdminSecret is set when Open created the first admin token.
 	AdminSecret string
+
+	// Interfaces, when set before Open, replaces the host's interface list
+	// for wakes. Tests give one with no broadcast-capable interface, so a
+	// machine without an explicit address can never broadcast on the host's
+	// real network.
+	Interfaces func() ([]wol.Iface, error)
 }
 
 // New returns a hub for cfg that logs to log.
@@ -103,6 +110,7 @@ func (h *Hub) Open(ctx context.Context) error {
 
 	h.power = power.New(h.actions, power.Options{
 		Count: h.cfg.Wake.Count, Interval: h.cfg.Wake.Interval, Logger: h.log,
+		Interfaces: h.Interfaces,
 	})
 	proxies, err := h.cfg.Proxies()
 	if err != nil {

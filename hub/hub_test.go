@@ -1,0 +1,545 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/config"
+	"github.com/moonwake/moonwake/hub"
+	"github.com/moonwake/moonwake/wol"
+)
+
+// loopbackOnly is the interface list the test hubs see: nothing a magic
+// packet could be broadcast on, so only explicit loopback targets work.
+func loopbackOnly() ([]wol.Iface, error) {
+	return []wol.Iface{{Name: "lo", Up: true, Loopback: true}}, nil
+}
+
+// testHub is a hub serving on loopback with a temporary data directory.
+type testHub struct {
+	*hub.Hub
+	t     *testing.T
+	cfg   config.Config
+	URL   string
+	Admin string // the first admin token
+	stop  context.CancelFunc
+	done  chan error
+}
+
+func newConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Data = t.TempDir()
+	cfg.Wake.Count = 1
+	cfg.RateLimit = config.RateLimit{PerMinute: 6000, Burst: 1000}
+	return cfg
+}
+
+// admins remembers the first admin token of each data directory, so a test
+// that restarts a hub keeps using it.
+var admins = map[string]string{}
+
+func startHub(t *testing.T, cfg config.Config) *testHub {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	h := hub.New(cfg, log)
+	h.Interfaces = loopbackOnly
+	if err := h.Open(context.Background()); err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	th := &testHub{Hub: h, t: t, cfg: cfg, URL: "http://" + h.Addr().String(), Admin: h.AdminSecret, stop: cancel, done: make(chan error, 1)}
+	if th.Admin != "" {
+		admins[cfg.Data] = th.Admin
+	}
+	th.Admin = admins[cfg.Data]
+	go func() { th.done <- h.Serve(ctx) }()
+	t.Cleanup(th.Stop)
+	return th
+}
+
+// Stop shuts the hub down gracefully; it may be called twice.
+func (th *testHub) Stop() {
+	if th.stop == nil {
+		return
+	}
+	th.stop()
+	if err := <-th.done; err != nil {
+		th.t.Errorf("serve: %v", err)
+	}
+	if err := th.Close(); err != nil {
+		th.t.Errorf("close: %v", err)
+	}
+	th.stop = nil
+}
+
+type answer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (a answer) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(a.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", a.Body, err)
+	}
+}
+
+func (th *testHub) do(method, path, token string, body any) answer {
+	th.t.Helper()
+	var r io.Reader
+	if body != nil {
+		if s, ok := body.(string); ok {
+			r = strings.NewReader(s)
+		} else {
+			b, _ := json.Marshal(body)
+			r = bytes.NewReader(b)
+		}
+	}
+	req, err := http.NewRequest(method, th.URL+path, r)
+	if err != nil {
+		th.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		th.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+func (th *testHub) must(want int, method, path, token string, body any) answer {
+	th.t.Helper()
+	a := th.do(method, path, token, body)
+	if a.Status != want {
+		th.t.Fatalf("%s %s: status %d, want %d: %s", method, path, a.Status, want, a.Body)
+	}
+	return a
+}
+
+// token creates a token through the API and returns its secret.
+func (th *testHub) token(name string, machines, actions []string, admin bool) string {
+	th.t.Helper()
+	a := th.must(201, "POST", "/api/v1/tokens", th.Admin, map[string]any{"name": name, "machines": machines, "actions": actions, "admin": admin})
+	var nt struct{ Secret string }
+	a.decode(th.t, &nt)
+	if !strings.HasPrefix(nt.Secret, "mw_") {
+		th.t.Fatalf("secret %q", nt.Secret)
+	}
+	return nt.Secret
+}
+
+// receiver is a UDP socket on loopback that plays the sleeping machine.
+type receiver struct {
+	t    *testing.T
+	conn *net.UDPConn
+}
+
+func newReceiver(t *testing.T) *receiver {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &receiver{t, c}
+}
+
+func (r *receiver) port() int { return r.conn.LocalAddr().(*net.UDPAddr).Port }
+
+// next returns the next datagram, or nil after timeout.
+func (r *receiver) next(timeout time.Duration) []byte {
+	buf := make([]byte, 2048)
+	r.conn.SetReadDeadline(time.Now().Add(timeout))
+	n, _, err := r.conn.ReadFromUDP(buf)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		r.t.Fatal(err)
+	}
+	return buf[:n]
+}
+
+func (th *testHub) addMachine(name, mac string, r *receiver, extra map[string]any) {
+	th.t.Helper()
+	body := map[string]any{"name": name, "mac": mac, "broadcast": "127.0.0.1", "port": r.port()}
+	for k, v := range extra {
+		body[k] = v
+	}
+	th.must(201, "POST", "/api/v1/machines", th.Admin, body)
+}
+
+func wantPacket(t *testing.T, got []byte, mac, password string) {
+	t.Helper()
+	m, _ := wol.ParseMAC(mac)
+	p := wol.Packet{Target: m}
+	if password != "" {
+		p.Password, _ = wol.ParsePassword(password)
+	}
+	want, _ := p.MarshalBinary()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("packet\n got %x\nwant %x", got, want)
+	}
+}
+
+func TestWakeSendsAndRecords(t *testing.T) {
+	th := startHub(t, newConfig(t))
+	r := newReceiver(t)
+	th.addMachine("gaming-pc", "AA-BB-CC-DD-EE-01", r, map[string]any{"password": "01:02:03:04:05:06", "tags": []string{"Games"}})
+
+	a := th.must(202, "POST", "/api/v1/machines/gaming-pc/wake", th.Admin, nil)
+	wantPacket(t, r.next(2*time.Second), "aa:bb:cc:dd:ee:01", "010203040506")
+	var act moonwake.Action
+	a.decode(t, &act)
+	if act.ID == "" || act.Machine != "gaming-pc" || act.Kind != "wake" || act.Actor.Name != "admin" || act.Actor.Addr != "127.0.0.1" {
+		t.Fatalf("action %+v", act)
+	}
+	if a.Header.Get("Location") != "/api/v1/actions/"+act.ID {
+		t.Fatalf("Location %q", a.Header.Get("Location"))
+	}
+	if len(act.Steps) != 1 || act.Steps[0].Target != "127.0.0.1:"+itoa(r.port()) || act.Steps[0].Error != "" {
+		t.Fatalf("steps %+v", act.Steps)
+	}
+	got := th.must(200, "GET", "/api/v1/actions/"+act.ID, th.Admin, nil)
+	var act2 moonwake.Action
+	got.decode(t, &act2)
+	if act2.Status != moonwake.StatusSucceeded || act2.FinishedAt == nil {
+		t.Fatalf("action after: %+v", act2)
+	}
+
+	// The password is never shown back.
+	m := th.must(200, "GET", "/api/v1/machines/gaming-pc", th.Admin, nil)
+	if bytes.Contains(m.Body, []byte("0102")) || !bytes.Contains(m.Body, []byte(`"password_set":true`)) {
+		t.Fatalf("machine JSON leaks or misses password state: %s", m.Body)
+	}
+	if !bytes.Contains(m.Body, []byte(`"tags":["games"]`)) {
+		t.Fatalf("tags not normalized: %s", m.Body)
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestWakeRepeats(t *testing.T) {
+	cfg := newConfig(t)
+	cfg.Wake.Count = 3
+	cfg.Wake.Interval = 20 * time.Millisecond
+	th := startHub(t, cfg)
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:02", r, nil)
+	a := th.must(202, "POST", "/api/v1/machines/pc/wake", th.Admin, nil)
+	var act moonwake.Action
+	a.decode(t, &act)
+	if act.Status != moonwake.StatusRunning {
+		t.Fatalf("status %s, want running while repeats are due", act.Status)
+	}
+	for i := 0; i < 3; i++ {
+		if p := r.next(2 * time.Second); p == nil {
+			t.Fatalf("packet %d not received", i+1)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var got moonwake.Action
+		th.must(200, "GET", "/api/v1/actions/"+act.ID, th.Admin, nil).decode(t, &got)
+		if got.Status == moonwake.StatusSucceeded && len(got.Steps) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("action never finished: %+v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// routes lists every authenticated route with a path that exists.
+var routes = []struct {
+	method, path string
+	admin        bool
+	body         any
+}{
+	{"GET", "/api/v1/me", false, nil},
+	{"GET", "/api/v1/machines", false, nil},
+	{"GET", "/api/v1/machines/pc", false, nil},
+	{"GET", "/api/v1/actions", false, nil},
+	{"GET", "/api/v1/actions/act_none", false, nil},
+	{"POST", "/api/v1/machines", true, map[string]any{"name": "x", "mac": "aa:bb:cc:dd:ee:99", "broadcast": "127.0.0.1"}},
+	{"PATCH", "/api/v1/machines/pc", true, map[string]any{"tags": []string{"a"}}},
+	{"DELETE", "/api/v1/machines/other", true, nil},
+	{"GET", "/api/v1/tokens", true, nil},
+	{"POST", "/api/v1/tokens", true, map[string]any{"name": "new"}},
+	{"DELETE", "/api/v1/tokens/nobody", true, nil},
+	{"POST", "/api/v1/machines/pc/wake", false, nil},
+	{"GET", "/wake?mac=aa:bb:cc:dd:ee:03", false, nil},
+}
+
+func TestEveryRouteNeedsAToken(t *testing.T) {
+	th := startHub(t, newConfig(t))
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:03", r, nil)
+	th.addMachine("other", "aa:bb:cc:dd:ee:04", r, nil)
+	scoped := th.token("phone", []string{"pc"}, []string{"wake"}, false)
+	revoked := th.token("old", nil, []string{"wake"}, false)
+	th.must(200, "DELETE", "/api/v1/tokens/old", th.Admin, nil)
+
+	for _, rt := range routes {
+		for _, tc := range []struct {
+			name, token string
+			want        int
+		}{
+			{"none", "", 401},
+			{"garbage", "mw_not-a-token", 401},
+			{"revoked", revoked, 401},
+		} {
+			a := th.do(rt.method, rt.path, tc.token, rt.body)
+			if a.Status != tc.want {
+				t.Errorf("%s %s with %s token: %d, want %d", rt.method, rt.path, tc.name, a.Status, tc.want)
+			}
+			var e struct{ Error, Code string }
+			if json.Unmarshal(a.Body, &e) != nil || e.Error == "" || e.Code != "unauthorized" {
+				t.Errorf("%s %s: error body %s", rt.method, rt.path, a.Body)
+			}
+			if a.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s: no WWW-Authenticate", rt.method, rt.path)
+			}
+		}
+		if rt.admin {
+			if a := th.do(rt.method, rt.path, scoped, rt.body); a.Status != 403 {
+				t.Errorf("%s %s with a scoped token: %d, want 403: %s", rt.method, rt.path, a.Status, a.Body)
+			}
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		th.must(200, "GET", p, "", nil)
+	}
+	if r.next(200*time.Millisecond) != nil {
+		t.Fatal("a refused request sent a packet")
+	}
+}
+
+func TestScopedTokens(t *testing.T) {
+	th := startHub(t, newConfig(t))
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:05", r, nil)
+	th.addMachine("nas", "aa:bb:cc:dd:ee:06", r, nil)
+	phone := th.token("phone", []string{"pc"}, []string{"wake"}, false)
+	reader := th.token("reader", nil, []string{"shutdown"}, false)
+
+	th.must(202, "POST", "/api/v1/machines/pc/wake", phone, nil)
+	r.next(time.Second)
+	th.must(403, "POST", "/api/v1/machines/nas/wake", phone, nil)
+	th.must(403, "POST", "/api/v1/machines/does-not-exist/wake", phone, nil)
+	th.must(403, "GET", "/api/v1/machines/nas", phone, nil)
+	th.must(403, "GET", "/wake?mac=aa:bb:cc:dd:ee:06&token="+phone, "", nil)
+	th.must(403, "POST", "/api/v1/machines/pc/wake", reader, nil) // may see, may not wake
+	th.must(200, "GET", "/api/v1/machines/nas", reader, nil)
+
+	var list struct{ Machines []moonwake.Machine }
+	th.must(200, "GET", "/api/v1/machines", phone, nil).decode(t, &list)
+	if len(list.Machines) != 1 || list.Machines[0].Name != "pc" {
+		t.Fatalf("scoped list: %+v", list.Machines)
+	}
+	var acts struct{ Actions []moonwake.Action }
+	th.must(200, "GET", "/api/v1/actions", reader, nil).decode(t, &acts)
+	if len(acts.Actions) != 1 || acts.Actions[0].Actor.Name != "phone" {
+		t.Fatalf("actions: %+v", acts.Actions)
+	}
+	if r.next(200*time.Millisecond) != nil {
+		t.Fatal("a forbidden wake sent a packet")
+	}
+}
+
+func TestWakeByMAC(t *testing.T) {
+	th := startHub(t, newConfig(t))
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:07", r, nil)
+	tok := th.token("button", nil, []string{"wake"}, false)
+
+	// Every MAC form, token in the query string (one-tap links).
+	for _, form := range []string{"aa:bb:cc:dd:ee:07", "AA-BB-CC-DD-EE-07", "aabb.ccdd.ee07", "AABBCCDDEE07"} {
+		th.must(202, "GET", "/wake?mac="+form+"&token="+tok, "", nil)
+		wantPacket(t, r.next(time.Second), "aa:bb:cc:dd:ee:07", "")
+	}
+	th.must(202, "GET", "/wake?mac=aa:bb:cc:dd:ee:07", tok, nil)
+	r.next(time.Second)
+
+	// Only registered machines; bad input is a 400 with a reason.
+	a := th.must(404, "GET", "/wake?mac=aa:bb:cc:dd:ee:99&token="+tok, "", nil)
+	if !bytes.Contains(a.Body, []byte("registered")) {
+		t.Fatalf("body %s", a.Body)
+	}
+	th.must(400, "GET", "/wake?mac=ff:ff:ff:ff:ff:ff&token="+tok, "", nil)
+	th.must(400, "GET", "/wake?mac=nonsense&token="+tok, "", nil)
+	th.must(400, "GET", "/wake?token="+tok, "", nil)
+	if r.next(200*time.Millisecond) != nil {
+		t.Fatal("a refused wake sent a packet")
+	}
+	// The query token is for wake routes only.
+	th.must(401, "GET", "/api/v1/machines?token="+tok, "", nil)
+	th.must(401, "GET", "/api/v1/me?token="+th.Admin, "", nil)
+}
+
+func TestRateLimits(t *testing.T) {
+	cfg := newConfig(t)
+	cfg.RateLimit = config.RateLimit{PerMinute: 1, Burst: 2}
+	th := startHub(t, cfg)
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:08", r, nil)
+	a1 := th.token("a1", nil, []string{"wake"}, false)
+	a2 := th.token("a2", nil, []string{"wake"}, false)
+	th.must(202, "POST", "/api/v1/machines/pc/wake", a1, nil)
+	th.must(202, "POST", "/api/v1/machines/pc/wake", a1, nil)
+	a := th.must(429, "POST", "/api/v1/machines/pc/wake", a1, nil)
+	if ra := a.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After %q", ra)
+	}
+	// Another token from the same address: the address limit applies too.
+	th.must(429, "GET", "/wake?mac=aa:bb:cc:dd:ee:08", a2, nil)
+	// Reading is not an action and is not limited.
+	for i := 0; i < 5; i++ {
+		th.must(200, "GET", "/api/v1/machines", a1, nil)
+	}
+}
+
+func TestMachineValidation(t *testing.T) {
+	th := startHub(t, newConfig(t))
+	cases := []struct {
+		body any
+		want string
+	}{
+		{map[string]any{"name": "Bad Name", "mac": "aa:bb:cc:dd:ee:0a"}, "name"},
+		{map[string]any{"name": "pc", "mac": "01:00:5e:00:00:01"}, "multicast"},
+		{map[string]any{"name": "pc", "mac": "zz:bb:cc:dd:ee:0a"}, "hexadecimal"},
+		{map[string]any{"name": "pc", "mac": "aa:bb:cc:dd:ee:0a", "port": 70000}, "port"},
+		{map[string]any{"name": "pc", "mac": "aa:bb:cc:dd:ee:0a", "password": "123"}, "SecureOn"},
+		{map[string]any{"name": "pc", "mac": "aa:bb:cc:dd:ee:0a", "broadcast": "nope"}, "broadcast"},
+		{map[string]any{"name": "pc", "mac": "aa:bb:cc:dd:ee:0a", "colour": "red"}, "colour"},
+		{`{"name": "pc",`, "JSON"},
+		{`[]`, "want"},
+		{"", "empty"},
+	}
+	for _, c := range cases {
+		a := th.must(400, "POST", "/api/v1/machines", th.Admin, c.body)
+		if !bytes.Contains(a.Body, []byte(c.want)) {
+			t.Errorf("body %v: error %s does not mention %q", c.body, a.Body, c.want)
+		}
+	}
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:0a", r, nil)
+	th.must(409, "POST", "/api/v1/machines", th.Admin, map[string]any{"name": "pc", "mac": "aa:bb:cc:dd:ee:0b"})
+	th.must(409, "POST", "/api/v1/machines", th.Admin, map[string]any{"name": "pc2", "mac": "AA:BB:CC:DD:EE:0A"})
+	th.must(400, "PATCH", "/api/v1/machines/pc", th.Admin, map[string]any{"name": "renamed"})
+	var m moonwake.Machine
+	th.must(200, "PATCH", "/api/v1/machines/pc", th.Admin, map[string]any{"host": "192.0.2.10", "tags": []string{"b", "a"}}).decode(t, &m)
+	if m.Host != "192.0.2.10" || strings.Join(m.Tags, ",") != "a,b" || m.Broadcast != "127.0.0.1" {
+		t.Fatalf("patched: %+v", m)
+	}
+	var cleared moonwake.Machine
+	th.must(200, "PATCH", "/api/v1/machines/pc", th.Admin, map[string]any{"host": nil}).decode(t, &cleared)
+	if cleared.Host != "" {
+		t.Fatalf("host not cleared: %+v", m)
+	}
+	th.must(404, "PATCH", "/api/v1/machines/nope", th.Admin, map[string]any{"host": "x"})
+	th.must(204, "DELETE", "/api/v1/machines/pc", th.Admin, nil)
+	th.must(404, "GET", "/api/v1/machines/pc", th.Admin, nil)
+	th.must(404, "GET", "/api/v1/nothing-here", th.Admin, nil)
+}
+
+func TestConfigMachinesWin(t *testing.T) {
+	cfg := newConfig(t)
+	th := startHub(t, cfg)
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:0c", r, nil)
+	th.Stop()
+
+	// Declare "pc" in the file with another address: the file wins.
+	cfg.Machines = []config.Machine{{Name: "pc", MAC: "aa:bb:cc:dd:ee:0c", Broadcast: "127.0.0.1", Port: r.port(), Tags: []string{"gitops"}}}
+	th = startHub(t, cfg)
+	var m moonwake.Machine
+	th.must(200, "GET", "/api/v1/machines/pc", th.Admin, nil).decode(t, &m)
+	if m.Source != moonwake.SourceConfig || len(m.Tags) != 1 {
+		t.Fatalf("machine %+v", m)
+	}
+	th.must(409, "PATCH", "/api/v1/machines/pc", th.Admin, map[string]any{"tags": []string{}})
+	th.must(409, "DELETE", "/api/v1/machines/pc", th.Admin, nil)
+	th.must(202, "POST", "/api/v1/machines/pc/wake", th.Admin, nil)
+	wantPacket(t, r.next(time.Second), "aa:bb:cc:dd:ee:0c", "")
+	th.Stop()
+
+	// Removed from the file: gone.
+	cfg.Machines = nil
+	th = startHub(t, cfg)
+	th.must(404, "GET", "/api/v1/machines/pc", th.Admin, nil)
+}
+
+func TestRestartKeepsEverything(t *testing.T) {
+	cfg := newConfig(t)
+	th := startHub(t, cfg)
+	if th.Admin == "" {
+		t.Fatal("first start made no admin token")
+	}
+	admin := th.Admin
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:0d", r, nil)
+	phone := th.token("phone", []string{"pc"}, []string{"wake"}, false)
+	var act moonwake.Action
+	th.must(202, "POST", "/api/v1/machines/pc/wake", phone, nil).decode(t, &act)
+	th.Stop()
+
+	th = startHub(t, cfg)
+	if th.AdminSecret != "" {
+		t.Fatal("second start made another admin token")
+	}
+	th.must(200, "GET", "/api/v1/machines/pc", admin, nil)
+	th.must(202, "POST", "/api/v1/machines/pc/wake", phone, nil)
+	var got moonwake.Action
+	th.must(200, "GET", "/api/v1/actions/"+act.ID, admin, nil).decode(t, &got)
+	if got.Actor.Name != "phone" || got.Status != moonwake.StatusSucceeded {
+		t.Fatalf("action after restart: %+v", got)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Data, hub.DBFile)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWakeFailureIsRecorded(t *testing.T) {
+	th := startHub(t, newConfig(t))
+	// No broadcast address and no usable interface: nothing can be sent,
+	// and the hub says so instead of pretending.
+	th.must(201, "POST", "/api/v1/machines", th.Admin, map[string]any{"name": "lost", "mac": "aa:bb:cc:dd:ee:0e"})
+	a := th.must(503, "POST", "/api/v1/machines/lost/wake", th.Admin, nil)
+	var body struct {
+		Error  string
+		Action moonwake.Action
+	}
+	a.decode(t, &body)
+	if body.Action.Status != moonwake.StatusFailed || body.Error == "" {
+		t.Fatalf("failure answer %s", a.Body)
+	}
+	var got moonwake.Action
+	th.must(200, "GET", "/api/v1/actions/"+body.Action.ID, th.Admin, nil).decode(t, &got)
+	if got.Status != moonwake.StatusFailed {
+		t.Fatalf("recorded %+v", got)
+	}
+}
