@@ -307,9 +307,9 @@ func (s *ActionService) ListActions(ctx context.Context, f moonwake.ActionFilter
 		q += ` WHERE machine = ?`
 		args = append(args, f.Machine)
 	}
-	// rowid breaks ties in insertion order, and is in every index, so the
-	// index gives the order without a sort.
-	q += ` ORDER BY created_at DESC, rowid DESC LIMIT ?`
+	// Insertion order is time order, and rowid is in every index, so the
+	// table or the machine index gives the order without a sort.
+	q += ` ORDER BY rowid DESC LIMIT ?`
 	args = append(args, limit)
 
 	rows, err := s.db.rdb.QueryContext(ctx, q, args...)

@@ -109,7 +109,9 @@ func (c *InterfaceCache) Interfaces() ([]Iface, error) {
 
 // DirectedBroadcast returns the subnet-directed broadcast address of an IPv4
 // prefix (10.1.2.255 for 10.1.2.3/24). It reports false for IPv6 and for /31
-// and /32, which have no broadcast address.
+// and /32, which have no broadcast address, and when the result would be
+// the limited broadcast 255.255.255.255 (a /0 prefix, or class E), which is
+// not directed at any subnet.
 func DirectedBroadcast(p netip.Prefix) (netip.Addr, bool) {
 	if !p.Addr().Is4() || p.Bits() > 30 || p.Bits() < 0 {
 		return netip.Addr{}, false
@@ -117,6 +119,9 @@ func DirectedBroadcast(p netip.Prefix) (netip.Addr, bool) {
 	b := p.Addr().As4()
 	host := uint32(0xffffffff) >> p.Bits()
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	if v == 0xffffffff {
+		return netip.Addr{}, false
+	}
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }
 
