@@ -67,7 +67,7 @@ func TestLoadErrors(t *testing.T) {
 		"trusted_proxies: [nope]\n":                     "trusted_proxies",
 		"machines: [{name: a, mac: ff:ff:ff:ff:ff:ff}]": "broadcast",
 		"machines: [{name: a, mac: aa:bb:cc:dd:ee:01}, {name: a, mac: aa:bb:cc:dd:ee:02}]": "twice",
-		"[1, 2":                                     "yaml",
+		"[1, 2": "yaml",
 		"rate_limit: {per_minute: -1, burst: 1}\n": "rate_limit",
 	}
 	for doc, want := range cases {
