@@ -72,7 +72,7 @@ func Default() Config {
 		LogLevel:  "info",
 		LogFormat: "text",
 		RateLimit: RateLimit{PerMinute: 30, Burst: 10},
-		Wake:      Wake{Count: 3, Interval: 100 * time.Millisecond},
+		Wake:      Wake{Count: 1, Interval: 100 * time.Millisecond},
 	}
 }
 

@@ -147,8 +147,9 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 	}
 	s.log.Info("wake", "action", a.ID, "machine", m.Name, "mac", m.MAC, "actor", actor.Name,
 		"addr", actor.Addr, "targets", len(targets), "status", a.Status)
+	// From here on the scheduler may change a: use the copy.
 	out := clone(a)
-	if !a.Done() {
+	if !out.Done() {
 		s.mu.Lock()
 		s.running[a.ID] = a
 		s.queue = append(s.queue, &repeat{due: s.now().Add(s.interval), action: a, packet: b, targets: targets, left: s.count - 1})
@@ -158,8 +159,8 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 		default:
 		}
 	}
-	if a.Status == moonwake.StatusFailed {
-		return out, moonwake.Errorf(moonwake.EUnavailable, "wake %s: %s", m.Name, a.Detail)
+	if out.Status == moonwake.StatusFailed {
+		return out, moonwake.Errorf(moonwake.EUnavailable, "wake %s: %s", m.Name, out.Detail)
 	}
 	return out, nil
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# bench/run.sh — load test of the hub's wake route, as root, entirely inside
+# network namespaces that it creates and removes: nothing reaches the real
+# network. It measures, on this machine:
+#   - time from process start to the first served request (bench/startup)
+#   - RSS at idle
+#   - POST /api/v1/machines/{name}/wake and GET /wake?mac= under wrk
+#     (-t2 -c32, loopback inside the namespace), auth and audit log on,
+#     rate limits raised for the run
+#   - RSS after the load
+#   - the same load against bench/baseline, a bare handler that only sends
+#     the packet, for scale
+# Usage: sudo bench/run.sh [seconds per load run, default 10]
+# With PROFILE=file, the hub is built with -tags pprof and a CPU profile of
+# the first load run is written to file (go tool pprof file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+[ "$(id -u)" = 0 ] || { echo "bench/run.sh needs root (network namespaces)"; exit 1; }
+command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 1; }
+
+TMP=$(mktemp -d)
+NS=mw-bench-$$
+LAN=mw-bench-$$-lan
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	ip netns del "$NS" 2>/dev/null || true
+	ip netns del "$LAN" 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+echo "building"
+if [ -n "${PROFILE:-}" ]; then
+	go build -tags pprof -o "$TMP/moonwake" ./cmd/moonwake
+	cp "$TMP/moonwake" "${PROFILE}.bin"
+else
+	go build -o "$TMP/moonwake" ./cmd/moonwake
+fi
+go build -o "$TMP/baseline" ./bench/baseline
+go build -o "$TMP/startup" ./bench/startup
+
+# The hub's namespace and a LAN namespace behind a veth pair: magic
+# packets go to the LAN's subnet broadcast, as in a home.
+ip netns add "$NS"
+ip netns add "$LAN"
+ip -n "$NS" link set lo up
+ip -n "$LAN" link set lo up
+ip -n "$NS" link add eth0 type veth peer name eth0 netns "$LAN"
+ip -n "$NS" addr add 10.78.0.1/24 dev eth0
+ip -n "$LAN" addr add 10.78.0.2/24 dev eth0
+ip -n "$NS" link set eth0 up
+ip -n "$LAN" link set eth0 up
+IN() { ip netns exec "$NS" "$@"; }
+
+echo
+echo "== start-up (fresh and existing data directory, loopback in the namespace)"
+IN "$TMP/startup" -bin "$TMP/moonwake" -runs 30 -listen 127.0.0.1:18181
+
+echo
+echo "== hub"
+export MOONWAKE_RATE_LIMIT_PER_MINUTE=1000000000 MOONWAKE_RATE_LIMIT_BURST=1000000
+echo "wake.count=${MOONWAKE_WAKE_COUNT:-default} wake.interval=${MOONWAKE_WAKE_INTERVAL:-default}"
+# ip netns exec execs the program, so $! is the hub's own pid.
+ip netns exec "$NS" "$TMP/moonwake" serve --listen 127.0.0.1:8080 --data "$TMP/data" >"$TMP/hub.out" 2>"$TMP/hub.log" &
+HUB=$!
+PIDS+=("$HUB")
+for _ in $(seq 100); do IN curl -sf -o /dev/null http://127.0.0.1:8080/healthz && break; sleep 0.05; done
+TOKEN=$(grep -o 'mw_[A-Za-z0-9_-]*' "$TMP/hub.out")
+IN curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" -X POST http://127.0.0.1:8080/api/v1/machines \
+	-d '{"name":"gaming-pc","mac":"02:77:00:00:00:01","interface":"eth0"}'
+rss() { awk -v what="$2" '$1 == what":" { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status"; }
+sleep 2
+echo "RSS at idle: $(rss "$HUB" VmRSS)"
+
+cat >"$TMP/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+load() { # name url [script]
+	echo
+	echo "-- $1"
+	local args=(-t2 -c32 -d"${DURATION}s" --latency)
+	[ -n "${3:-}" ] && args+=(-s "$3")
+	IN wrk "${args[@]}" "$2" | grep -E 'Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%'
+}
+if [ -n "${PROFILE:-}" ]; then
+	(sleep 1; IN curl -sf -o "$PROFILE" "http://127.0.0.1:6060/debug/pprof/profile?seconds=$((DURATION - 2))") &
+fi
+load "POST /api/v1/machines/gaming-pc/wake (Bearer token)" http://127.0.0.1:8080/api/v1/machines/gaming-pc/wake "$TMP/post.lua"
+wait_profile() { [ -z "${PROFILE:-}" ] || while [ ! -s "$PROFILE" ]; do sleep 0.2; done; }
+wait_profile
+echo "RSS after load: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
+load "GET /wake?mac=…&token=… (compatibility route)" "http://127.0.0.1:8080/wake?mac=02:77:00:00:00:01&token=$TOKEN"
+echo "RSS after load: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
+ACTIONS=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
+echo "audit log: last action $ACTIONS; database $(du -sh "$TMP/data" | cut -f1)"
+kill "$HUB"; wait "$HUB" 2>/dev/null || true
+
+echo
+echo "== baseline: bare handler, no auth, no storage"
+ip netns exec "$NS" "$TMP/baseline" -listen 127.0.0.1:8081 -target 10.78.0.255:9 &
+PIDS+=("$!")
+for _ in $(seq 100); do IN curl -sf -o /dev/null http://127.0.0.1:8081/wake && break; sleep 0.05; done
+load "GET /wake (baseline)" http://127.0.0.1:8081/wake
