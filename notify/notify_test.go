@@ -120,4 +120,3 @@ func TestValidateHidesSecrets(t *testing.T) {
 		t.Fatalf("secret in error: %s", s)
 	}
 }
-
