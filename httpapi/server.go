@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/events"
 )
 
 // Waker carries out wakes; power.Service implements it.
@@ -25,6 +27,7 @@ type Server struct {
 	Tokens   moonwake.TokenService
 	Actions  moonwake.ActionService
 	Power    Waker
+	Events   *events.Broker
 	Logger   *slog.Logger
 
 	// RatePerMinute and Burst bound action requests for each token and for
@@ -38,6 +41,16 @@ type Server struct {
 	Ready func(ctx context.Context) error
 
 	byToken, byAddr, authFailures *limiter
+
+	closing     chan struct{} // closed by CloseStreams
+	closingOnce sync.Once
+}
+
+// CloseStreams ends the event streams, which would otherwise hold a graceful
+// shutdown until its timeout; clients reconnect and resume. Register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() {
+	s.closingOnce.Do(func() { close(s.closing) })
 }
 
 // Handler returns the hub's HTTP handler with every route.
@@ -50,6 +63,7 @@ func (s *Server) Handler() http.Handler {
 		per = 30
 	}
 	burst := max(s.Burst, 1)
+	s.closing = make(chan struct{})
 	s.byToken = newLimiter(per, burst)
 	s.byAddr = newLimiter(per, burst)
 	// Bad tokens are cheap to try and expensive to log: an address gets a
@@ -67,6 +81,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/machines/{name}", s.auth(s.getMachine, authOpts{}))
 	mux.Handle("GET /api/v1/actions", s.auth(s.listActions, authOpts{}))
 	mux.Handle("GET /api/v1/actions/{id}", s.auth(s.getAction, authOpts{}))
+	mux.Handle("GET /api/v1/events", s.auth(s.streamEvents, authOpts{}))
 
 	// Changing the registry: admin tokens only.
 	mux.Handle("POST /api/v1/machines", s.auth(s.createMachine, authOpts{admin: true}))

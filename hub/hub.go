@@ -17,6 +17,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/config"
+	"github.com/moonwake/moonwake/events"
 	"github.com/moonwake/moonwake/httpapi"
 	"github.com/moonwake/moonwake/power"
 	"github.com/moonwake/moonwake/sqlite"
@@ -35,6 +36,7 @@ type Hub struct {
 	machines *sqlite.MachineService
 	tokens   *sqlite.TokenService
 	actions  *sqlite.ActionService
+	events   *events.Broker
 	power    *power.Service
 
 	ln     net.Listener
@@ -58,12 +60,16 @@ func New(cfg config.Config, log *slog.Logger) *Hub {
 }
 
 // OpenDB opens the database in the data directory dir, creating both if
-// needed. The CLI's token commands use it on the hub host.
-func OpenDB(ctx context.Context, dir string) (*sqlite.DB, error) {
+// needed. The CLI's token commands use it on the hub host. log, if not nil,
+// hears of background writes that failed.
+func OpenDB(ctx context.Context, dir string, log *slog.Logger) (*sqlite.DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	db := sqlite.NewDB(filepath.Join(dir, DBFile))
+	if log != nil {
+		db.OnAsyncError = func(err error) { log.Error("background write failed", "error", err) }
+	}
 	if err := db.Open(ctx); err != nil {
 		return nil, fmt.Errorf("open database in %s: %w", dir, err)
 	}
@@ -74,7 +80,7 @@ func OpenDB(ctx context.Context, dir string) (*sqlite.DB, error) {
 // books on actions cut short by a previous stop, makes sure an admin token
 // exists, and starts listening.
 func (h *Hub) Open(ctx context.Context) error {
-	db, err := OpenDB(ctx, h.cfg.Data)
+	db, err := OpenDB(ctx, h.cfg.Data, h.log)
 	if err != nil {
 		return err
 	}
@@ -108,7 +114,12 @@ func (h *Hub) Open(ctx context.Context) error {
 		h.AdminSecret = secret
 	}
 
+	h.events, err = events.NewBroker(ctx, sqlite.NewEventService(db), nil)
+	if err != nil {
+		return err
+	}
 	h.power = power.New(h.actions, power.Options{
+		Events: h.events,
 		Count: h.cfg.Wake.Count, Interval: h.cfg.Wake.Interval, Logger: h.log,
 		Interfaces: h.Interfaces,
 	})
@@ -117,7 +128,7 @@ func (h *Hub) Open(ctx context.Context) error {
 		return err
 	}
 	api := &httpapi.Server{
-		Machines: h.machines, Tokens: h.tokens, Actions: h.actions, Power: h.power,
+		Machines: h.machines, Tokens: h.tokens, Actions: h.actions, Power: h.power, Events: h.events,
 		Logger:        h.log,
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		TrustedProxies: proxies,
@@ -132,6 +143,7 @@ func (h *Hub) Open(ctx context.Context) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
+	h.srv.RegisterOnShutdown(api.CloseStreams)
 	ln, err := net.Listen("tcp", h.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", h.cfg.Listen, err)

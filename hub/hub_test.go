@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -542,4 +543,119 @@ func TestWakeFailureIsRecorded(t *testing.T) {
 	if got.Status != moonwake.StatusFailed {
 		t.Fatalf("recorded %+v", got)
 	}
+}
+
+// sse reads server-sent events from a stream.
+type sse struct {
+	resp *http.Response
+	r    *bufio.Reader
+}
+
+func (th *testHub) events(path, token, lastID string) *sse {
+	th.t.Helper()
+	req, _ := http.NewRequest("GET", th.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		th.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		th.t.Fatalf("events: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	th.t.Cleanup(func() { resp.Body.Close() })
+	return &sse{resp, bufio.NewReader(resp.Body)}
+}
+
+type sseEvent struct {
+	ID, Type string
+	Data     struct {
+		Seq     int64
+		Type    string
+		Machine string
+		Data    moonwake.Action
+	}
+}
+
+// next returns the next event, skipping comments and retry lines.
+func (s *sse) next(t *testing.T) sseEvent {
+	t.Helper()
+	var ev sseEvent
+	done := make(chan error, 1)
+	go func() {
+		for {
+			line, err := s.r.ReadString('\n')
+			if err != nil {
+				done <- err
+				return
+			}
+			line = strings.TrimRight(line, "\n")
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.Type = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				if err := json.Unmarshal([]byte(line[6:]), &ev.Data); err != nil {
+					done <- err
+					return
+				}
+			case line == "" && ev.ID != "":
+				done <- nil
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	return ev
+}
+
+func TestEventStream(t *testing.T) {
+	cfg := newConfig(t)
+	th := startHub(t, cfg)
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:10", r, nil)
+	th.addMachine("nas", "aa:bb:cc:dd:ee:11", r, nil)
+	phone := th.token("phone", []string{"pc"}, []string{"wake"}, false)
+
+	all := th.events("/api/v1/events", th.Admin, "")
+	mine := th.events("/api/v1/events", phone, "")
+	th.must(202, "POST", "/api/v1/machines/nas/wake", th.Admin, nil)
+	th.must(202, "POST", "/api/v1/machines/pc/wake", phone, nil)
+
+	e1 := all.next(t)
+	if e1.Type != "action" || e1.Data.Machine != "nas" || e1.Data.Data.Kind != "wake" || e1.Data.Data.Status != "succeeded" {
+		t.Fatalf("first event %+v", e1)
+	}
+	e2 := all.next(t)
+	if e2.Data.Machine != "pc" || e2.Data.Seq != e1.Data.Seq+1 {
+		t.Fatalf("second event %+v", e2)
+	}
+	// The scoped token sees only its machine.
+	if e := mine.next(t); e.Data.Machine != "pc" {
+		t.Fatalf("scoped stream got %+v", e)
+	}
+
+	// Resume after the first: the second is replayed, also after a restart.
+	th.Stop()
+	th = startHub(t, cfg)
+	resumed := th.events("/api/v1/events", th.Admin, e1.ID)
+	if e := resumed.next(t); e.ID != e2.ID || e.Data.Machine != "pc" {
+		t.Fatalf("resumed with %+v, want %s", e, e2.ID)
+	}
+	th.must(202, "POST", "/api/v1/machines/pc/wake", th.Admin, nil)
+	if e := resumed.next(t); e.Data.Seq != e2.Data.Seq+1 {
+		t.Fatalf("live after resume: %+v", e)
+	}
+	th.must(403, "GET", "/api/v1/events?machine=nas", phone, nil)
+	th.must(400, "GET", "/api/v1/events?type=weather", th.Admin, nil)
 }

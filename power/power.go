@@ -20,10 +20,16 @@ import (
 	"github.com/moonwake/moonwake/wol"
 )
 
+// Publisher announces events; events.Broker implements it.
+type Publisher interface {
+	Publish(typ, machine string, v any) (*moonwake.Event, error)
+}
+
 // Service wakes machines. Create it with New, start Run in a goroutine, and
 // Close it when done.
 type Service struct {
 	actions    moonwake.ActionService
+	events     Publisher
 	sender     *wol.Sender
 	interfaces func() ([]wol.Iface, error)
 	count      int
@@ -44,6 +50,7 @@ type Options struct {
 	Interval   time.Duration // between repeats
 	Sender     *wol.Sender   // nil: a new one
 	Interfaces func() ([]wol.Iface, error)
+	Events     Publisher // nil: none
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
@@ -51,7 +58,7 @@ type Options struct {
 // New returns a Service that records actions in actions.
 func New(actions moonwake.ActionService, o Options) *Service {
 	s := &Service{
-		actions: actions, sender: o.Sender, interfaces: o.Interfaces,
+		actions: actions, events: o.Events, sender: o.Sender, interfaces: o.Interfaces,
 		count: o.Count, interval: o.Interval, log: o.Logger, now: o.Now,
 		running: map[string]*moonwake.Action{},
 		kick:    make(chan struct{}, 1),
@@ -132,6 +139,7 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 		if err := s.actions.CreateAction(ctx, a); err != nil {
 			return nil, fmt.Errorf("record wake of %s: %w", m.Name, err)
 		}
+		s.publish(a)
 		s.log.Warn("wake failed", "action", a.ID, "machine", m.Name, "actor", actor.Name, "error", a.Detail)
 		return a, planErr
 	}
@@ -149,6 +157,7 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 		"addr", actor.Addr, "targets", len(targets), "status", a.Status)
 	// From here on the scheduler may change a: use the copy.
 	out := clone(a)
+	s.publish(out)
 	if !out.Done() {
 		s.mu.Lock()
 		s.running[a.ID] = a
@@ -254,6 +263,7 @@ func (s *Service) step(r *repeat) {
 	s.finish(r.action, moonwake.StatusSucceeded, sentDetail(r.action))
 	delete(s.running, r.action.ID)
 	a := clone(r.action)
+	s.publish(a)
 	s.writes.Add(1)
 	go func() {
 		defer s.writes.Done()
@@ -298,6 +308,16 @@ func (s *Service) Close() error {
 	}
 	s.writes.Wait()
 	return s.sender.Close()
+}
+
+// publish announces a's new state.
+func (s *Service) publish(a *moonwake.Action) {
+	if s.events == nil {
+		return
+	}
+	if _, err := s.events.Publish(moonwake.EventAction, a.Machine, a); err != nil {
+		s.log.Error("publish action event", "action", a.ID, "error", err)
+	}
 }
 
 func clone(a *moonwake.Action) *moonwake.Action {

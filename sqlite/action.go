@@ -46,6 +46,8 @@ func NewActionService(db *DB) *ActionService {
 // Ops are pooled: the wake route makes two per request.
 type actionOp struct {
 	update bool
+	event  bool // an event insert (event.go), not an action
+	async  bool // nobody waits: the writer releases it
 	id     string
 	args   []any
 	err    error
@@ -59,7 +61,7 @@ var opPool = sync.Pool{New: func() any {
 // release drops what op refers to and returns it to the pool.
 func (op *actionOp) release() {
 	clear(op.args)
-	op.args, op.id, op.err = op.args[:0], "", nil
+	op.args, op.id, op.err, op.event, op.async = op.args[:0], "", nil, false, false
 	opPool.Put(op)
 }
 
@@ -155,6 +157,17 @@ func (db *DB) write(ctx context.Context, op *actionOp) error {
 	return err
 }
 
+// enqueue queues an async op; after Close it is dropped.
+func (db *DB) enqueue(op *actionOp) {
+	db.qmu.RLock()
+	defer db.qmu.RUnlock()
+	if db.closed || db.queue == nil {
+		op.release()
+		return
+	}
+	db.queue <- op
+}
+
 // runWriter commits queued action writes until the queue is closed, taking
 // whatever is waiting, up to maxBatch, into each transaction.
 func (db *DB) runWriter() {
@@ -177,6 +190,13 @@ func (db *DB) runWriter() {
 		batch = db.gather(batch)
 		db.commitAll(batch)
 		for _, op := range batch {
+			if op.async {
+				if op.err != nil && db.OnAsyncError != nil {
+					db.OnAsyncError(op.err)
+				}
+				op.release()
+				continue
+			}
 			op.done <- op.err
 		}
 	}
@@ -247,7 +267,20 @@ func (db *DB) commitBatch(ops []*actionOp) (failed *actionOp, err error) {
 	}
 	defer tx.Rollback()
 	var ins, upd *sql.Stmt
+	var evt *sql.Stmt
 	for _, op := range ops {
+		if op.event {
+			if evt == nil {
+				evt = tx.StmtContext(ctx, db.eventStmt)
+			}
+			if _, err := evt.ExecContext(ctx, op.args...); err != nil {
+				if isConstraint(err) {
+					return op, moonwake.Errorf(moonwake.EConflict, "event %s exists", op.id)
+				}
+				return op, err
+			}
+			continue
+		}
 		if !op.update {
 			if ins == nil {
 				ins = tx.StmtContext(ctx, db.insertStmt)
@@ -289,6 +322,11 @@ func (db *DB) prepareActionStmts(ctx context.Context) (err error) {
 	db.insertStmt, err = db.wdb.PrepareContext(ctx, `
 		INSERT INTO actions (id, kind, machine, mac, actor, status, detail, steps, created_at, finished_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	db.eventStmt, err = db.wdb.PrepareContext(ctx, `
+		INSERT INTO events (seq, at, type, machine, data) VALUES (?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}

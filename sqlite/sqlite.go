@@ -43,6 +43,9 @@ type DB struct {
 	// Now returns the current time. Tests replace it, before Open, to
 	// control the timestamps that are stored.
 	Now func() time.Time
+	// OnAsyncError, if set, is told about writes that failed with nobody
+	// waiting for them (QueueEvent); set it before Open.
+	OnAsyncError func(error)
 
 	path string
 
@@ -67,6 +70,7 @@ type DB struct {
 	closed     bool
 	insertStmt *sql.Stmt
 	updateStmt *sql.Stmt
+	eventStmt  *sql.Stmt
 
 	// flushMu serializes flushes of token use times, see token.go.
 	flushMu       sync.Mutex
@@ -120,7 +124,7 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			db.closeSQL()
-			db.insertStmt, db.updateStmt, db.rdb, db.wdb = nil, nil, nil, nil
+			db.insertStmt, db.updateStmt, db.eventStmt, db.rdb, db.wdb = nil, nil, nil, nil, nil
 		}
 	}()
 
@@ -223,7 +227,7 @@ func (db *DB) Close() error {
 // closeSQL closes the statements and pools that are open.
 func (db *DB) closeSQL() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{db.insertStmt, db.updateStmt} {
+	for _, s := range []*sql.Stmt{db.insertStmt, db.updateStmt, db.eventStmt} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -85,7 +85,7 @@ func (f *tokensFlags) open(ctx context.Context, e *env) (tokenStore, error) {
 	if dir == "" {
 		dir = config.Default().Data
 	}
-	db, err := hub.OpenDB(ctx, dir)
+	db, err := hub.OpenDB(ctx, dir, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/moonwake/moonwake"
+)
+
+// heartbeat keeps idle event streams alive through proxies that close quiet
+// connections, and lets the hub notice clients that went away.
+const heartbeat = 15 * time.Second
+
+// streamEvents is GET /api/v1/events: server-sent events of the machines the
+// token may see, optionally of one machine (?machine=) or one type (?type=).
+// A client that reconnects with Last-Event-ID (or ?after=) first gets the
+// events it missed.
+func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
+	tok := tokenFrom(r.Context())
+	q := r.URL.Query()
+	machine, typ := q.Get("machine"), q.Get("type")
+	if machine != "" && !tok.CanSee(machine) {
+		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not use machine %q", tok.Name, machine))
+		return
+	}
+	if typ != "" && typ != moonwake.EventState && typ != moonwake.EventAction {
+		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "type %q: want %s or %s", typ, moonwake.EventState, moonwake.EventAction))
+		return
+	}
+	after := int64(-1) // only new events
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = q.Get("after")
+	}
+	if last != "" {
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n < 0 {
+			s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "Last-Event-ID %q: want an event number", last))
+			return
+		}
+		after = n
+	}
+	filter := func(e *moonwake.Event) bool {
+		return tok.CanSee(e.Machine) && (machine == "" || e.Machine == machine) && (typ == "" || e.Type == typ)
+	}
+	if after < 0 {
+		after = s.Events.Seq()
+	}
+	past, sub, err := s.Events.Subscribe(r.Context(), after, filter)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	defer sub.Close()
+
+	rc := http.NewResponseController(w)
+	// A stream outlives the server's write timeout, which is for requests.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+	for _, e := range past {
+		writeEvent(w, e)
+	}
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.closing:
+			return
+		case e, ok := <-sub.C:
+			if !ok {
+				return // fell behind: the client reconnects and resumes
+			}
+			writeEvent(w, e)
+		case <-tick.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+func writeEvent(w http.ResponseWriter, e *moonwake.Event) {
+	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: {\"seq\":%d,\"at\":%q,\"type\":%q,\"machine\":%q,\"data\":%s}\n\n",
+		e.Seq, e.Type, e.Seq, e.At.Format(time.RFC3339Nano), e.Type, e.Machine, e.Data)
+}
