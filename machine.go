@@ -27,6 +27,7 @@ type Machine struct {
 	Interface string   `json:"interface,omitempty"` // send on this interface's subnet broadcast
 	Broadcast string   `json:"broadcast,omitempty"` // or to this address
 	Port      int      `json:"port,omitempty"`      // UDP port; 0 means wol.DefaultPort
+	Ports     []int    `json:"ports,omitempty"`     // TCP ports whose answer means "on"; empty: DefaultProbePorts
 	Password  string   `json:"-"`                   // SecureOn password, normalized hex; never rendered
 	Tags      []string `json:"tags"`
 	Source    string   `json:"source"`
@@ -40,6 +41,18 @@ var (
 	tagRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
 )
+
+// DefaultProbePorts are probed when a machine names none: Sunshine's HTTP
+// port, which answers as soon as Sunshine runs.
+var DefaultProbePorts = []int{47989}
+
+// ProbePorts returns the TCP ports that show whether m is on.
+func (m *Machine) ProbePorts() []int {
+	if len(m.Ports) == 0 {
+		return DefaultProbePorts
+	}
+	return m.Ports
+}
 
 // ValidName reports whether s can name a machine: it appears in URLs, MQTT
 // topics and Home Assistant entity ids, so it is kept to a-z, 0-9, '-', '_'.
@@ -77,6 +90,19 @@ func (m *Machine) Normalize() error {
 	}
 	if m.Port < 0 || m.Port > 65535 {
 		return Errorf(EInvalid, "port %d: must be between 1 and 65535", m.Port)
+	}
+	if len(m.Ports) > 16 {
+		return Errorf(EInvalid, "ports: at most 16")
+	}
+	for _, p := range m.Ports {
+		if p < 1 || p > 65535 {
+			return Errorf(EInvalid, "ports: %d is not between 1 and 65535", p)
+		}
+	}
+	slices.Sort(m.Ports)
+	m.Ports = slices.Compact(m.Ports)
+	if len(m.Ports) == 0 {
+		m.Ports = nil
 	}
 	if m.Password != "" {
 		pw, err := wol.ParsePassword(m.Password)
@@ -117,6 +143,7 @@ type MachineUpdate struct {
 	Interface *string
 	Broadcast *string
 	Port      *int
+	Ports     *[]int
 	Password  *string
 	Tags      *[]string
 }
@@ -138,6 +165,9 @@ func (u MachineUpdate) Apply(m Machine) Machine {
 	}
 	if u.Tags != nil {
 		m.Tags = slices.Clone(*u.Tags)
+	}
+	if u.Ports != nil {
+		m.Ports = slices.Clone(*u.Ports)
 	}
 	return m
 }

@@ -107,6 +107,7 @@ type MachineInput struct {
 	Interface string   `json:"interface,omitempty"`
 	Broadcast string   `json:"broadcast,omitempty"`
 	Port      int      `json:"port,omitempty"`
+	Ports     []int    `json:"ports,omitempty"`
 	Password  string   `json:"password,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
 }

@@ -60,6 +60,7 @@ type Machine struct {
 	Interface string   `yaml:"interface"`
 	Broadcast string   `yaml:"broadcast"`
 	Port      int      `yaml:"port"`
+	Ports     []int    `yaml:"ports"`
 	Password  string   `yaml:"password"`
 	Tags      []string `yaml:"tags"`
 }
@@ -252,7 +253,7 @@ func (c *Config) Proxies() ([]netip.Prefix, error) {
 func (m Machine) Domain() *moonwake.Machine {
 	return &moonwake.Machine{
 		Name: m.Name, MAC: m.MAC, Host: m.Host, Interface: m.Interface,
-		Broadcast: m.Broadcast, Port: m.Port, Password: m.Password,
+		Broadcast: m.Broadcast, Port: m.Port, Ports: m.Ports, Password: m.Password,
 		Tags: m.Tags, Source: moonwake.SourceConfig,
 	}
 }

@@ -26,6 +26,7 @@ type machineInput struct {
 	Interface string   `json:"interface"`
 	Broadcast string   `json:"broadcast"`
 	Port      int      `json:"port"`
+	Ports     []int    `json:"ports"`
 	Password  string   `json:"password"`
 	Tags      []string `json:"tags"`
 }
@@ -75,7 +76,7 @@ func (s *Server) createMachine(w http.ResponseWriter, r *http.Request) {
 	}
 	m := &moonwake.Machine{
 		Name: in.Name, MAC: in.MAC, Host: in.Host, Interface: in.Interface,
-		Broadcast: in.Broadcast, Port: in.Port, Password: in.Password, Tags: in.Tags,
+		Broadcast: in.Broadcast, Port: in.Port, Ports: in.Ports, Password: in.Password, Tags: in.Tags,
 		Source: moonwake.SourceAPI,
 	}
 	if err := s.Machines.CreateMachine(r.Context(), m); err != nil {
@@ -148,6 +149,14 @@ func parseMachineUpdate(raw map[string]json.RawMessage) (moonwake.MachineUpdate,
 				}
 			}
 			u.Port = &p
+		case "ports":
+			ports := []int{}
+			if string(v) != "null" {
+				if json.Unmarshal(v, &ports) != nil {
+					return u, moonwake.Errorf(moonwake.EInvalid, "field \"ports\": want a list of port numbers")
+				}
+			}
+			u.Ports = &ports
 		case "tags":
 			tags := []string{}
 			if string(v) != "null" {

@@ -120,7 +120,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	h.power = power.New(h.actions, power.Options{
 		Events: h.events,
-		Count: h.cfg.Wake.Count, Interval: h.cfg.Wake.Interval, Logger: h.log,
+		Count:  h.cfg.Wake.Count, Interval: h.cfg.Wake.Interval, Logger: h.log,
 		Interfaces: h.Interfaces,
 	})
 	proxies, err := h.cfg.Proxies()

@@ -103,8 +103,8 @@ func (s *MachineService) CreateMachine(ctx context.Context, m *moonwake.Machine)
 	now := db.now()
 	m.CreatedAt, m.UpdatedAt = now, now
 	if _, err := db.wdb.ExecContext(ctx, `
-		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		machineArgs(m)...); err != nil {
 		if isConstraint(err) { // another process wrote since the caches were loaded
 			return moonwake.Errorf(moonwake.EConflict, "machine %q or MAC %s is already registered", m.Name, m.MAC)
@@ -152,9 +152,9 @@ func (s *MachineService) UpdateMachine(ctx context.Context, name string, u moonw
 
 	m.UpdatedAt = db.now()
 	found, err := execOne(ctx, db.wdb, `
-		UPDATE machines SET mac = ?, host = ?, interface = ?, broadcast = ?, port = ?, password = ?, tags = ?, source = ?, updated_at = ?
+		UPDATE machines SET mac = ?, host = ?, interface = ?, broadcast = ?, port = ?, password = ?, tags = ?, source = ?, updated_at = ?, ports = ?
 		WHERE name = ?`,
-		m.MAC, m.Host, m.Interface, m.Broadcast, m.Port, m.Password, jsonList(m.Tags), m.Source, formatTime(m.UpdatedAt), m.Name)
+		m.MAC, m.Host, m.Interface, m.Broadcast, m.Port, m.Password, jsonList(m.Tags), m.Source, formatTime(m.UpdatedAt), jsonInts(m.Ports), m.Name)
 	switch {
 	case isConstraint(err):
 		return nil, moonwake.Errorf(moonwake.EConflict, "MAC %s is already registered", m.MAC)
@@ -314,12 +314,13 @@ func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves 
 		}
 	}
 	stmt, err := tx.PrepareContext(ctx, `
-		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET
 			mac = excluded.mac, host = excluded.host, interface = excluded.interface,
 			broadcast = excluded.broadcast, port = excluded.port, password = excluded.password,
-			tags = excluded.tags, source = excluded.source, updated_at = excluded.updated_at`)
+			tags = excluded.tags, source = excluded.source, updated_at = excluded.updated_at,
+			ports = excluded.ports`)
 	if err != nil {
 		return err
 	}
@@ -335,7 +336,7 @@ func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves 
 // loadMachines fills the machine cache from the table.
 func (c *caches) loadMachines(ctx context.Context, q *sql.DB) error {
 	rows, err := q.QueryContext(ctx, `
-		SELECT name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at
+		SELECT name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports
 		FROM machines`)
 	if err != nil {
 		return fmt.Errorf("load machines: %w", err)
@@ -344,10 +345,10 @@ func (c *caches) loadMachines(ctx context.Context, q *sql.DB) error {
 	for rows.Next() {
 		var (
 			m                moonwake.Machine
-			tags             string
+			tags, ports      string
 			created, updated string
 		)
-		if err := rows.Scan(&m.Name, &m.MAC, &m.Host, &m.Interface, &m.Broadcast, &m.Port, &m.Password, &tags, &m.Source, &created, &updated); err != nil {
+		if err := rows.Scan(&m.Name, &m.MAC, &m.Host, &m.Interface, &m.Broadcast, &m.Port, &m.Password, &tags, &m.Source, &created, &updated, &ports); err != nil {
 			return fmt.Errorf("load machines: %w", err)
 		}
 		if err := json.Unmarshal([]byte(tags), &m.Tags); err != nil {
@@ -355,6 +356,12 @@ func (c *caches) loadMachines(ctx context.Context, q *sql.DB) error {
 		}
 		if m.Tags == nil {
 			m.Tags = []string{}
+		}
+		if err := json.Unmarshal([]byte(ports), &m.Ports); err != nil {
+			return fmt.Errorf("load machines: %q: ports: %w", m.Name, err)
+		}
+		if len(m.Ports) == 0 {
+			m.Ports = nil // as Normalize leaves it
 		}
 		if m.CreatedAt, err = parseTime(created); err != nil {
 			return fmt.Errorf("load machines: %q: %w", m.Name, err)
@@ -402,12 +409,13 @@ func execOne(ctx context.Context, db *sql.DB, query string, args ...any) (bool, 
 // machineArgs returns the values of the INSERT columns, in order.
 func machineArgs(m *moonwake.Machine) []any {
 	return []any{m.Name, m.MAC, m.Host, m.Interface, m.Broadcast, m.Port, m.Password,
-		jsonList(m.Tags), m.Source, formatTime(m.CreatedAt), formatTime(m.UpdatedAt)}
+		jsonList(m.Tags), m.Source, formatTime(m.CreatedAt), formatTime(m.UpdatedAt), jsonInts(m.Ports)}
 }
 
 // cloneMachine returns a copy of m that shares no memory with it.
 func cloneMachine(m *moonwake.Machine) *moonwake.Machine {
 	c := *m
+	c.Ports = slices.Clone(m.Ports) // nil stays nil
 	c.Tags = slices.Clone(m.Tags)
 	if c.Tags == nil {
 		c.Tags = []string{}
@@ -420,7 +428,16 @@ func cloneMachine(m *moonwake.Machine) *moonwake.Machine {
 func sameMachine(a, b *moonwake.Machine) bool {
 	return a.Name == b.Name && a.MAC == b.MAC && a.Host == b.Host && a.Interface == b.Interface &&
 		a.Broadcast == b.Broadcast && a.Port == b.Port && a.Password == b.Password &&
-		a.Source == b.Source && slices.Equal(a.Tags, b.Tags)
+		a.Source == b.Source && slices.Equal(a.Tags, b.Tags) && slices.Equal(a.Ports, b.Ports)
+}
+
+// jsonInts renders a list of ints as a JSON array, never null.
+func jsonInts(s []int) string {
+	if len(s) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 // jsonList renders a list of strings as a JSON array, never null.
