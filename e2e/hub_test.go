@@ -1,0 +1,465 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moonwake/moonwake/internal/testlan"
+)
+
+// The hub tests run "moonwake serve" as a process in host a of a LAN, and
+// receive in host b what it sends: on UDP port 9, and as whole IPv4 frames
+// on a raw AF_PACKET socket (which also proves that nothing else arrived,
+// on any port). Requests come from the test process through sockets opened
+// inside a's namespace, or from the moonwake CLI run in a.
+
+// hubLAN builds a LAN, starts a hub in a with a fresh data directory and
+// extra environment, and opens b's receivers.
+func hubLAN(t *testing.T, env ...string) (lan *testlan.LAN, a, b *testlan.Host, hp *hub, data string, rx9, raw *testlan.Receiver) {
+	t.Helper()
+	lan, a, b = newLAN(t)
+	var err error
+	if rx9, err = b.ListenUDP(9); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err = b.ListenRaw(testlan.Iface, 0x0800); err != nil {
+		t.Fatal(err)
+	}
+	data = t.TempDir()
+	hp = startHub(t, a, data, env...)
+	return lan, a, b, hp, data, rx9, raw
+}
+
+// TestHubWakeAPI registers machines through the API and wakes them with
+// POST /api/v1/machines/{name}/wake: b gets each packet byte for byte, at
+// the directed broadcast of a's subnet (and at b's own address for a
+// machine with a host), and the action's steps name those targets.
+func TestHubWakeAPI(t *testing.T) {
+	t.Parallel()
+	lan, a, b, hp, _, rx9, raw := hubLAN(t)
+	bcast := lan.Broadcast().String() + ":9"
+
+	t.Run("broadcast with password", func(t *testing.T) {
+		ans := hp.must(t, http.StatusCreated, "POST", "/api/v1/machines", hp.admin, map[string]any{
+			"name": "gaming-pc", "mac": "AA-BB-CC-DD-EE-51", "interface": "eth0", "password": "01:02:03:04:05:06",
+		})
+		var m map[string]any
+		ans.decode(t, &m)
+		if m["mac"] != "aa:bb:cc:dd:ee:51" || m["interface"] != "eth0" || m["password_set"] != true {
+			t.Errorf("created machine %s", ans)
+		}
+		if _, ok := m["password"]; ok || bytes.Contains(ans.body, []byte("01:02:03")) {
+			t.Errorf("the API shows the password: %s", ans)
+		}
+
+		act := hp.wake(t, "gaming-pc", hp.admin)
+		if got := act.targets(t); !slices.Equal(got, []string{bcast}) {
+			t.Errorf("action steps target %q, want [%s]", got, bcast)
+		}
+		if act.MAC != "aa:bb:cc:dd:ee:51" || act.Actor.Name != "admin" || act.Status != "succeeded" || act.FinishedAt == nil {
+			t.Errorf("action %+v", act)
+		}
+		want := magic(t, "aa:bb:cc:dd:ee:51", 1, 2, 3, 4, 5, 6)
+		d := expect(t, rx9, 1, want)[0]
+		if d.From.Addr() != a.Addr() {
+			t.Errorf("packet from %v, want %v", d.From, a.Addr())
+		}
+		f := expectFrames(t, raw, 1)[0]
+		if f.dstMAC.String() != "ff:ff:ff:ff:ff:ff" || f.srcMAC.String() != a.MAC().String() ||
+			f.srcIP != a.Addr() || f.dstIP != lan.Broadcast() || f.dstPort != 9 || !bytes.Equal(f.payload, want) {
+			t.Errorf("frame %s→%s %v→%v:%d payload % x; want ff:ff:ff:ff:ff:ff from %s, %v→%v:9",
+				f.srcMAC, f.dstMAC, f.srcIP, f.dstIP, f.dstPort, f.payload, a.MAC(), a.Addr(), lan.Broadcast())
+		}
+
+		// The action as stored, by the Location the wake answered.
+		var got wireAction
+		hp.must(t, http.StatusOK, "GET", "/api/v1/actions/"+act.ID, hp.admin, nil).decode(t, &got)
+		if got.ID != act.ID || got.Status != "succeeded" || !slices.Equal(got.targets(t), []string{bcast}) {
+			t.Errorf("stored action %+v, want %+v", got, act)
+		}
+	})
+
+	t.Run("host gets unicast too", func(t *testing.T) {
+		hp.addMachine(t, map[string]any{"name": "nas", "mac": "aabb.ccdd.ee52", "interface": "eth0", "host": b.Addr().String()})
+		act := hp.wake(t, "nas", hp.admin)
+		unicast := b.Addr().String() + ":9"
+		if got := act.targets(t); !slices.Equal(got, []string{bcast, unicast}) {
+			t.Errorf("action steps target %q, want [%s %s]", got, bcast, unicast)
+		}
+		want := magic(t, "aa:bb:cc:dd:ee:52")
+		expect(t, rx9, 2, want)
+		// One frame to everyone, one to b alone (in either order: the
+		// unicast one may wait for ARP).
+		seen := map[string]bool{}
+		for _, f := range expectFrames(t, raw, 2) {
+			if !bytes.Equal(f.payload, want) || f.dstPort != 9 || f.srcIP != a.Addr() {
+				t.Errorf("frame %v→%v:%d payload % x", f.srcIP, f.dstIP, f.dstPort, f.payload)
+			}
+			seen[f.dstMAC.String()+" "+f.dstIP.String()] = true
+		}
+		for _, w := range []string{"ff:ff:ff:ff:ff:ff " + lan.Broadcast().String(), b.MAC().String() + " " + b.Addr().String()} {
+			if !seen[w] {
+				t.Errorf("no frame to %s; got %v", w, seen)
+			}
+		}
+	})
+
+	// No copies, no repeats: the hub sends one packet per target by default.
+	quiet(t, 200*time.Millisecond, rx9, raw)
+}
+
+// TestHubWakeByMAC checks the compatibility route GET /wake?mac=&token=:
+// every MAC form wakes a registered machine for a token scoped to it, and
+// every refusal sends nothing at all.
+func TestHubWakeByMAC(t *testing.T) {
+	t.Parallel()
+	_, _, _, hp, _, rx9, raw := hubLAN(t, "MOONWAKE_RATE_LIMIT_BURST=100")
+	hp.addMachine(t, map[string]any{"name": "pc", "mac": "aa:bb:cc:dd:ee:61", "interface": "eth0"})
+	hp.addMachine(t, map[string]any{"name": "other", "mac": "aa:bb:cc:dd:ee:62", "interface": "eth0"})
+	phone := hp.addToken(t, map[string]any{"name": "phone", "machines": []string{"pc"}, "actions": []string{"wake"}})
+	anyMachine := hp.addToken(t, map[string]any{"name": "everything"})
+	want := magic(t, "aa:bb:cc:dd:ee:61")
+
+	for _, form := range []string{"aa:bb:cc:dd:ee:61", "AA:BB:CC:DD:EE:61", "aa-bb-cc-dd-ee-61", "aabb.ccdd.ee61", "AABBCCDDEE61"} {
+		t.Run(form, func(t *testing.T) {
+			ans := hp.must(t, http.StatusAccepted, "GET", "/wake?mac="+url.QueryEscape(form)+"&token="+phone, "", nil)
+			var act wireAction
+			ans.decode(t, &act)
+			if act.Machine != "pc" || act.Actor.Name != "phone" {
+				t.Errorf("action %s", ans)
+			}
+			expect(t, rx9, 1, want)
+			if f := expectFrames(t, raw, 1)[0]; !bytes.Equal(f.payload, want) {
+				t.Errorf("frame payload % x", f.payload)
+			}
+		})
+	}
+
+	refusals := []struct {
+		name   string
+		path   string
+		bearer string
+		status int
+		code   string
+	}{
+		{"unregistered MAC", "/wake?mac=aa:bb:cc:dd:ee:6f&token=" + anyMachine, "", 404, "not_found"},
+		{"unregistered MAC, admin", "/wake?mac=aa:bb:cc:dd:ee:6f", hp.admin, 404, "not_found"},
+		// A scoped token cannot tell unregistered MACs from others' MACs.
+		{"unregistered MAC, scoped token", "/wake?mac=aa:bb:cc:dd:ee:6f&token=" + phone, "", 403, "forbidden"},
+		{"another machine's MAC", "/wake?mac=aa:bb:cc:dd:ee:62&token=" + phone, "", 403, "forbidden"},
+		{"another machine by name", "/api/v1/machines/other/wake?token=" + phone, "", 403, "forbidden"},
+		{"no token", "/wake?mac=aa:bb:cc:dd:ee:61", "", 401, "unauthorized"},
+		{"empty token", "/wake?mac=aa:bb:cc:dd:ee:61&token=", "", 401, "unauthorized"},
+		{"wrong token", "/wake?mac=aa:bb:cc:dd:ee:61&token=mw_" + strings.Repeat("A", 43), "", 401, "unauthorized"},
+		{"broadcast MAC", "/wake?mac=ff:ff:ff:ff:ff:ff&token=" + phone, "", 400, "invalid"},
+		{"no MAC", "/wake?token=" + phone, "", 400, "invalid"},
+	}
+	for _, r := range refusals {
+		t.Run(r.name, func(t *testing.T) {
+			method := "GET"
+			if strings.HasPrefix(r.path, "/api/") {
+				method = "POST"
+			}
+			ans := hp.do(t, method, r.path, r.bearer, nil)
+			var e struct{ Error, Code string }
+			ans.decode(t, &e)
+			if ans.status != r.status || e.Code != r.code || e.Error == "" {
+				t.Errorf("%s: %s; want %d %s", r.path, ans, r.status, r.code)
+			}
+			if r.status == 401 && ans.header.Get("WWW-Authenticate") == "" {
+				t.Errorf("401 without WWW-Authenticate")
+			}
+			if strings.Contains(string(ans.body), "mw_") {
+				t.Errorf("the answer shows a token: %s", ans)
+			}
+		})
+	}
+	quiet(t, 300*time.Millisecond, rx9, raw)
+
+	// Tokens in URLs never reach the log.
+	for _, secret := range []string{phone, anyMachine, hp.admin} {
+		if strings.Contains(hp.stderr.String(), secret) {
+			t.Errorf("the hub logged a token secret:\n%s", hp.stderr)
+		}
+	}
+}
+
+// TestHubRateLimit starts a hub allowing a burst of 2 wakes and 1 a minute:
+// the third is refused with 429 and Retry-After, per token and per address,
+// and nothing is sent for the refused ones.
+func TestHubRateLimit(t *testing.T) {
+	t.Parallel()
+	_, _, _, hp, _, rx9, raw := hubLAN(t, "MOONWAKE_RATE_LIMIT_PER_MINUTE=1", "MOONWAKE_RATE_LIMIT_BURST=2")
+	hp.addMachine(t, map[string]any{"name": "pc", "mac": "aa:bb:cc:dd:ee:81", "interface": "eth0"})
+	// Creating a token is not an action: not limited.
+	other := hp.addToken(t, map[string]any{"name": "other"})
+	want := magic(t, "aa:bb:cc:dd:ee:81")
+	path := "/wake?mac=aa:bb:cc:dd:ee:81&token=" + hp.admin
+
+	for range 2 {
+		hp.must(t, http.StatusAccepted, "GET", path, "", nil)
+		expect(t, rx9, 1, want)
+		expectFrames(t, raw, 1)
+	}
+	refused := []struct{ name, method, path, msg string }{
+		{"same token", "GET", path, "token"},
+		{"same token, POST", "POST", "/api/v1/machines/pc/wake?token=" + hp.admin, "token"},
+		// A fresh token passes its own bucket, but the address's is empty.
+		{"same address, other token", "GET", "/wake?mac=aa:bb:cc:dd:ee:81&token=" + other, "address"},
+	}
+	for _, r := range refused {
+		t.Run(r.name, func(t *testing.T) {
+			ans := hp.do(t, r.method, r.path, "", nil)
+			var e struct{ Error, Code string }
+			ans.decode(t, &e)
+			if ans.status != http.StatusTooManyRequests || e.Code != "rate_limited" || !strings.Contains(e.Error, r.msg) {
+				t.Errorf("%s: %s; want 429 rate_limited about the %s", r.name, ans, r.msg)
+			}
+			// At one a minute, the next one comes in up to 60 s.
+			if s, err := strconv.Atoi(ans.header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+				t.Errorf("Retry-After %q, want 1 to 60 seconds", ans.header.Get("Retry-After"))
+			}
+		})
+	}
+	// Reading is not limited.
+	hp.must(t, http.StatusOK, "GET", "/api/v1/machines/pc", hp.admin, nil)
+	quiet(t, 300*time.Millisecond, rx9, raw)
+}
+
+// TestHubCLI drives the hub with the moonwake command line, run in a: wake
+// by name, list machines, and a token made on the hub host's data
+// directory while the hub runs, which works at once.
+func TestHubCLI(t *testing.T) {
+	t.Parallel()
+	_, a, _, hp, data, rx9, raw := hubLAN(t, "MOONWAKE_RATE_LIMIT_BURST=100")
+	hp.addMachine(t, map[string]any{"name": "gaming-pc", "mac": "aa:bb:cc:dd:ee:91", "interface": "eth0", "password": "c0a80101"})
+	want := magic(t, "aa:bb:cc:dd:ee:91", 0xc0, 0xa8, 0x01, 0x01)
+	admin := "MOONWAKE_TOKEN=" + hp.admin
+
+	t.Run("wake", func(t *testing.T) {
+		r := runEnv(t, a, []string{admin}, "wake", "gaming-pc", "--hub", hp.url)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "hub is waking gaming-pc: action ") || !strings.HasSuffix(r.stdout, " succeeded\n") || r.stderr != "" {
+			t.Errorf("moonwake wake: %s", r)
+		}
+		expect(t, rx9, 1, want)
+		expectFrames(t, raw, 1)
+	})
+	t.Run("machines list", func(t *testing.T) {
+		r := runEnv(t, a, []string{admin}, "machines", "list", "--hub", hp.url)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("moonwake machines list: %s", r)
+		}
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") {
+			t.Fatalf("moonwake machines list printed %q", r.stdout)
+		}
+		if f := strings.Fields(lines[1]); len(f) < 2 || f[0] != "gaming-pc" || f[1] != "aa:bb:cc:dd:ee:91" || !strings.Contains(lines[1], "if eth0 port 9") {
+			t.Errorf("machine line %q", lines[1])
+		}
+	})
+	t.Run("unknown machine", func(t *testing.T) {
+		r := runEnv(t, a, []string{admin}, "wake", "nosuch", "--hub", hp.url)
+		if r.code != 1 || !strings.Contains(r.stderr, "nosuch") || r.stdout != "" {
+			t.Errorf("moonwake wake nosuch: %s; want exit 1", r)
+		}
+	})
+	t.Run("bad token", func(t *testing.T) {
+		r := runEnv(t, a, []string{"MOONWAKE_TOKEN=mw_" + strings.Repeat("B", 43)}, "wake", "gaming-pc", "--hub", hp.url)
+		if r.code == 0 || r.stdout != "" {
+			t.Errorf("moonwake wake with a bad token: %s", r)
+		}
+	})
+	quiet(t, 200*time.Millisecond, rx9, raw)
+
+	t.Run("token made on the data directory", func(t *testing.T) {
+		r := runEnv(t, a, nil, "tokens", "create", "--data", data, "--name", "x", "--machines", "gaming-pc")
+		secret := strings.TrimSpace(r.stdout)
+		if r.code != 0 || r.stdout != secret+"\n" || !strings.HasPrefix(secret, "mw_") {
+			t.Fatalf("moonwake tokens create: %s", r)
+		}
+		// At once: the first request with it already works.
+		hp.must(t, http.StatusAccepted, "GET", "/wake?mac=AABBCCDDEE91&token="+secret, "", nil)
+		expect(t, rx9, 1, want)
+		expectFrames(t, raw, 1)
+		r = runEnv(t, a, []string{"MOONWAKE_TOKEN=" + secret}, "wake", "gaming-pc", "--hub", hp.url, "--quiet")
+		if r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Errorf("moonwake wake with the new token: %s", r)
+		}
+		expect(t, rx9, 1, want)
+		expectFrames(t, raw, 1)
+	})
+	quiet(t, 200*time.Millisecond, rx9, raw)
+}
+
+// TestHubTshark has Wireshark's WOL dissector read what the hub sends.
+func TestHubTshark(t *testing.T) {
+	t.Parallel()
+	needCommand(t, "tshark")
+	lan, a, b := newLAN(t)
+	hp := startHub(t, a, t.TempDir())
+	hp.addMachine(t, map[string]any{"name": "pc", "mac": "AA:BB:CC:DD:EE:A1", "interface": "eth0", "password": "a1b2c3d4e5f6"})
+	hp.addMachine(t, map[string]any{"name": "nas", "mac": "aa-bb-cc-dd-ee-a2", "interface": "eth0", "host": b.Addr().String(), "password": "10.0.0.1"})
+	ts := startTshark(t, b, a, lan.Broadcast(), "udp port 9")
+	hp.wake(t, "pc", hp.admin)
+	hp.wake(t, "nas", hp.admin) // to the broadcast and to b
+
+	recs := ts.records(t, 3, 10*time.Second)
+	if len(recs) != 3 {
+		t.Fatalf("tshark decoded %d packets, want 3:\n%s\n%s", len(recs), ts.out, ts.stderr)
+	}
+	wants := []struct{ mac, info string }{
+		{"aa:bb:cc:dd:ee:a1", "MagicPacket for aa:bb:cc:dd:ee:a1, password a1:b2:c3:d4:e5:f6"},
+		{"aa:bb:cc:dd:ee:a2", "MagicPacket for aa:bb:cc:dd:ee:a2, password 10.0.0.1"},
+		{"aa:bb:cc:dd:ee:a2", "MagicPacket for aa:bb:cc:dd:ee:a2, password 10.0.0.1"},
+	}
+	for i, r := range recs {
+		w := wants[i]
+		if r.protocols != "eth:ethertype:ip:udp:wol" || r.info != w.info || len(r.macs) != 16 {
+			t.Errorf("packet %d: %q %q, %d MACs; want eth:ethertype:ip:udp:wol %q, 16 MACs", i+1, r.protocols, r.info, len(r.macs), w.info)
+		}
+		for _, m := range r.macs {
+			if m != w.mac {
+				t.Errorf("packet %d: tshark read MAC %s, want %s", i+1, m, w.mac)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("tshark output:\n%s", strings.TrimSpace(ts.out.String()))
+	}
+}
+
+// TestHubRestart stops the hub cleanly and restarts it on the same data
+// directory, then kills it right after a burst of accepted wakes: what it
+// accepted survives, and no action is left running.
+func TestHubRestart(t *testing.T) {
+	t.Parallel()
+	// Two packets per target, the second in 10 s: every wake is still
+	// running when the hub stops.
+	env := []string{"MOONWAKE_RATE_LIMIT_BURST=100", "MOONWAKE_WAKE_COUNT=2", "MOONWAKE_WAKE_INTERVAL=10s"}
+	lan, a, _, hp, data, rx9, raw := hubLAN(t, env...)
+	admin := hp.admin
+	hp.addMachine(t, map[string]any{"name": "pc", "mac": "aa:bb:cc:dd:ee:b1", "interface": "eth0", "password": "01:02:03:04"})
+	phone := hp.addToken(t, map[string]any{"name": "phone", "machines": []string{"pc"}})
+	want := magic(t, "aa:bb:cc:dd:ee:b1", 1, 2, 3, 4)
+	bcast := lan.Broadcast().String() + ":9"
+
+	first := hp.wake(t, "pc", phone)
+	if first.Status != "running" {
+		t.Errorf("wake with a repeat pending: status %q, want running", first.Status)
+	}
+	expect(t, rx9, 1, want)
+	expectFrames(t, raw, 1)
+
+	// SIGTERM: a clean exit, the repeat not sent, the action closed.
+	if code := hp.signal(syscall.SIGTERM); code != 0 {
+		t.Fatalf("hub exited %d after SIGTERM, want 0\nstderr: %s", code, hp.stderr)
+	}
+	hp = startHub(t, a, data, env...)
+	hp.admin = admin
+
+	var ms struct {
+		Machines []struct {
+			Name, MAC   string
+			PasswordSet bool `json:"password_set"`
+		}
+	}
+	hp.must(t, http.StatusOK, "GET", "/api/v1/machines", admin, nil).decode(t, &ms)
+	if len(ms.Machines) != 1 || ms.Machines[0].Name != "pc" || ms.Machines[0].MAC != "aa:bb:cc:dd:ee:b1" || !ms.Machines[0].PasswordSet {
+		t.Errorf("machines after restart: %+v", ms.Machines)
+	}
+	var ts struct{ Tokens []struct{ Name string } }
+	hp.must(t, http.StatusOK, "GET", "/api/v1/tokens", admin, nil).decode(t, &ts)
+	var names []string
+	for _, tk := range ts.Tokens {
+		names = append(names, tk.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"admin", "phone"}) {
+		t.Errorf("tokens after restart: %q, want [admin phone]", names)
+	}
+	var got wireAction
+	hp.must(t, http.StatusOK, "GET", "/api/v1/actions/"+first.ID, phone, nil).decode(t, &got)
+	if got.Status != "succeeded" || got.FinishedAt == nil || !strings.Contains(got.Detail, "cut short") ||
+		got.Actor.Name != "phone" || !slices.Equal(got.targets(t), []string{bcast}) {
+		t.Errorf("action after a clean stop: %+v", got)
+	}
+	// The phone's token still wakes, the password still in the packet.
+	hp.must(t, http.StatusAccepted, "GET", "/wake?mac=aabbccddeeb1&token="+phone, "", nil)
+	expect(t, rx9, 1, want)
+	expectFrames(t, raw, 1)
+
+	// 20 wakes at once, all accepted, then SIGKILL at once.
+	const n = 20
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range n {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(t.Context(), "POST", hp.url+"/api/v1/machines/pc/wake", nil)
+			req.Header.Set("Authorization", "Bearer "+admin)
+			resp, err := hp.http.Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			var a wireAction
+			if resp.StatusCode != http.StatusAccepted || jsonDecode(resp, &a) != nil || a.ID == "" {
+				errs <- fmt.Sprintf("wake %d: %s", i, resp.Status)
+				return
+			}
+			ids[i] = a.ID
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if code := hp.signal(syscall.SIGKILL); code != -1 {
+		t.Errorf("hub exited %d, want killed", code)
+	}
+	expect(t, rx9, n, want) // every accepted wake had sent its packet
+	expectFrames(t, raw, n)
+
+	hp = startHub(t, a, data, env...)
+	hp.admin = admin
+	for _, id := range ids {
+		var act wireAction
+		hp.must(t, http.StatusOK, "GET", "/api/v1/actions/"+id, admin, nil).decode(t, &act)
+		if act.ID != id || act.Status == "running" || act.FinishedAt == nil || !slices.Equal(act.targets(t), []string{bcast}) {
+			t.Errorf("action after SIGKILL: %+v", act)
+		}
+	}
+	var list struct{ Actions []wireAction }
+	hp.must(t, http.StatusOK, "GET", "/api/v1/actions?limit=500", admin, nil).decode(t, &list)
+	if len(list.Actions) != n+2 {
+		t.Errorf("%d actions listed, want %d", len(list.Actions), n+2)
+	}
+	for _, act := range list.Actions {
+		if act.Status == "running" {
+			t.Errorf("action %s still running after a restart", act.ID)
+		}
+	}
+	// The 20 and the phone's second wake were cut short by the kill.
+	if s := hp.stderr.String(); !strings.Contains(s, "marked failed") || !strings.Contains(s, fmt.Sprintf("count=%d", n+1)) {
+		t.Errorf("restart did not report %d actions cut short:\n%s", n+1, s)
+	}
+	// Nothing more was sent: no repeats from a dead hub, none replayed by
+	// the new one.
+	quiet(t, 200*time.Millisecond, rx9, raw)
+}
