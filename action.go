@@ -24,6 +24,7 @@ type Action struct {
 	Detail     string     `json:"detail,omitempty"` // the outcome in words
 	Steps      []Step     `json:"steps"`
 	CreatedAt  time.Time  `json:"created_at"`
+	Deadline   *time.Time `json:"deadline,omitempty"` // when a running action gives up
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
@@ -58,4 +59,7 @@ type ActionService interface {
 	// FailRunningActions ends every action still running (they were cut
 	// short by a stop of the hub) with reason, and returns how many.
 	FailRunningActions(ctx context.Context, reason string) (int, error)
+	// RunningActions returns the actions still running, oldest first: after
+	// a restart, the hub takes them up again.
+	RunningActions(ctx context.Context) ([]*Action, error)
 }

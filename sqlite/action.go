@@ -97,7 +97,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *moonwake.Action) er
 	op := opPool.Get().(*actionOp)
 	op.update, op.id = false, a.ID
 	op.args = append(op.args[:0], a.ID, a.Kind, a.Machine, a.MAC, string(actor), a.Status, a.Detail,
-		string(steps), formatTime(a.CreatedAt), nullTime(a.FinishedAt))
+		string(steps), formatTime(a.CreatedAt), nullTime(a.FinishedAt), nullTime(a.Deadline))
 	if err := s.db.write(ctx, op); err != nil {
 		return fmt.Errorf("create action: %w", err)
 	}
@@ -121,7 +121,7 @@ func (s *ActionService) UpdateAction(ctx context.Context, a *moonwake.Action) er
 	}
 	op := opPool.Get().(*actionOp)
 	op.update, op.id = true, a.ID
-	op.args = append(op.args[:0], a.Status, a.Detail, string(steps), nullTime(a.FinishedAt), a.ID)
+	op.args = append(op.args[:0], a.Status, a.Detail, string(steps), nullTime(a.FinishedAt), nullTime(a.Deadline), a.ID)
 	if err := s.db.write(ctx, op); err != nil {
 		return fmt.Errorf("update action: %w", err)
 	}
@@ -320,8 +320,8 @@ func isConstraint(err error) bool {
 // connection, where each batch's transaction reuses them.
 func (db *DB) prepareActionStmts(ctx context.Context) (err error) {
 	db.insertStmt, err = db.wdb.PrepareContext(ctx, `
-		INSERT INTO actions (id, kind, machine, mac, actor, status, detail, steps, created_at, finished_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		INSERT INTO actions (id, kind, machine, mac, actor, status, detail, steps, created_at, finished_at, deadline)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
@@ -331,14 +331,14 @@ func (db *DB) prepareActionStmts(ctx context.Context) (err error) {
 		return fmt.Errorf("prepare: %w", err)
 	}
 	db.updateStmt, err = db.wdb.PrepareContext(ctx, `
-		UPDATE actions SET status = ?, detail = ?, steps = ?, finished_at = ? WHERE id = ?`)
+		UPDATE actions SET status = ?, detail = ?, steps = ?, finished_at = ?, deadline = ? WHERE id = ?`)
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
 	return nil
 }
 
-const actionColumns = `id, kind, machine, mac, actor, status, detail, steps, created_at, finished_at`
+const actionColumns = `id, kind, machine, mac, actor, status, detail, steps, created_at, finished_at, deadline`
 
 // FindAction returns the action with that ID, or ENotFound.
 func (s *ActionService) FindAction(ctx context.Context, id string) (*moonwake.Action, error) {
@@ -416,14 +416,32 @@ func (s *ActionService) FailRunningActions(ctx context.Context, reason string) (
 	return int(n), nil
 }
 
+// RunningActions returns the actions still running, oldest first.
+func (s *ActionService) RunningActions(ctx context.Context) ([]*moonwake.Action, error) {
+	rows, err := s.db.rdb.QueryContext(ctx, `SELECT `+actionColumns+` FROM actions WHERE status = '`+moonwake.StatusRunning+`' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("running actions: %w", err)
+	}
+	defer rows.Close()
+	out := []*moonwake.Action{}
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("running actions: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
 // scanAction reads one row of actionColumns.
 func scanAction(rows *sql.Rows) (*moonwake.Action, error) {
 	var (
 		a                     moonwake.Action
 		actor, steps, created string
-		finished              sql.NullString
+		finished, deadline    sql.NullString
 	)
-	if err := rows.Scan(&a.ID, &a.Kind, &a.Machine, &a.MAC, &actor, &a.Status, &a.Detail, &steps, &created, &finished); err != nil {
+	if err := rows.Scan(&a.ID, &a.Kind, &a.Machine, &a.MAC, &actor, &a.Status, &a.Detail, &steps, &created, &finished, &deadline); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(actor), &a.Actor); err != nil {
@@ -440,6 +458,9 @@ func scanAction(rows *sql.Rows) (*moonwake.Action, error) {
 		return nil, fmt.Errorf("action %s: %w", a.ID, err)
 	}
 	if a.FinishedAt, err = parseNullTime(finished); err != nil {
+		return nil, fmt.Errorf("action %s: %w", a.ID, err)
+	}
+	if a.Deadline, err = parseNullTime(deadline); err != nil {
 		return nil, fmt.Errorf("action %s: %w", a.ID, err)
 	}
 	return &a, nil
