@@ -8,12 +8,18 @@ import (
 
 // Actions a token can be allowed to ask for.
 const (
-	ActionWake     = "wake"
-	ActionShutdown = "shutdown"
+	ActionWake      = "wake"
+	ActionShutdown  = "shutdown"
+	ActionReboot    = "reboot"
+	ActionSleep     = "sleep"
+	ActionHibernate = "hibernate"
 )
 
 // KnownActions lists every action a token can be scoped to.
-var KnownActions = []string{ActionWake, ActionShutdown}
+var KnownActions = []string{ActionWake, ActionShutdown, ActionReboot, ActionSleep, ActionHibernate}
+
+// PowerActions are the actions carried out by a machine's agent.
+var PowerActions = []string{ActionShutdown, ActionReboot, ActionSleep, ActionHibernate}
 
 // Token is a credential for the API. Its secret is shown once, when it is
 // created, and stored only as a hash.

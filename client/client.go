@@ -3,6 +3,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -96,7 +97,16 @@ func unwrapURLError(err error) error {
 // Machine is a machine as the API shows it.
 type Machine struct {
 	moonwake.Machine
-	PasswordSet bool `json:"password_set"`
+	PasswordSet bool       `json:"password_set"`
+	Power       *PowerInfo `json:"power,omitempty"`
+}
+
+// PowerInfo is a machine's derived power state.
+type PowerInfo struct {
+	State    moonwake.PowerState `json:"state"`
+	Since    time.Time           `json:"since"`
+	Reason   string              `json:"reason"`
+	Evidence *moonwake.Evidence  `json:"evidence,omitempty"`
 }
 
 // MachineInput is what CreateMachine sends.
@@ -188,4 +198,120 @@ func (c *Client) ListTokens(ctx context.Context) ([]*moonwake.Token, error) {
 func (c *Client) RevokeToken(ctx context.Context, idOrName string) (*moonwake.Token, error) {
 	var out moonwake.Token
 	return &out, c.do(ctx, "DELETE", "/api/v1/tokens/"+url.PathEscape(idOrName), nil, &out)
+}
+
+// Event is one server-sent event from the hub.
+type Event struct {
+	ID   string
+	Type string
+	Data moonwake.Event
+}
+
+// Events streams the hub's events, of one machine if name is not empty,
+// until ctx ends or the stream breaks; the channel is then closed and Err
+// returns why. after is the last event seen (-1: only new ones).
+func (c *Client) Events(ctx context.Context, name string, after int64) (<-chan Event, func() error, error) {
+	q := url.Values{}
+	if name != "" {
+		q.Set("machine", name)
+	}
+	if after >= 0 {
+		q.Set("after", fmt.Sprint(after))
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", c.BaseURL+"/api/v1/events?"+q.Encode(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Accept", "text/event-stream")
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{} // no timeout: a stream lasts
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, moonwake.Errorf(moonwake.EUnavailable, "hub %s: %v", c.BaseURL, unwrapURLError(err))
+	}
+	if resp.StatusCode != 200 {
+		defer resp.Body.Close()
+		var e struct{ Error, Code string }
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, nil, &moonwake.Error{Code: e.Code, Message: e.Error}
+		}
+		return nil, nil, moonwake.Errorf(moonwake.EUnavailable, "hub answered %s", resp.Status)
+	}
+	out := make(chan Event, 16)
+	var streamErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		defer resp.Body.Close()
+		streamErr = readEvents(resp.Body, func(ev Event) bool {
+			select {
+			case out <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	return out, func() error { <-done; return streamErr }, nil
+}
+
+// readEvents parses a text/event-stream body, calling emit for each event
+// until emit returns false or the body ends.
+func readEvents(r io.Reader, emit func(Event) bool) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var ev Event
+	var data strings.Builder
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if data.Len() > 0 {
+				if err := json.Unmarshal([]byte(data.String()), &ev.Data); err != nil {
+					return fmt.Errorf("event %s: %w", ev.ID, err)
+				}
+				if !emit(ev) {
+					return nil
+				}
+			}
+			ev, data = Event{}, strings.Builder{}
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id:"):
+			ev.ID = strings.TrimSpace(line[3:])
+		case strings.HasPrefix(line, "event:"):
+			ev.Type = strings.TrimSpace(line[6:])
+		case strings.HasPrefix(line, "data:"):
+			if data.Len() > 0 {
+				data.WriteByte('\n')
+			}
+			data.WriteString(strings.TrimPrefix(line[5:], " "))
+		}
+	}
+	return sc.Err()
+}
+
+// Power asks the hub for a power action on a machine: "shutdown", "reboot",
+// "sleep" or "hibernate".
+func (c *Client) Power(ctx context.Context, name, action string) (*moonwake.Action, error) {
+	var out moonwake.Action
+	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/"+url.PathEscape(action), nil, &out)
+}
+
+// Pairing is a one-time code that lets an agent pair with a machine.
+type Pairing struct {
+	Machine        string    `json:"machine"`
+	Code           string    `json:"code"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	HubFingerprint string    `json:"hub_fingerprint"`
+}
+
+// Pair asks for a pairing code for a machine's agent.
+func (c *Client) Pair(ctx context.Context, name string) (*Pairing, error) {
+	var out Pairing
+	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/pair", nil, &out)
 }

@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/notify"
 )
 
 // Config is the whole configuration of a hub (and of the CLI's wake).
@@ -30,8 +31,11 @@ type Config struct {
 	LogFormat      string   `yaml:"log_format"`      // text or json
 	TrustedProxies []string `yaml:"trusted_proxies"` // CIDRs whose X-Forwarded-For is believed
 
-	RateLimit RateLimit `yaml:"rate_limit"`
-	Wake      Wake      `yaml:"wake"`
+	RateLimit RateLimit     `yaml:"rate_limit"`
+	Wake      Wake          `yaml:"wake"`
+	Shutdown  Shutdown      `yaml:"shutdown"`
+	Probe     Probe         `yaml:"probe"`
+	Notify    notify.Target `yaml:"notify"` // where failed actions (and, if asked, successes) are reported
 
 	// Machines declared here are owned by the file (GitOps): they are
 	// created, updated and deleted to match it at every start, and the API
@@ -46,10 +50,23 @@ type RateLimit struct {
 	Burst     int     `yaml:"burst"`      // requests allowed at once
 }
 
-// Wake says how magic packets are repeated.
+// Wake says how wakes are carried out.
 type Wake struct {
-	Count    int           `yaml:"count"`    // packets per target
-	Interval time.Duration `yaml:"interval"` // between repeats
+	Count    int           `yaml:"count"`    // packets per target in each burst
+	Deadline time.Duration `yaml:"deadline"` // a wake fails if the machine is not seen on by then
+}
+
+// Shutdown says how shutdowns (and reboots, sleeps) are verified.
+type Shutdown struct {
+	Deadline time.Duration `yaml:"deadline"` // retried, then failed, if still up by then
+}
+
+// Probe says how often machines are probed.
+type Probe struct {
+	Interval     time.Duration `yaml:"interval"`      // at rest
+	FastInterval time.Duration `yaml:"fast_interval"` // while an action is under way
+	Timeout      time.Duration `yaml:"timeout"`       // for one probe
+	IdleAfter    time.Duration `yaml:"idle_after"`    // no input for this long: idle
 }
 
 // Machine is a machine declared in the file.
@@ -73,7 +90,9 @@ func Default() Config {
 		LogLevel:  "info",
 		LogFormat: "text",
 		RateLimit: RateLimit{PerMinute: 30, Burst: 10},
-		Wake:      Wake{Count: 1, Interval: 100 * time.Millisecond},
+		Wake:      Wake{Count: 1, Deadline: 3 * time.Minute},
+		Shutdown:  Shutdown{Deadline: 2 * time.Minute},
+		Probe:     Probe{Interval: 5 * time.Second, FastInterval: 250 * time.Millisecond, Timeout: time.Second, IdleAfter: 30 * time.Minute},
 	}
 }
 
@@ -123,7 +142,11 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_RATE_LIMIT_PER_MINUTE", "rate_limit.per_minute"},
 	{"MOONWAKE_RATE_LIMIT_BURST", "rate_limit.burst"},
 	{"MOONWAKE_WAKE_COUNT", "wake.count"},
-	{"MOONWAKE_WAKE_INTERVAL", "wake.interval"},
+	{"MOONWAKE_WAKE_DEADLINE", "wake.deadline"},
+	{"MOONWAKE_SHUTDOWN_DEADLINE", "shutdown.deadline"},
+	{"MOONWAKE_PROBE_INTERVAL", "probe.interval"},
+	{"MOONWAKE_NOTIFY_WEBHOOK", "notify.webhook"},
+	{"MOONWAKE_NOTIFY_NTFY", "notify.ntfy"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -169,13 +192,24 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		c.Wake.Count = n
 	}
-	if v := getenv("MOONWAKE_WAKE_INTERVAL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("MOONWAKE_WAKE_INTERVAL=%q: not a duration like 100ms", v)
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"MOONWAKE_WAKE_DEADLINE", &c.Wake.Deadline},
+		{"MOONWAKE_SHUTDOWN_DEADLINE", &c.Shutdown.Deadline},
+		{"MOONWAKE_PROBE_INTERVAL", &c.Probe.Interval},
+	} {
+		if v := getenv(d.name); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: not a duration like 90s", d.name, v)
+			}
+			*d.dst = t
 		}
-		c.Wake.Interval = d
 	}
+	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
+	str("MOONWAKE_NOTIFY_NTFY", &c.Notify.Ntfy)
 	return nil
 }
 
@@ -202,8 +236,17 @@ func (c *Config) Validate() error {
 	if c.Wake.Count < 1 || c.Wake.Count > 20 {
 		return fmt.Errorf("wake.count %d: want 1 to 20", c.Wake.Count)
 	}
-	if c.Wake.Interval < 0 || c.Wake.Interval > 10*time.Second {
-		return fmt.Errorf("wake.interval %s: want 0 to 10s", c.Wake.Interval)
+	if c.Wake.Deadline < time.Second || c.Wake.Deadline > time.Hour {
+		return fmt.Errorf("wake.deadline %s: want 1s to 1h", c.Wake.Deadline)
+	}
+	if c.Shutdown.Deadline < time.Second || c.Shutdown.Deadline > time.Hour {
+		return fmt.Errorf("shutdown.deadline %s: want 1s to 1h", c.Shutdown.Deadline)
+	}
+	if c.Probe.Interval < 100*time.Millisecond || c.Probe.FastInterval < 50*time.Millisecond || c.Probe.Timeout < 10*time.Millisecond {
+		return fmt.Errorf("probe: interval must be at least 100ms, fast_interval 50ms, timeout 10ms")
+	}
+	if err := c.Notify.Validate(); err != nil {
+		return fmt.Errorf("notify: %s", moonwake.ErrorMessage(err))
 	}
 	names := map[string]bool{}
 	for i := range c.Machines {

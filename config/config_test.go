@@ -15,7 +15,8 @@ listen: 127.0.0.1:9000
 data: /var/lib/moonwake
 log_format: json
 rate_limit: {per_minute: 10, burst: 3}
-wake: {count: 5, interval: 250ms}
+wake: {count: 5, deadline: 90s}
+notify: {webhook: 'https://example.org/hook', secret: s3}
 trusted_proxies: [10.42.0.0/16, 192.0.2.7]
 machines:
   - name: gaming-pc
@@ -31,7 +32,7 @@ machines:
 	if c.Listen != "127.0.0.1:9000" { // PORT only replaces the default
 		t.Errorf("listen %q", c.Listen)
 	}
-	if c.Data != "/data" || c.Wake.Count != 2 || c.Wake.Interval != 250*time.Millisecond || c.LogFormat != "json" {
+	if c.Data != "/data" || c.Wake.Count != 2 || c.Wake.Deadline != 90*time.Second || c.Notify.Webhook != "https://example.org/hook" || c.Notify.Secret != "s3" || c.LogFormat != "json" {
 		t.Errorf("config %+v", c)
 	}
 	if c.RateLimit.PerMinute != 10 || c.RateLimit.Burst != 3 {
@@ -69,6 +70,7 @@ func TestLoadErrors(t *testing.T) {
 		"machines: [{name: a, mac: aa:bb:cc:dd:ee:01}, {name: a, mac: aa:bb:cc:dd:ee:02}]": "twice",
 		"[1, 2": "yaml",
 		"rate_limit: {per_minute: -1, burst: 1}\n": "rate_limit",
+		"notify: {webhook: 'ftp://x'}\n":           "notify",
 	}
 	for doc, want := range cases {
 		path := filepath.Join(t.TempDir(), "c.yaml")
@@ -82,11 +84,11 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 	if _, err := Load("", func(k string) string {
-		if k == "MOONWAKE_WAKE_INTERVAL" {
+		if k == "MOONWAKE_WAKE_DEADLINE" {
 			return "soon"
 		}
 		return ""
-	}); err == nil || !strings.Contains(err.Error(), "MOONWAKE_WAKE_INTERVAL") {
+	}); err == nil || !strings.Contains(err.Error(), "MOONWAKE_WAKE_DEADLINE") {
 		t.Errorf("bad env: %v", err)
 	}
 }
@@ -102,7 +104,7 @@ func TestEmptyFile(t *testing.T) {
 // panic.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("listen: :8080\nmachines: [{name: pc, mac: aa:bb:cc:dd:ee:ff}]\n"))
-	f.Add([]byte("wake: {count: 3, interval: 100ms}\nrate_limit: {per_minute: 30, burst: 10}\n"))
+	f.Add([]byte("wake: {count: 3, deadline: 3m}\nrate_limit: {per_minute: 30, burst: 10}\n"))
 	f.Add([]byte("trusted_proxies: [10.0.0.0/8, '::1']\n"))
 	f.Add([]byte("&a [*a, *a]"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/moonwake/moonwake"
 )
@@ -11,11 +12,26 @@ import (
 // never sent back, only whether one is set.
 type machineJSON struct {
 	*moonwake.Machine
-	PasswordSet bool `json:"password_set"`
+	PasswordSet bool       `json:"password_set"`
+	Power       *PowerInfo `json:"power,omitempty"`
 }
 
 func viewMachine(m *moonwake.Machine) machineJSON {
 	return machineJSON{Machine: m, PasswordSet: m.Password != ""}
+}
+
+// withPower adds the machine's power state; the evidence only when asked
+// for one machine, to keep lists small.
+func (s *Server) withPower(r *http.Request, v machineJSON, evidence bool) machineJSON {
+	if s.Monitor == nil {
+		return v
+	}
+	info := s.Monitor.Info(r.Context(), v.Name)
+	if !evidence {
+		info.Evidence = nil
+	}
+	v.Power = &info
+	return v
 }
 
 // machineInput is the body of POST /api/v1/machines.
@@ -41,7 +57,7 @@ func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
 	out := make([]machineJSON, 0, len(ms))
 	for _, m := range ms {
 		if tok.CanSee(m.Name) {
-			out = append(out, viewMachine(m))
+			out = append(out, s.withPower(r, viewMachine(m), false))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"machines": out})
@@ -65,7 +81,52 @@ func (s *Server) getMachine(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewMachine(m))
+	writeJSON(w, http.StatusOK, s.withPower(r, viewMachine(m), true))
+}
+
+func (s *Server) machineHistory(w http.ResponseWriter, r *http.Request) {
+	m, err := s.visibleMachine(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "limit %q: want 1 to 1000", v))
+			return
+		}
+		limit = n
+	}
+	evs := []*moonwake.Event{}
+	if s.Monitor != nil {
+		if evs, err = s.Monitor.History(r.Context(), m.Name, limit); err != nil {
+			s.error(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"machine": m.Name, "history": evs})
+}
+
+func (s *Server) pairMachine(w http.ResponseWriter, r *http.Request) {
+	m, err := s.Machines.FindMachine(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if s.Pairing == nil {
+		s.error(w, r, moonwake.Errorf(moonwake.EUnavailable, "this hub does not pair agents"))
+		return
+	}
+	p, err := s.Pairing.NewPairing(r.Context(), m.Name)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	a, _ := moonwake.ActorFrom(r.Context())
+	s.Logger.Info("pairing code issued", "machine", m.Name, "expires", p.ExpiresAt, "actor", a.Name)
+	writeJSON(w, http.StatusCreated, p)
 }
 
 func (s *Server) createMachine(w http.ResponseWriter, r *http.Request) {

@@ -15,10 +15,49 @@ import (
 	"github.com/moonwake/moonwake/events"
 )
 
-// Waker carries out wakes; power.Service implements it.
+// Waker carries out power actions; power.Service implements it.
 type Waker interface {
 	Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error)
+	Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error)
 	FindAction(ctx context.Context, id string) (*moonwake.Action, error)
+	Wait(ctx context.Context, id string) (*moonwake.Action, error)
+}
+
+// PowerInfo is a machine's derived power state, as the API shows it.
+type PowerInfo struct {
+	State    moonwake.PowerState `json:"state"`
+	Since    time.Time           `json:"since,omitzero"`
+	Reason   string              `json:"reason,omitempty"`
+	Pending  *moonwake.Pending   `json:"pending,omitempty"`
+	Evidence *moonwake.Evidence  `json:"evidence,omitempty"`
+	Agent    *AgentInfo          `json:"agent,omitempty"`
+}
+
+// AgentInfo says whether a machine has an agent and whether it is linked.
+type AgentInfo struct {
+	ID        string `json:"id"`
+	Connected bool   `json:"connected"`
+}
+
+// Monitor tells machines' power states.
+type Monitor interface {
+	// Info returns what is known of the machine's power state.
+	Info(ctx context.Context, machine string) PowerInfo
+	// History returns the machine's last state changes, oldest first.
+	History(ctx context.Context, machine string, limit int) ([]*moonwake.Event, error)
+}
+
+// Pairing is a one-time code for a machine's agent, shown once.
+type Pairing struct {
+	Machine        string    `json:"machine"`
+	Code           string    `json:"code"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	HubFingerprint string    `json:"hub_fingerprint"` // the agent checks it with --hub-fingerprint
+}
+
+// Pairer hands out one-time codes that pair a machine's agent.
+type Pairer interface {
+	NewPairing(ctx context.Context, machine string) (Pairing, error)
 }
 
 // Server serves the API. Fill in the fields, then call Handler once.
@@ -28,6 +67,10 @@ type Server struct {
 	Actions  moonwake.ActionService
 	Power    Waker
 	Events   *events.Broker
+	Monitor  Monitor      // nil: states are unknown
+	Pairing  Pairer       // nil: no agents
+	Link     http.Handler // the agents' link (GET /api/v1/link); nil: none
+	Pair     http.Handler // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
 	Logger   *slog.Logger
 
 	// RatePerMinute and Burst bound action requests for each token and for
@@ -94,6 +137,21 @@ func (s *Server) Handler() http.Handler {
 	// Actions: scoped tokens, rate-limited, and the only routes that accept
 	// the token in the query string, for one-tap links.
 	mux.Handle("POST /api/v1/machines/{name}/wake", s.auth(s.wakeMachine, authOpts{action: true, queryToken: true}))
+	for _, kind := range moonwake.PowerActions {
+		// POST only, never a link that a preview could fire; and no token
+		// in the URL.
+		mux.Handle("POST /api/v1/machines/{name}/"+kind, s.auth(s.powerMachine(kind), authOpts{action: true}))
+	}
+	mux.Handle("GET /api/v1/machines/{name}/history", s.auth(s.machineHistory, authOpts{}))
+	mux.Handle("POST /api/v1/machines/{name}/pair", s.auth(s.pairMachine, authOpts{admin: true}))
+	// Agents authenticate with their own keys, not tokens.
+	if s.Link != nil {
+		mux.Handle("GET /api/v1/link", s.Link)
+	}
+	if s.Pair != nil {
+		// The code is the credential; guessing is bounded per address.
+		mux.Handle("POST /api/v1/agents/pair", s.limitByAddr(s.Pair))
+	}
 	mux.Handle("GET /wake", s.auth(s.wakeByMAC, authOpts{action: true, queryToken: true}))
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +175,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// limitByAddr rate-limits next per client address.
+func (s *Server) limitByAddr(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, wait := s.byAddr.allow(s.clientAddr(r)); !ok {
+			s.tooMany(w, r, wait, "rate limit for your address reached")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // headers sets what every answer carries: nothing here is for caches or for

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/wol"
@@ -63,7 +66,60 @@ type wakeFailure struct {
 }
 
 func (s *Server) wake(w http.ResponseWriter, r *http.Request, m *moonwake.Machine) {
-	a, err := s.Power.Wake(r.Context(), m)
+	s.act(w, r, func() (*moonwake.Action, error) { return s.Power.Wake(r.Context(), m) })
+}
+
+// powerMachine is POST /api/v1/machines/{name}/shutdown (reboot, sleep,
+// hibernate).
+func (s *Server) powerMachine(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		tok := tokenFrom(r.Context())
+		if !tok.Allows(kind, name) {
+			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not %s %q", tok.Name, kind, name))
+			return
+		}
+		m, err := s.Machines.FindMachine(r.Context(), name)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		s.act(w, r, func() (*moonwake.Action, error) { return s.Power.Power(r.Context(), m, kind) })
+	}
+}
+
+// maxWait bounds ?wait=true.
+const maxWait = 5 * time.Minute
+
+// act starts an action and answers with it: 202 while it runs, or, with
+// ?wait=true (and ?timeout=, default and at most 5 min), 200 with its
+// outcome once it has ended.
+func (s *Server) act(w http.ResponseWriter, r *http.Request, start func() (*moonwake.Action, error)) {
+	q := r.URL.Query()
+	wait := false
+	timeout := maxWait
+	if v := q.Get("wait"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "wait %q: want true or false", v))
+			return
+		}
+		wait = b
+	}
+	if v := q.Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > maxWait {
+			s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "timeout %q: want a duration up to %s, like 90s", v, maxWait))
+			return
+		}
+		timeout = d
+	}
+	a, err := start()
+	if err == nil && wait && !a.Done() {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		a, err = s.Power.Wait(ctx, a.ID)
+		cancel()
+	}
 	if err != nil {
 		if a == nil {
 			s.error(w, r, err)
@@ -74,5 +130,9 @@ func (s *Server) wake(w http.ResponseWriter, r *http.Request, m *moonwake.Machin
 		return
 	}
 	w.Header().Set("Location", "/api/v1/actions/"+a.ID)
-	writeJSON(w, http.StatusAccepted, a)
+	status := http.StatusAccepted
+	if wait && a.Done() {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, a)
 }

@@ -5,6 +5,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +20,10 @@ import (
 	"github.com/moonwake/moonwake/config"
 	"github.com/moonwake/moonwake/events"
 	"github.com/moonwake/moonwake/httpapi"
+	"github.com/moonwake/moonwake/link"
+	"github.com/moonwake/moonwake/notify"
 	"github.com/moonwake/moonwake/power"
+	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/sqlite"
 	"github.com/moonwake/moonwake/wol"
 )
@@ -38,6 +42,11 @@ type Hub struct {
 	actions  *sqlite.ActionService
 	events   *events.Broker
 	power    *power.Service
+	prober   *probe.Prober
+	monitor  *monitor
+	agents   *agents
+	link     *link.Server
+	notifier *notify.Dispatcher
 
 	ln     net.Listener
 	srv    *http.Server
@@ -52,6 +61,9 @@ type Hub struct {
 	// machine without an explicit address can never broadcast on the host's
 	// real network.
 	Interfaces func() ([]wol.Iface, error)
+	// Resends, when set before Open, replaces the waits between a wake's
+	// bursts, so tests need not wait seconds.
+	Resends []time.Duration
 }
 
 // New returns a hub for cfg that logs to log.
@@ -96,11 +108,6 @@ func (h *Hub) Open(ctx context.Context) error {
 	if err := h.machines.SyncConfigMachines(ctx, ms); err != nil {
 		return fmt.Errorf("machines from the config file: %s", moonwake.ErrorMessage(err))
 	}
-	if n, err := h.actions.FailRunningActions(ctx, "the hub stopped before this action ended"); err != nil {
-		return err
-	} else if n > 0 {
-		h.log.Warn("actions cut short by the last stop were marked failed", "count", n)
-	}
 	if ok, err := h.tokens.HasAdminToken(ctx); err != nil {
 		return err
 	} else if !ok {
@@ -114,21 +121,52 @@ func (h *Hub) Open(ctx context.Context) error {
 		h.AdminSecret = secret
 	}
 
-	h.events, err = events.NewBroker(ctx, sqlite.NewEventService(db), nil)
+	key, err := loadOrCreateKey(h.cfg.Data)
 	if err != nil {
 		return err
 	}
+	evStore := sqlite.NewEventService(db)
+	if h.events, err = events.NewBroker(ctx, evStore, nil); err != nil {
+		return err
+	}
+	h.prober = probe.NewProber(probe.ProberOptions{Timeout: h.cfg.Probe.Timeout})
+	h.monitor = newMonitor(probe.NewWatcher, probe.WatchOptions{
+		Probe: h.prober.Probe, Rest: h.cfg.Probe.Interval, Fast: h.cfg.Probe.FastInterval,
+		IdleAfter: h.cfg.Probe.IdleAfter,
+	}, h.machines, h.events, evStore, h.log)
+	peers := sqlite.NewPeerService(db)
+	h.agents = &agents{peers: peers, mon: h.monitor, now: time.Now,
+		fingerprint: link.Fingerprint(key.Public().(ed25519.PublicKey))}
+	h.link = &link.Server{
+		Keys: peers, HubKey: key, Logger: h.log,
+		OnConnect: h.agents.onConnect, OnDisconnect: h.agents.onDisconnect, OnReport: h.agents.onReport,
+		OnOutcome: h.agents.onOutcome,
+	}
+	h.agents.link = h.link
+	if ms, err := h.machines.ListMachines(ctx); err == nil {
+		h.agents.loadPaired(ctx, ms)
+	}
+	h.notifier = notify.NewDispatcher(nil, h.log)
 	h.power = power.New(h.actions, power.Options{
-		Events: h.events,
-		Count:  h.cfg.Wake.Count, Interval: h.cfg.Wake.Interval, Logger: h.log,
-		Interfaces: h.Interfaces,
+		Count: h.cfg.Wake.Count, WakeDeadline: h.cfg.Wake.Deadline, ShutdownDeadline: h.cfg.Shutdown.Deadline,
+		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, States: h.monitor, Agents: h.agents, Logger: h.log,
+		Notify: func(a *moonwake.Action) { h.notifier.Send(notify.ForAction(a), h.cfg.Notify) },
 	})
+	h.monitor.changed = h.power.StateChanged
+	h.agents.outcome = h.power.CommandOutcome
+	if err := h.power.Resume(ctx, func(name string) (*moonwake.Machine, error) {
+		return h.machines.FindMachine(ctx, name)
+	}); err != nil {
+		return err
+	}
 	proxies, err := h.cfg.Proxies()
 	if err != nil {
 		return err
 	}
 	api := &httpapi.Server{
 		Machines: h.machines, Tokens: h.tokens, Actions: h.actions, Power: h.power, Events: h.events,
+		Monitor: h.monitor, Pairing: h.agents, Link: h.link,
+		Pair:          &link.Pairer{Store: pairings{peers, h.agents}, HubKey: key, Logger: h.log},
 		Logger:        h.log,
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		TrustedProxies: proxies,
@@ -144,6 +182,9 @@ func (h *Hub) Open(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
 	h.srv.RegisterOnShutdown(api.CloseStreams)
+	// Links are hijacked connections, which Shutdown neither waits for nor
+	// closes.
+	h.srv.RegisterOnShutdown(func() { h.link.Close() })
 	ln, err := net.Listen("tcp", h.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", h.cfg.Listen, err)
@@ -160,10 +201,18 @@ func (h *Hub) Addr() net.Addr { return h.ln.Addr() }
 func (h *Hub) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
-	h.wg.Add(1)
+	h.wg.Add(3)
 	go func() {
 		defer h.wg.Done()
 		h.power.Run(ctx)
+	}()
+	go func() {
+		defer h.wg.Done()
+		h.monitor.run(ctx)
+	}()
+	go func() {
+		defer h.wg.Done()
+		h.notifier.Run(ctx)
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- h.srv.Serve(h.ln) }()
@@ -193,11 +242,20 @@ func (h *Hub) Close() error {
 	}
 	h.wg.Wait()
 	var errs []error
+	if h.link != nil {
+		errs = append(errs, h.link.Close())
+	}
 	if h.srv != nil {
 		errs = append(errs, h.srv.Close())
 	}
+	if h.notifier != nil {
+		h.notifier.Close()
+	}
 	if h.power != nil {
 		errs = append(errs, h.power.Close())
+	}
+	if h.prober != nil {
+		errs = append(errs, h.prober.Close())
 	}
 	if h.db != nil {
 		errs = append(errs, h.db.Close())

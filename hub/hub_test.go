@@ -60,6 +60,7 @@ func startHub(t *testing.T, cfg config.Config) *testHub {
 	}
 	h := hub.New(cfg, log)
 	h.Interfaces = loopbackOnly
+	h.Resends = []time.Duration{20 * time.Millisecond, 40 * time.Millisecond}
 	if err := h.Open(context.Background()); err != nil {
 		h.Close()
 		t.Fatal(err)
@@ -183,6 +184,12 @@ func (r *receiver) next(timeout time.Duration) []byte {
 	return buf[:n]
 }
 
+// drain discards what has arrived.
+func (r *receiver) drain() {
+	for r.next(20*time.Millisecond) != nil {
+	}
+}
+
 func (th *testHub) addMachine(name, mac string, r *receiver, extra map[string]any) {
 	th.t.Helper()
 	body := map[string]any{"name": name, "mac": mac, "broadcast": "127.0.0.1", "port": r.port()}
@@ -220,12 +227,10 @@ func TestWakeSendsAndRecords(t *testing.T) {
 	if a.Header.Get("Location") != "/api/v1/actions/"+act.ID {
 		t.Fatalf("Location %q", a.Header.Get("Location"))
 	}
-	if len(act.Steps) != 1 || act.Steps[0].Target != "127.0.0.1:"+itoa(r.port()) || act.Steps[0].Error != "" {
+	if len(act.Steps) < 1 || act.Steps[0].Target != "127.0.0.1:"+itoa(r.port()) || act.Steps[0].Error != "" {
 		t.Fatalf("steps %+v", act.Steps)
 	}
-	got := th.must(200, "GET", "/api/v1/actions/"+act.ID, th.Admin, nil)
-	var act2 moonwake.Action
-	got.decode(t, &act2)
+	act2 := th.waitDone(act.ID)
 	if act2.Status != moonwake.StatusSucceeded || act2.FinishedAt == nil {
 		t.Fatalf("action after: %+v", act2)
 	}
@@ -242,35 +247,56 @@ func TestWakeSendsAndRecords(t *testing.T) {
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-func TestWakeRepeats(t *testing.T) {
+// waitDone polls an action until it ends.
+func (th *testHub) waitDone(id string) moonwake.Action {
+	th.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var got moonwake.Action
+		th.must(200, "GET", "/api/v1/actions/"+id, th.Admin, nil).decode(th.t, &got)
+		if got.Done() {
+			return got
+		}
+		if time.Now().After(deadline) {
+			th.t.Fatalf("action never ended: %+v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWakeUnverifiedResends(t *testing.T) {
 	cfg := newConfig(t)
-	cfg.Wake.Count = 3
-	cfg.Wake.Interval = 20 * time.Millisecond
+	cfg.Wake.Count = 2
 	th := startHub(t, cfg)
 	r := newReceiver(t)
 	th.addMachine("pc", "aa:bb:cc:dd:ee:02", r, nil)
 	a := th.must(202, "POST", "/api/v1/machines/pc/wake", th.Admin, nil)
 	var act moonwake.Action
 	a.decode(t, &act)
-	if act.Status != moonwake.StatusRunning {
-		t.Fatalf("status %s, want running while repeats are due", act.Status)
+	if act.Status != moonwake.StatusRunning || act.Deadline == nil {
+		t.Fatalf("status %s, want running while resends are due", act.Status)
 	}
-	for i := 0; i < 3; i++ {
+	// Pressed again: the same action, recorded as a request.
+	var again moonwake.Action
+	th.must(202, "POST", "/api/v1/machines/pc/wake", th.Admin, nil).decode(t, &again)
+	if again.ID != act.ID {
+		t.Fatalf("a second wake started action %s beside %s", again.ID, act.ID)
+	}
+	for i := 0; i < 6; i++ { // 3 bursts of 2
 		if p := r.next(2 * time.Second); p == nil {
 			t.Fatalf("packet %d not received", i+1)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		var got moonwake.Action
-		th.must(200, "GET", "/api/v1/actions/"+act.ID, th.Admin, nil).decode(t, &got)
-		if got.Status == moonwake.StatusSucceeded && len(got.Steps) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("action never finished: %+v", got)
-		}
-		time.Sleep(10 * time.Millisecond)
+	got := th.waitDone(act.ID)
+	if got.Status != moonwake.StatusSucceeded || !strings.Contains(got.Detail, "not verified") {
+		t.Fatalf("outcome %+v", got)
+	}
+	kinds := map[string]int{}
+	for _, st := range got.Steps {
+		kinds[st.Kind]++
+	}
+	if kinds["send"] != 3 || kinds["request"] != 1 {
+		t.Fatalf("steps %+v", got.Steps)
 	}
 }
 
@@ -341,9 +367,9 @@ func TestEveryRouteNeedsAToken(t *testing.T) {
 
 func TestScopedTokens(t *testing.T) {
 	th := startHub(t, newConfig(t))
-	r := newReceiver(t)
+	r, rnas := newReceiver(t), newReceiver(t)
 	th.addMachine("pc", "aa:bb:cc:dd:ee:05", r, nil)
-	th.addMachine("nas", "aa:bb:cc:dd:ee:06", r, nil)
+	th.addMachine("nas", "aa:bb:cc:dd:ee:06", rnas, nil)
 	phone := th.token("phone", []string{"pc"}, []string{"wake"}, false)
 	reader := th.token("reader", nil, []string{"shutdown"}, false)
 
@@ -366,7 +392,7 @@ func TestScopedTokens(t *testing.T) {
 	if len(acts.Actions) != 1 || acts.Actions[0].Actor.Name != "phone" {
 		t.Fatalf("actions: %+v", acts.Actions)
 	}
-	if r.next(200*time.Millisecond) != nil {
+	if rnas.next(200*time.Millisecond) != nil {
 		t.Fatal("a forbidden wake sent a packet")
 	}
 }
@@ -379,11 +405,16 @@ func TestWakeByMAC(t *testing.T) {
 
 	// Every MAC form, token in the query string (one-tap links).
 	for _, form := range []string{"aa:bb:cc:dd:ee:07", "AA-BB-CC-DD-EE-07", "aabb.ccdd.ee07", "AABBCCDDEE07"} {
-		th.must(202, "GET", "/wake?mac="+form+"&token="+tok, "", nil)
+		var a moonwake.Action
+		th.must(202, "GET", "/wake?mac="+form+"&token="+tok, "", nil).decode(t, &a)
 		wantPacket(t, r.next(time.Second), "aa:bb:cc:dd:ee:07", "")
+		th.waitDone(a.ID)
+		r.drain()
 	}
-	th.must(202, "GET", "/wake?mac=aa:bb:cc:dd:ee:07", tok, nil)
-	r.next(time.Second)
+	var last moonwake.Action
+	th.must(202, "GET", "/wake?mac=aa:bb:cc:dd:ee:07", tok, nil).decode(t, &last)
+	th.waitDone(last.ID)
+	r.drain()
 
 	// Only registered machines; bad input is a 400 with a reason.
 	a := th.must(404, "GET", "/wake?mac=aa:bb:cc:dd:ee:99&token="+tok, "", nil)
@@ -514,8 +545,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	}
 	th.must(200, "GET", "/api/v1/machines/pc", admin, nil)
 	th.must(202, "POST", "/api/v1/machines/pc/wake", phone, nil)
-	var got moonwake.Action
-	th.must(200, "GET", "/api/v1/actions/"+act.ID, admin, nil).decode(t, &got)
+	got := th.waitDone(act.ID)
 	if got.Actor.Name != "phone" || got.Status != moonwake.StatusSucceeded {
 		t.Fatalf("action after restart: %+v", got)
 	}
@@ -629,31 +659,41 @@ func TestEventStream(t *testing.T) {
 
 	all := th.events("/api/v1/events", th.Admin, "")
 	mine := th.events("/api/v1/events", phone, "")
-	th.must(202, "POST", "/api/v1/machines/nas/wake", th.Admin, nil)
-	th.must(202, "POST", "/api/v1/machines/pc/wake", phone, nil)
+	var nasWake, pcWake moonwake.Action
+	th.must(202, "POST", "/api/v1/machines/nas/wake", th.Admin, nil).decode(t, &nasWake)
+	th.waitDone(nasWake.ID)
+	th.must(202, "POST", "/api/v1/machines/pc/wake", phone, nil).decode(t, &pcWake)
+	th.waitDone(pcWake.ID)
 
-	e1 := all.next(t)
-	if e1.Type != "action" || e1.Data.Machine != "nas" || e1.Data.Data.Kind != "wake" || e1.Data.Data.Status != "succeeded" {
-		t.Fatalf("first event %+v", e1)
+	// The admin sees both actions from start to end, in order.
+	var seen []sseEvent
+	for len(seen) == 0 || seen[len(seen)-1].Data.Data.ID != pcWake.ID || seen[len(seen)-1].Data.Data.Status == "running" {
+		seen = append(seen, all.next(t))
 	}
-	e2 := all.next(t)
-	if e2.Data.Machine != "pc" || e2.Data.Seq != e1.Data.Seq+1 {
-		t.Fatalf("second event %+v", e2)
+	if seen[0].Type != "action" || seen[0].Data.Machine != "nas" || seen[0].Data.Data.Status != "running" {
+		t.Fatalf("first event %+v", seen[0])
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i].Data.Seq != seen[i-1].Data.Seq+1 {
+			t.Fatalf("events out of order: %+v", seen)
+		}
 	}
 	// The scoped token sees only its machine.
 	if e := mine.next(t); e.Data.Machine != "pc" {
 		t.Fatalf("scoped stream got %+v", e)
 	}
 
-	// Resume after the first: the second is replayed, also after a restart.
+	// Resume after the first: the rest is replayed, also after a restart.
 	th.Stop()
 	th = startHub(t, cfg)
-	resumed := th.events("/api/v1/events", th.Admin, e1.ID)
-	if e := resumed.next(t); e.ID != e2.ID || e.Data.Machine != "pc" {
-		t.Fatalf("resumed with %+v, want %s", e, e2.ID)
+	resumed := th.events("/api/v1/events", th.Admin, seen[0].ID)
+	for _, want := range seen[1:] {
+		if e := resumed.next(t); e.ID != want.ID {
+			t.Fatalf("resumed with %+v, want %s", e, want.ID)
+		}
 	}
 	th.must(202, "POST", "/api/v1/machines/pc/wake", th.Admin, nil)
-	if e := resumed.next(t); e.Data.Seq != e2.Data.Seq+1 {
+	if e := resumed.next(t); e.Data.Seq != seen[len(seen)-1].Data.Seq+1 {
 		t.Fatalf("live after resume: %+v", e)
 	}
 	th.must(403, "GET", "/api/v1/events?machine=nas", phone, nil)

@@ -1,14 +1,19 @@
-// Package power carries out power actions on machines (wake for now; shutdown
-// and verification by probes come with the agent) and records each one as an
-// action in the audit log.
+// Package power carries out power actions on machines and proves them: a
+// wake sends magic packets, resending with backoff, until the machine is
+// seen on; a shutdown (reboot, sleep, hibernate) asks the machine's agent
+// and then watches for it to go off, retries once at the deadline, and fails
+// loudly. Every action is a record in the audit log, and every end is
+// announced as an event and, when it failed, as a notification.
 //
-// A wake sends its first burst of packets before the request returns, so a
-// caller that gets an answer knows the packets left; the repeats are sent by
-// one scheduler goroutine owned by the Service, not by a goroutine per
-// action, so ten thousand wakes in flight cost a queue entry each.
+// One goroutine owned by the Service drives every running action from a
+// timer heap: ten thousand actions in flight cost a heap entry each, not a
+// goroutine each. A machine has at most one power action running: asking
+// again joins it (the request is recorded in its steps), so a button pressed
+// twice, or a flood of requests, never floods the LAN.
 package power
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -25,53 +30,121 @@ type Publisher interface {
 	Publish(typ, machine string, v any) (*moonwake.Event, error)
 }
 
-// Service wakes machines. Create it with New, start Run in a goroutine, and
-// Close it when done.
-type Service struct {
-	actions    moonwake.ActionService
-	events     Publisher
-	sender     *wol.Sender
-	interfaces func() ([]wol.Iface, error)
-	count      int
-	interval   time.Duration
-	log        *slog.Logger
-	now        func() time.Time
+// States is what the Service needs from the monitor that probes machines.
+type States interface {
+	// Current returns the machine's derived state and since when.
+	Current(machine string) (moonwake.PowerState, time.Time)
+	// SetPending tells the monitor an action is under way (probe faster,
+	// say waking or shutting-down); PendingNone ends it.
+	SetPending(machine string, p moonwake.Pending)
+	// CanVerify reports whether the monitor has a way to see m's state
+	// (an address to probe or a paired agent).
+	CanVerify(m *moonwake.Machine) bool
+}
 
-	mu      sync.Mutex
-	running map[string]*moonwake.Action // actions with repeats still to send
-	queue   []*repeat                   // FIFO: every repeat waits the same interval, so it is also time order
-	kick    chan struct{}
-	writes  sync.WaitGroup // UpdateAction calls in flight
+// Agents carries commands to the agents on machines.
+type Agents interface {
+	// Paired reports whether the machine has an agent.
+	Paired(ctx context.Context, machine string) bool
+	// Command asks the machine's agent to carry out command ("shutdown",
+	// "reboot", "sleep", "hibernate") for the action with that id, and
+	// returns once the agent has acknowledged it, with what it said.
+	// EUnavailable when the agent is not connected; EInvalid when it
+	// refused.
+	Command(ctx context.Context, machine, command, id string) (string, error)
 }
 
 // Options configure a Service.
 type Options struct {
-	Count      int           // packets per target, at least 1
-	Interval   time.Duration // between repeats
-	Sender     *wol.Sender   // nil: a new one
-	Interfaces func() ([]wol.Iface, error)
-	Events     Publisher // nil: none
-	Logger     *slog.Logger
-	Now        func() time.Time
+	Count            int           // packets per target in each burst, at least 1
+	WakeDeadline     time.Duration // a wake fails when the machine is not seen on by then (3 min)
+	ShutdownDeadline time.Duration // a shutdown is retried, then fails, when the machine is still up by then (2 min)
+	Sender           *wol.Sender   // nil: a new one
+	Interfaces       func() ([]wol.Iface, error)
+	Events           Publisher                // nil: none
+	States           States                   // nil: nothing can be verified
+	Agents           Agents                   // nil: no agents
+	Notify           func(a *moonwake.Action) // told of every ended action; nil: nobody
+	Resends          []time.Duration          // waits between a wake's bursts; nil: resendAfter
+	Logger           *slog.Logger
+	Now              func() time.Time
+}
+
+// Resends of a wake, after the first burst, while the machine is not seen
+// on: soon at first (a packet lost while the NIC renegotiated its link),
+// then every half minute until the deadline.
+var resendAfter = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second, 30 * time.Second}
+
+// blindResends is how many times a wake that cannot be verified resends.
+const blindResends = 2
+
+// maxRequestSteps bounds the "request" steps recorded when people join a
+// running action; past it they are only counted.
+const maxRequestSteps = 50
+
+// joinBurstEvery is how often joining a running wake may send a burst.
+const joinBurstEvery = time.Second
+
+// Service carries out power actions. Create it with New, Resume what a
+// previous run left, Run it in a goroutine, and Close it.
+type Service struct {
+	o   Options
+	log *slog.Logger
+	now func() time.Time
+
+	actions moonwake.ActionService
+	sender  *wol.Sender
+
+	mu        sync.Mutex
+	byID      map[string]*run
+	byMachine map[string]*run
+	timers    runHeap
+	kick      chan struct{}
+	writes    sync.WaitGroup
+}
+
+// run is an action in flight.
+type run struct {
+	a        *moonwake.Action
+	m        *moonwake.Machine
+	packet   []byte
+	targets  []wol.Target
+	verify   bool      // the monitor can see the machine's state
+	resends  int       // resends sent so far
+	retried  bool      // a shutdown's command was sent again
+	wentDown bool      // a reboot saw the machine go down
+	lastSend time.Time // the last burst
+	joined   int       // requests that joined it
+	next     time.Time // when Run looks at it again
+	index    int       // in the heap
+	done     chan struct{}
 }
 
 // New returns a Service that records actions in actions.
 func New(actions moonwake.ActionService, o Options) *Service {
 	s := &Service{
-		actions: actions, events: o.Events, sender: o.Sender, interfaces: o.Interfaces,
-		count: o.Count, interval: o.Interval, log: o.Logger, now: o.Now,
-		running: map[string]*moonwake.Action{},
-		kick:    make(chan struct{}, 1),
+		o: o, log: o.Logger, now: o.Now, actions: actions, sender: o.Sender,
+		byID: map[string]*run{}, byMachine: map[string]*run{},
+		kick: make(chan struct{}, 1),
 	}
 	if s.sender == nil {
 		s.sender = &wol.Sender{}
 	}
-	if s.interfaces == nil {
+	if s.o.Interfaces == nil {
 		c := &wol.InterfaceCache{TTL: 10 * time.Second}
-		s.interfaces = c.Interfaces
+		s.o.Interfaces = c.Interfaces
 	}
-	if s.count < 1 {
-		s.count = 1
+	if s.o.Count < 1 {
+		s.o.Count = 1
+	}
+	if len(s.o.Resends) == 0 {
+		s.o.Resends = resendAfter
+	}
+	if s.o.WakeDeadline <= 0 {
+		s.o.WakeDeadline = 3 * time.Minute
+	}
+	if s.o.ShutdownDeadline <= 0 {
+		s.o.ShutdownDeadline = 2 * time.Minute
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -82,15 +155,7 @@ func New(actions moonwake.ActionService, o Options) *Service {
 	return s
 }
 
-type repeat struct {
-	due     time.Time
-	action  *moonwake.Action
-	packet  []byte
-	targets []wol.Target
-	left    int
-}
-
-// Plan returns the targets a wake of m sends to.
+// Plan returns the packet and targets a wake of m sends to.
 func (s *Service) Plan(m *moonwake.Machine) ([]wol.Target, []byte, error) {
 	mac, err := wol.ParseMAC(m.MAC)
 	if err != nil {
@@ -113,7 +178,7 @@ func (s *Service) Plan(m *moonwake.Machine) ([]wol.Target, []byte, error) {
 	if a, err := netip.ParseAddr(m.Host); err == nil {
 		o.Unicast = []netip.Addr{a}
 	}
-	ifs, err := s.interfaces()
+	ifs, err := s.o.Interfaces()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -124,70 +189,221 @@ func (s *Service) Plan(m *moonwake.Machine) ([]wol.Target, []byte, error) {
 	return targets, b, nil
 }
 
-// Wake sends magic packets to m on behalf of the actor in ctx and returns the
-// recorded action. The first burst is sent before Wake returns; the action
-// is durable in the audit log when it returns, also when sending failed.
-func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
+func (s *Service) state(name string) (moonwake.PowerState, time.Time) {
+	if s.o.States == nil {
+		return moonwake.StateUnknown, time.Time{}
+	}
+	return s.o.States.Current(name)
+}
+
+func (s *Service) newAction(ctx context.Context, kind string, m *moonwake.Machine) *moonwake.Action {
 	actor, _ := moonwake.ActorFrom(ctx)
-	a := &moonwake.Action{
-		Kind: moonwake.ActionWake, Machine: m.Name, MAC: m.MAC, Actor: actor,
+	return &moonwake.Action{
+		Kind: kind, Machine: m.Name, MAC: m.MAC, Actor: actor,
 		Status: moonwake.StatusRunning, CreatedAt: s.now().UTC(), Steps: []moonwake.Step{},
 	}
-	targets, b, planErr := s.Plan(m)
-	if planErr != nil {
-		s.finish(a, moonwake.StatusFailed, moonwake.ErrorMessage(planErr))
-		if err := s.actions.CreateAction(ctx, a); err != nil {
-			return nil, fmt.Errorf("record wake of %s: %w", m.Name, err)
-		}
-		s.publish(a)
-		s.log.Warn("wake failed", "action", a.ID, "machine", m.Name, "actor", actor.Name, "error", a.Detail)
-		return a, planErr
+}
+
+// join records a request for an action that is already running on the
+// machine and returns a copy of it. s.mu is held.
+func (s *Service) join(ctx context.Context, r *run) *moonwake.Action {
+	r.joined++
+	if r.joined <= maxRequestSteps {
+		actor, _ := moonwake.ActorFrom(ctx)
+		r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "request", Target: actor.Name + " " + actor.Addr})
 	}
-	ok := s.burst(a, b, targets)
-	switch {
-	case ok == 0:
+	if r.a.Kind == moonwake.ActionWake && s.now().Sub(r.lastSend) >= joinBurstEvery {
+		s.burst(r) // pressed again: send again, but never more than once a second
+	}
+	return clone(r.a)
+}
+
+// Wake wakes m on behalf of the actor in ctx and returns the action. The
+// first packets are sent, and the action is durable in the audit log,
+// before Wake returns; a wake of a machine already being woken joins it.
+func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
+	s.mu.Lock()
+	if r := s.byMachine[m.Name]; r != nil {
+		defer s.mu.Unlock()
+		if r.a.Kind != moonwake.ActionWake {
+			return nil, moonwake.Errorf(moonwake.EConflict, "a %s of %s is under way (action %s)", r.a.Kind, m.Name, r.a.ID)
+		}
+		return s.join(ctx, r), nil
+	}
+	s.mu.Unlock()
+
+	a := s.newAction(ctx, moonwake.ActionWake, m)
+	if st, since := s.state(m.Name); st.Up() && st != moonwake.StateShuttingDown {
+		s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already %s (since %s); nothing sent", m.Name, st, since.UTC().Format(time.RFC3339)))
+		return s.record(ctx, a, nil)
+	}
+	targets, b, err := s.Plan(m)
+	if err != nil {
+		s.finish(a, moonwake.StatusFailed, moonwake.ErrorMessage(err))
+		return s.record(ctx, a, err)
+	}
+	r := &run{a: a, m: m, packet: b, targets: targets, done: make(chan struct{})}
+	r.verify = s.o.States != nil && s.o.States.CanVerify(m)
+	if s.burst(r) == 0 {
 		s.finish(a, moonwake.StatusFailed, "no packet could be sent: "+a.Steps[0].Error)
-	case s.count == 1:
-		s.finish(a, moonwake.StatusSucceeded, sentDetail(a))
+		return s.record(ctx, a, moonwake.Errorf(moonwake.EUnavailable, "wake %s: %s", m.Name, a.Detail))
 	}
-	if err := s.actions.CreateAction(ctx, a); err != nil {
-		return nil, fmt.Errorf("record wake of %s: %w", m.Name, err)
-	}
-	s.log.Info("wake", "action", a.ID, "machine", m.Name, "mac", m.MAC, "actor", actor.Name,
-		"addr", actor.Addr, "targets", len(targets), "status", a.Status)
-	// From here on the scheduler may change a: use the copy.
-	out := clone(a)
-	s.publish(out)
-	if !out.Done() {
-		s.mu.Lock()
-		s.running[a.ID] = a
-		s.queue = append(s.queue, &repeat{due: s.now().Add(s.interval), action: a, packet: b, targets: targets, left: s.count - 1})
-		s.mu.Unlock()
-		select {
-		case s.kick <- struct{}{}:
-		default:
+	deadline := s.now().Add(s.o.WakeDeadline).UTC()
+	if !r.verify {
+		// Resend blindly a few times, then say what was done.
+		var d time.Duration
+		for i := 0; i < blindResends; i++ {
+			d += s.o.Resends[min(i, len(s.o.Resends)-1)]
 		}
+		deadline = s.now().Add(d + s.o.Resends[0]/2).UTC()
 	}
-	if out.Status == moonwake.StatusFailed {
-		return out, moonwake.Errorf(moonwake.EUnavailable, "wake %s: %s", m.Name, out.Detail)
+	a.Deadline = &deadline
+	return s.start(ctx, r, moonwake.Pending{Kind: moonwake.PendingWake, Since: a.CreatedAt})
+}
+
+// Power shuts m down, reboots it or puts it to sleep (kind is one of
+// ActionShutdown, ActionReboot, ActionSleep, ActionHibernate) through its
+// agent, and watches until the machine is seen in the goal state.
+func (s *Service) Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
+	s.mu.Lock()
+	if r := s.byMachine[m.Name]; r != nil {
+		defer s.mu.Unlock()
+		if r.a.Kind != kind {
+			return nil, moonwake.Errorf(moonwake.EConflict, "a %s of %s is under way (action %s)", r.a.Kind, m.Name, r.a.ID)
+		}
+		return s.join(ctx, r), nil
+	}
+	s.mu.Unlock()
+
+	a := s.newAction(ctx, kind, m)
+	if st, since := s.state(m.Name); st == moonwake.StateOff && kind != moonwake.ActionReboot {
+		s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already off (since %s); nothing sent", m.Name, since.UTC().Format(time.RFC3339)))
+		return s.record(ctx, a, nil)
+	}
+	if s.o.Agents == nil || !s.o.Agents.Paired(ctx, m.Name) {
+		err := moonwake.Errorf(moonwake.EUnavailable, "%s has no way to be shut down: pair its agent (moonwake machines pair %s)", m.Name, m.Name)
+		s.finish(a, moonwake.StatusFailed, moonwake.ErrorMessage(err))
+		return s.record(ctx, a, err)
+	}
+	r := &run{a: a, m: m, done: make(chan struct{})}
+	r.verify = s.o.States != nil && s.o.States.CanVerify(m)
+	if err := s.command(ctx, r); err != nil {
+		s.finish(a, moonwake.StatusFailed, fmt.Sprintf("the agent did not take the %s command: %s", kind, moonwake.ErrorMessage(err)))
+		return s.record(ctx, a, err)
+	}
+	deadline := s.now().Add(s.o.ShutdownDeadline).UTC()
+	a.Deadline = &deadline
+	pk := moonwake.PendingShutdown
+	if kind == moonwake.ActionReboot {
+		pk = moonwake.PendingReboot
+	}
+	return s.start(ctx, r, moonwake.Pending{Kind: pk, Since: a.CreatedAt})
+}
+
+// command sends the action's command to the agent and records the step.
+func (s *Service) command(ctx context.Context, r *run) error {
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	said, err := s.o.Agents.Command(cctx, r.m.Name, r.a.Kind, r.a.ID)
+	st := moonwake.Step{At: s.now().UTC(), Kind: "command", Via: "agent", Target: r.a.Kind}
+	if err != nil {
+		st.Error = moonwake.ErrorMessage(err)
+	} else if said != "" {
+		st.Target += ": " + said
+	}
+	s.mu.Lock()
+	r.a.Steps = append(r.a.Steps, st)
+	s.mu.Unlock()
+	return err
+}
+
+// record stores an action that ended at once, announces it, and returns it
+// with err.
+func (s *Service) record(ctx context.Context, a *moonwake.Action, err error) (*moonwake.Action, error) {
+	if werr := s.actions.CreateAction(ctx, a); werr != nil {
+		return nil, fmt.Errorf("record %s of %s: %w", a.Kind, a.Machine, werr)
+	}
+	s.log.Info(a.Kind, "action", a.ID, "machine", a.Machine, "actor", a.Actor.Name, "addr", a.Actor.Addr, "status", a.Status, "detail", a.Detail)
+	s.ended(a)
+	return a, err
+}
+
+// start stores a running action and hands it to Run.
+func (s *Service) start(ctx context.Context, r *run, p moonwake.Pending) (*moonwake.Action, error) {
+	if err := s.actions.CreateAction(ctx, r.a); err != nil {
+		return nil, fmt.Errorf("record %s of %s: %w", r.a.Kind, r.m.Name, err)
+	}
+	s.log.Info(r.a.Kind, "action", r.a.ID, "machine", r.m.Name, "actor", r.a.Actor.Name, "addr", r.a.Actor.Addr,
+		"status", r.a.Status, "verify", r.verify)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other := s.byMachine[r.m.Name]; other != nil {
+		// Another request started one meanwhile: this one still happened
+		// and is recorded; the other goes on watching.
+		s.finish(r.a, moonwake.StatusSucceeded, fmt.Sprintf("joined action %s under way", other.a.ID))
+		s.update(r.a)
+		return clone(r.a), nil
+	}
+	if s.o.States != nil {
+		s.o.States.SetPending(r.m.Name, p)
+	}
+	s.schedule(r)
+	out := clone(r.a)
+	s.publish(out)
+	// The state may already be the goal (the monitor saw it before the
+	// action was registered): check once now.
+	if st, _ := s.state(r.m.Name); r.verify && s.reached(r, st) {
+		s.succeed(r, st)
 	}
 	return out, nil
 }
 
-// burst sends b once to every target and records a step for each. It must
-// be called with a not yet shared, or with s.mu held. It returns how many
-// sends succeeded.
-func (s *Service) burst(a *moonwake.Action, b []byte, targets []wol.Target) int {
-	ok := 0
-	for _, t := range targets {
-		st := moonwake.Step{At: s.now().UTC(), Kind: "send", Via: t.Via, Target: t.String()}
-		if err := s.sender.Send(b, t); err != nil {
-			st.Error = err.Error()
-		} else {
-			ok++
-		}
-		a.Steps = append(a.Steps, st)
+// schedule registers r and sets when Run looks at it next. s.mu is held.
+func (s *Service) schedule(r *run) {
+	s.byID[r.a.ID] = r
+	s.byMachine[r.m.Name] = r
+	r.next = s.nextCheck(r)
+	heap.Push(&s.timers, r)
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
+}
+
+// resendDelay is the wait before the next resend of a wake.
+func (s *Service) resendDelay(r *run) time.Duration {
+	return s.o.Resends[min(r.resends, len(s.o.Resends)-1)]
+}
+
+// nextCheck is the next time Run must look at r: its next resend or its
+// deadline, whichever comes first.
+func (s *Service) nextCheck(r *run) time.Time {
+	next := *r.a.Deadline
+	if r.a.Kind == moonwake.ActionWake && (r.verify || r.resends < blindResends) {
+		if t := r.lastSend.Add(s.resendDelay(r)); t.Before(next) {
+			next = t
+		}
+	}
+	return next
+}
+
+// burst sends the packet once (Count times) to every target and records a
+// step for each. It returns how many sends succeeded. s.mu is held, or r is
+// not shared yet.
+func (s *Service) burst(r *run) int {
+	ok := 0
+	for _, t := range r.targets {
+		st := moonwake.Step{At: s.now().UTC(), Kind: "send", Via: t.Via, Target: t.String()}
+		for i := 0; i < s.o.Count; i++ {
+			if err := s.sender.Send(r.packet, t); err != nil {
+				st.Error = err.Error()
+			} else {
+				ok++
+			}
+		}
+		r.a.Steps = append(r.a.Steps, st)
+	}
+	r.lastSend = s.now()
 	return ok
 }
 
@@ -196,50 +412,125 @@ func (s *Service) finish(a *moonwake.Action, status, detail string) {
 	a.Status, a.Detail, a.FinishedAt = status, detail, &now
 }
 
-// sentDetail says what a wake did, in words.
-func sentDetail(a *moonwake.Action) string {
-	n, failed := 0, 0
-	for _, st := range a.Steps {
-		if st.Kind == "send" {
-			if st.Error == "" {
-				n++
-			} else {
-				failed++
-			}
+// reached reports whether st is the goal of r.
+func (s *Service) reached(r *run, st moonwake.PowerState) bool {
+	switch r.a.Kind {
+	case moonwake.ActionWake:
+		return st.Up() && st != moonwake.StateShuttingDown
+	case moonwake.ActionReboot:
+		if !st.Up() && st != moonwake.StateUnknown {
+			r.wentDown = true
 		}
+		return r.wentDown && st.Up() && st != moonwake.StateShuttingDown
+	default:
+		return st == moonwake.StateOff
 	}
-	d := fmt.Sprintf("sent %d magic packet(s)", n)
-	if failed > 0 {
-		d += fmt.Sprintf(", %d failed", failed)
-	}
-	return d + "; power state not verified"
 }
 
-// Run sends the repeats of running wakes until ctx ends.
+// CommandOutcome records what the agent reported after carrying out (or
+// failing to carry out) the command of action id. A failure ends the action
+// at once: waiting for the deadline would only delay the alarm.
+func (s *Service) CommandOutcome(id string, ok bool, detail string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.byID[id]
+	if r == nil {
+		return
+	}
+	st := moonwake.Step{At: s.now().UTC(), Kind: "outcome", Via: "agent", Target: detail}
+	if !ok {
+		st.Error = detail
+		st.Target = ""
+	}
+	r.a.Steps = append(r.a.Steps, st)
+	if !ok {
+		s.end(r, moonwake.StatusFailed, fmt.Sprintf("the agent could not %s %s: %s", r.a.Kind, r.m.Name, detail))
+	}
+}
+
+// StateChanged is called by the monitor when a machine's state changes.
+func (s *Service) StateChanged(sc moonwake.StateChange) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.byMachine[sc.Machine]
+	if r == nil || !r.verify {
+		return
+	}
+	if s.reached(r, sc.To) {
+		s.succeed(r, sc.To)
+	}
+}
+
+// succeed ends r: the machine was seen in its goal state. s.mu is held.
+func (s *Service) succeed(r *run, st moonwake.PowerState) {
+	took := s.now().Sub(r.a.CreatedAt).Round(100 * time.Millisecond)
+	r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "verify", Target: string(st)})
+	s.end(r, moonwake.StatusSucceeded, fmt.Sprintf("%s is %s after %s", r.m.Name, st, took))
+}
+
+// end finishes r, stores and announces it. s.mu is held.
+func (s *Service) end(r *run, status, detail string) {
+	s.finish(r.a, status, detail)
+	delete(s.byID, r.a.ID)
+	if s.byMachine[r.m.Name] == r {
+		delete(s.byMachine, r.m.Name)
+		if s.o.States != nil {
+			s.o.States.SetPending(r.m.Name, moonwake.Pending{})
+		}
+	}
+	if r.index >= 0 && r.index < len(s.timers) && s.timers[r.index] == r {
+		heap.Remove(&s.timers, r.index)
+	}
+	a := clone(r.a)
+	close(r.done)
+	s.update(a)
+	s.log.Info(a.Kind+" ended", "action", a.ID, "machine", a.Machine, "status", a.Status, "detail", a.Detail)
+	s.ended(a)
+}
+
+// update stores a in the background; the request that started it is gone.
+func (s *Service) update(a *moonwake.Action) {
+	s.writes.Add(1)
+	go func() {
+		defer s.writes.Done()
+		if err := s.actions.UpdateAction(context.Background(), a); err != nil {
+			s.log.Error("record action outcome", "action", a.ID, "error", err)
+		}
+	}()
+}
+
+// ended announces an action that ended.
+func (s *Service) ended(a *moonwake.Action) {
+	s.publish(a)
+	if s.o.Notify != nil {
+		s.o.Notify(a)
+	}
+}
+
+// Run drives running actions until ctx ends.
 func (s *Service) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		var wait time.Duration = -1
-		var r *repeat
-		if len(s.queue) > 0 {
-			if d := s.queue[0].due.Sub(s.now()); d > 0 {
+		wait := time.Hour
+		var due []*run
+		now := s.now()
+		for len(s.timers) > 0 {
+			r := s.timers[0]
+			if d := r.next.Sub(now); d > 0 {
 				wait = d
-			} else {
-				r = s.queue[0]
-				s.queue[0] = nil
-				s.queue = s.queue[1:]
+				break
 			}
-		}
-		if r != nil {
-			s.step(r)
-			s.mu.Unlock()
-			continue
+			heap.Pop(&s.timers)
+			due = append(due, r)
 		}
 		s.mu.Unlock()
-		if wait < 0 {
-			wait = time.Hour
+		for _, r := range due {
+			s.tick(ctx, r)
+		}
+		if len(due) > 0 {
+			continue
 		}
 		timer.Reset(wait)
 		select {
@@ -248,40 +539,129 @@ func (s *Service) Run(ctx context.Context) {
 		case <-s.kick:
 		case <-timer.C:
 		}
-	}
-}
-
-// step sends one repeat; s.mu is held.
-func (s *Service) step(r *repeat) {
-	s.burst(r.action, r.packet, r.targets)
-	r.left--
-	if r.left > 0 {
-		r.due = r.due.Add(s.interval)
-		s.queue = append(s.queue, r)
-		return
-	}
-	s.finish(r.action, moonwake.StatusSucceeded, sentDetail(r.action))
-	delete(s.running, r.action.ID)
-	a := clone(r.action)
-	s.publish(a)
-	s.writes.Add(1)
-	go func() {
-		defer s.writes.Done()
-		// The request that started the action is gone; this write belongs
-		// to the service and must not be cut short by a request context.
-		if err := s.actions.UpdateAction(context.Background(), a); err != nil {
-			s.log.Error("record wake outcome", "action", a.ID, "error", err)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
 		}
-	}()
+	}
 }
 
-// FindAction returns the action with that id, with the live state of a wake
-// that is still sending.
+// tick handles a run whose time came: resend, retry, or give up.
+func (s *Service) tick(ctx context.Context, r *run) {
+	s.mu.Lock()
+	if s.byID[r.a.ID] != r {
+		s.mu.Unlock()
+		return // ended meanwhile
+	}
+	now := s.now()
+	switch {
+	case !now.Before(*r.a.Deadline) && r.a.Kind == moonwake.ActionWake:
+		if !r.verify {
+			s.end(r, moonwake.StatusSucceeded, fmt.Sprintf("sent %d burst(s) of magic packets; not verified: %s has no address to probe and no agent", r.resends+1, r.m.Name))
+		} else {
+			s.end(r, moonwake.StatusFailed, fmt.Sprintf("%s was not seen on within %s (%d burst(s) sent)", r.m.Name, s.o.WakeDeadline, r.resends+1))
+		}
+		s.mu.Unlock()
+		return
+	case !now.Before(*r.a.Deadline) && !r.retried:
+		// Still up at the deadline: say the command once more, then give
+		// it as long again.
+		r.retried = true
+		deadline := now.Add(s.o.ShutdownDeadline).UTC()
+		r.a.Deadline = &deadline
+		s.mu.Unlock()
+		err := s.command(ctx, r)
+		s.mu.Lock()
+		if s.byID[r.a.ID] != r {
+			s.mu.Unlock()
+			return
+		}
+		if err != nil && moonwake.ErrorCode(err) != moonwake.EUnavailable {
+			// Refused outright; an unreachable agent may be going down.
+			s.end(r, moonwake.StatusFailed, fmt.Sprintf("%s is still up and the agent refused the %s command again: %s", r.m.Name, r.a.Kind, moonwake.ErrorMessage(err)))
+			s.mu.Unlock()
+			return
+		}
+		s.update(clone(r.a))
+		s.publish(clone(r.a))
+	case !now.Before(*r.a.Deadline):
+		st, _ := s.state(r.m.Name)
+		s.end(r, moonwake.StatusFailed, fmt.Sprintf("%s is still %s %s after the %s command, sent twice", r.m.Name, st, 2*s.o.ShutdownDeadline, r.a.Kind))
+		s.mu.Unlock()
+		return
+	case r.a.Kind == moonwake.ActionWake:
+		r.resends++
+		s.burst(r)
+		s.publish(clone(r.a))
+	}
+	r.next = s.nextCheck(r)
+	heap.Push(&s.timers, r)
+	s.mu.Unlock()
+}
+
+// Resume takes up the actions a previous run of the hub left running. An
+// action whose machine is gone fails; the others go on to their deadline
+// and end with what the monitor then sees. Commands are not sent again: the
+// first may already be in effect.
+func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.Machine, error)) error {
+	as, err := s.actions.RunningActions(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range as {
+		m, err := find(a.Machine)
+		switch {
+		case err != nil:
+			s.finish(a, moonwake.StatusFailed, "the hub restarted and the machine no longer exists")
+			s.update(a)
+			continue
+		case a.Deadline == nil:
+			// Recorded by an older hub that did not verify.
+			s.finish(a, moonwake.StatusSucceeded, "the hub restarted before this action ended; packets were sent, not verified")
+			s.update(a)
+			continue
+		}
+		r := &run{a: a, m: m, done: make(chan struct{}), lastSend: s.now(), resends: len(s.o.Resends)}
+		r.verify = s.o.States != nil && s.o.States.CanVerify(m)
+		r.retried = a.Kind != moonwake.ActionWake // never repeat a command blindly
+		if a.Kind == moonwake.ActionWake {
+			if targets, b, err := s.Plan(m); err == nil {
+				r.targets, r.packet = targets, b
+			}
+		}
+		a.Steps = append(a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "resume", Target: "the hub restarted; watching again"})
+		if s.byMachine[m.Name] != nil {
+			s.finish(a, moonwake.StatusFailed, "superseded by a newer action after a restart")
+			s.update(a)
+			continue
+		}
+		if s.o.States != nil {
+			pk := moonwake.PendingShutdown
+			switch a.Kind {
+			case moonwake.ActionWake:
+				pk = moonwake.PendingWake
+			case moonwake.ActionReboot:
+				pk = moonwake.PendingReboot
+			}
+			s.o.States.SetPending(m.Name, moonwake.Pending{Kind: pk, Since: a.CreatedAt})
+		}
+		s.schedule(r)
+		s.log.Info("resumed action", "action", a.ID, "kind", a.Kind, "machine", a.Machine, "deadline", a.Deadline)
+	}
+	return nil
+}
+
+// FindAction returns the action with that id, live when it is running.
 func (s *Service) FindAction(ctx context.Context, id string) (*moonwake.Action, error) {
 	s.mu.Lock()
-	a, ok := s.running[id]
+	r, ok := s.byID[id]
+	var a *moonwake.Action
 	if ok {
-		a = clone(a)
+		a = clone(r.a)
 	}
 	s.mu.Unlock()
 	if ok {
@@ -290,21 +670,33 @@ func (s *Service) FindAction(ctx context.Context, id string) (*moonwake.Action, 
 	return s.actions.FindAction(ctx, id)
 }
 
-// Close sends nothing more: running wakes are recorded as cut short, and it
-// waits for outcome writes in flight.
+// Wait returns the action with that id once it has ended, or as it is when
+// ctx ends.
+func (s *Service) Wait(ctx context.Context, id string) (*moonwake.Action, error) {
+	s.mu.Lock()
+	r, ok := s.byID[id]
+	s.mu.Unlock()
+	if ok {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+		}
+	}
+	return s.FindAction(context.WithoutCancel(ctx), id)
+}
+
+// Close stops: running actions stay running in the audit log, to be resumed
+// by the next start, and it waits for writes in flight.
 func (s *Service) Close() error {
 	s.mu.Lock()
-	pending := s.running
-	s.running = map[string]*moonwake.Action{}
-	s.queue = nil
+	running := make([]*moonwake.Action, 0, len(s.byID))
+	for _, r := range s.byID {
+		running = append(running, clone(r.a))
+	}
+	s.byID, s.byMachine, s.timers = map[string]*run{}, map[string]*run{}, nil
 	s.mu.Unlock()
-	for _, a := range pending {
-		// The first burst left before the wake was accepted; only repeats
-		// are lost, and the record says so.
-		s.finish(a, moonwake.StatusSucceeded, sentDetail(a)+"; repeats cut short by a hub shutdown")
-		if err := s.actions.UpdateAction(context.Background(), a); err != nil {
-			s.log.Error("record wake outcome", "action", a.ID, "error", err)
-		}
+	for _, a := range running {
+		s.update(a) // keep the steps so far
 	}
 	s.writes.Wait()
 	return s.sender.Close()
@@ -312,10 +704,10 @@ func (s *Service) Close() error {
 
 // publish announces a's new state.
 func (s *Service) publish(a *moonwake.Action) {
-	if s.events == nil {
+	if s.o.Events == nil {
 		return
 	}
-	if _, err := s.events.Publish(moonwake.EventAction, a.Machine, a); err != nil {
+	if _, err := s.o.Events.Publish(moonwake.EventAction, a.Machine, a); err != nil {
 		s.log.Error("publish action event", "action", a.ID, "error", err)
 	}
 }
@@ -323,5 +715,28 @@ func (s *Service) publish(a *moonwake.Action) {
 func clone(a *moonwake.Action) *moonwake.Action {
 	c := *a
 	c.Steps = append([]moonwake.Step(nil), a.Steps...)
+	if a.Deadline != nil {
+		d := *a.Deadline
+		c.Deadline = &d
+	}
 	return &c
+}
+
+// runHeap orders runs by when they are next due.
+type runHeap []*run
+
+func (h runHeap) Len() int           { return len(h) }
+func (h runHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h runHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *runHeap) Push(x any) { r := x.(*run); r.index = len(*h); *h = append(*h, r) }
+func (h *runHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	r.index = -1
+	*h = old[:len(old)-1]
+	return r
 }

@@ -46,7 +46,7 @@ func TestTokenService_CreateToken(t *testing.T) {
 		code string
 	}{
 		{"BadName", moonwake.Token{Name: "Home Assistant"}, moonwake.EInvalid},
-		{"BadAction", moonwake.Token{Name: "x", Actions: []string{"reboot"}}, moonwake.EInvalid},
+		{"BadAction", moonwake.Token{Name: "x", Actions: []string{"format-disk"}}, moonwake.EInvalid},
 		{"BadMachine", moonwake.Token{Name: "x", Machines: []string{"A B"}}, moonwake.EInvalid},
 		{"NameTaken", moonwake.Token{Name: "ha"}, moonwake.EConflict},
 	} {

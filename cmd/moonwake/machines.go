@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -23,7 +24,7 @@ Give --hub URL and --token (or MOONWAKE_HUB and MOONWAKE_TOKEN). Adding and
 removing machines needs an admin token. Machines declared in the hub's
 config file can be listed here but only changed in the file.`,
 	}
-	cmd.AddCommand(newMachinesListCmd(e), newMachinesAddCmd(e), newMachinesRemoveCmd(e))
+	cmd.AddCommand(newMachinesListCmd(e), newMachinesAddCmd(e), newMachinesRemoveCmd(e), newPairCmd(e))
 	return cmd
 }
 
@@ -145,7 +146,8 @@ func newMachinesRemoveCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// wakeViaHub asks a hub to wake the machine called name.
+// wakeViaHub asks a hub to wake the machine called name and follows the
+// action until it ends.
 func wakeViaHub(cmd *cobra.Command, e *env, f *wakeFlags, name string) error {
 	for _, fl := range []string{"interface", "broadcast", "port", "password", "raw", "ipv6", "unicast", "count", "interval", "config", "dry-run"} {
 		if cmd.Flags().Changed(fl) {
@@ -155,16 +157,7 @@ func wakeViaHub(cmd *cobra.Command, e *env, f *wakeFlags, name string) error {
 	if !moonwake.ValidName(name) {
 		return usagef("%q is not a machine name; with --hub, wake a registered machine by name", name)
 	}
-	c, err := f.hub.client(e)
-	if err != nil {
-		return err
-	}
-	a, err := c.Wake(cmd.Context(), name)
-	if err != nil {
-		return fmt.Errorf("wake %s: %w", name, err)
-	}
-	if !f.quiet {
-		fmt.Fprintf(e.stdout, "hub is waking %s: action %s %s\n", name, a.ID, a.Status)
-	}
-	return nil
+	return runAction(cmd, e, &f.hub, name, "wake", !f.noWait, f.quiet, func(ctx context.Context, c *client.Client) (*moonwake.Action, error) {
+		return c.Wake(ctx, name)
+	})
 }

@@ -30,6 +30,11 @@ authenticated API, or send a magic packet right here with "moonwake wake".`,
 		newTokensCmd(e),
 		newMachinesCmd(e),
 		newVersionCmd(e),
+		newStatusCmd(e),
+		newPowerCmd(e, "shutdown", "Shut a machine down"),
+		newPowerCmd(e, "reboot", "Reboot a machine"),
+		newPowerCmd(e, "sleep", "Put a machine to sleep"),
+		newPowerCmd(e, "hibernate", "Hibernate a machine"),
 	)
 	return root
 }

@@ -25,6 +25,7 @@ type wakeFlags struct {
 	config    string
 	dryRun    bool
 	quiet     bool
+	noWait    bool
 	hub       hubFlags
 }
 
@@ -83,6 +84,7 @@ Bad input is refused before anything is sent, with exit code 2.`,
 	fl.StringVar(&f.config, "config", "", "config `file` declaring machines by name (or MOONWAKE_CONFIG)")
 	fl.BoolVarP(&f.dryRun, "dry-run", "n", false, "print where packets would go, send nothing")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing on success")
+	fl.BoolVar(&f.noWait, "no-wait", false, "with --hub: return once the hub has accepted the wake")
 	f.hub.register(cmd)
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
 	_ = cmd.RegisterFlagCompletionFunc("interface", completeInterfaces)
