@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command watchbench measures what watching many machines costs: it
 // watches N targets on loopback addresses (127.1.0.0/16; a few with a
 // listener on their port, the rest closed, so they answer with a reset at
