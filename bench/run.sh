@@ -62,15 +62,21 @@ IN "$TMP/startup" -bin "$TMP/moonwake" -runs 30 -listen 127.0.0.1:18181
 echo
 echo "== hub"
 export MOONWAKE_RATE_LIMIT_PER_MINUTE=1000000000 MOONWAKE_RATE_LIMIT_BURST=1000000
-echo "wake.count=${MOONWAKE_WAKE_COUNT:-default} wake.interval=${MOONWAKE_WAKE_INTERVAL:-default}"
+echo "wake.count=${MOONWAKE_WAKE_COUNT:-default}"
 # ip netns exec execs the program, so $! is the hub's own pid.
 ip netns exec "$NS" "$TMP/moonwake" serve --listen 127.0.0.1:8080 --data "$TMP/data" >"$TMP/hub.out" 2>"$TMP/hub.log" &
 HUB=$!
 PIDS+=("$HUB")
 for _ in $(seq 100); do IN curl -sf -o /dev/null http://127.0.0.1:8080/healthz && break; sleep 0.05; done
 TOKEN=$(grep -o 'mw_[A-Za-z0-9_-]*' "$TMP/hub.out")
+# gaming-pc is asleep on the LAN: the first wake sends packets, and the
+# requests that follow join that wake (one record, one burst a second).
 IN curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" -X POST http://127.0.0.1:8080/api/v1/machines \
 	-d '{"name":"gaming-pc","mac":"02:77:00:00:00:01","interface":"eth0"}'
+# desk is on (the probe finds the hub's own port open): every wake of it is
+# a new action, answered only once its audit record is committed.
+IN curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" -X POST http://127.0.0.1:8080/api/v1/machines \
+	-d '{"name":"desk","mac":"02:77:00:00:00:02","interface":"eth0","host":"127.0.0.1","ports":[8080]}'
 rss() { awk -v what="$2" '$1 == what":" { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status"; }
 sleep 2
 echo "RSS at idle: $(rss "$HUB" VmRSS)"
@@ -95,8 +101,15 @@ wait_profile
 echo "RSS after load: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
 load "GET /wake?mac=…&token=… (compatibility route)" "http://127.0.0.1:8080/wake?mac=02:77:00:00:00:01&token=$TOKEN"
 echo "RSS after load: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
+for _ in $(seq 100); do
+	IN curl -sf -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/v1/machines/desk | grep -q '"state":"on"' && break
+	sleep 0.1
+done
+BEFORE=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
+load "POST /api/v1/machines/desk/wake (machine on: one committed action per request)" http://127.0.0.1:8080/api/v1/machines/desk/wake "$TMP/post.lua"
+echo "RSS after load: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
 ACTIONS=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
-echo "audit log: last action $ACTIONS; database $(du -sh "$TMP/data" | cut -f1)"
+echo "audit log: last action before the desk run $BEFORE, after $ACTIONS; database $(du -sh "$TMP/data" | cut -f1)"
 kill "$HUB"; wait "$HUB" 2>/dev/null || true
 
 echo

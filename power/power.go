@@ -80,7 +80,7 @@ const blindResends = 2
 
 // maxRequestSteps bounds the "request" steps recorded when people join a
 // running action; past it they are only counted.
-const maxRequestSteps = 50
+const maxRequestSteps = 10
 
 // joinBurstEvery is how often joining a running wake may send a burst.
 const joinBurstEvery = time.Second
@@ -101,6 +101,7 @@ type Service struct {
 	timers    runHeap
 	kick      chan struct{}
 	writes    sync.WaitGroup
+	unwritten map[string]*moonwake.Action // by id: updates not in the audit log yet
 }
 
 // run is an action in flight.
@@ -125,7 +126,7 @@ func New(actions moonwake.ActionService, o Options) *Service {
 	s := &Service{
 		o: o, log: o.Logger, now: o.Now, actions: actions, sender: o.Sender,
 		byID: map[string]*run{}, byMachine: map[string]*run{},
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), unwritten: map[string]*moonwake.Action{},
 	}
 	if s.sender == nil {
 		s.sender = &wol.Sender{}
@@ -470,6 +471,9 @@ func (s *Service) succeed(r *run, st moonwake.PowerState) {
 
 // end finishes r, stores and announces it. s.mu is held.
 func (s *Service) end(r *run, status, detail string) {
+	if n := r.joined - maxRequestSteps; n > 0 {
+		r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "request", Target: fmt.Sprintf("and %d more requests", n)})
+	}
 	s.finish(r.a, status, detail)
 	delete(s.byID, r.a.ID)
 	if s.byMachine[r.m.Name] == r {
@@ -489,13 +493,21 @@ func (s *Service) end(r *run, status, detail string) {
 }
 
 // update stores a in the background; the request that started it is gone.
+// Until it is stored, FindAction answers with a. s.mu is held, or a is
+// not shared.
 func (s *Service) update(a *moonwake.Action) {
+	s.unwritten[a.ID] = a
 	s.writes.Add(1)
 	go func() {
 		defer s.writes.Done()
 		if err := s.actions.UpdateAction(context.Background(), a); err != nil {
 			s.log.Error("record action outcome", "action", a.ID, "error", err)
 		}
+		s.mu.Lock()
+		if s.unwritten[a.ID] == a {
+			delete(s.unwritten, a.ID)
+		}
+		s.mu.Unlock()
 	}()
 }
 
@@ -662,6 +674,9 @@ func (s *Service) FindAction(ctx context.Context, id string) (*moonwake.Action, 
 	var a *moonwake.Action
 	if ok {
 		a = clone(r.a)
+	} else if u := s.unwritten[id]; u != nil {
+		// Ended, and its outcome not in the audit log yet.
+		a, ok = clone(u), true
 	}
 	s.mu.Unlock()
 	if ok {
@@ -694,10 +709,10 @@ func (s *Service) Close() error {
 		running = append(running, clone(r.a))
 	}
 	s.byID, s.byMachine, s.timers = map[string]*run{}, map[string]*run{}, nil
-	s.mu.Unlock()
 	for _, a := range running {
 		s.update(a) // keep the steps so far
 	}
+	s.mu.Unlock()
 	s.writes.Wait()
 	return s.sender.Close()
 }
