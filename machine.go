@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,7 +31,10 @@ type Machine struct {
 	Ports     []int    `json:"ports,omitempty"`     // TCP ports whose answer means "on"; empty: DefaultProbePorts
 	Password  string   `json:"-"`                   // SecureOn password, normalized hex; never rendered
 	Tags      []string `json:"tags"`
-	Source    string   `json:"source"`
+	// Notify says where this machine's failed actions are reported, besides
+	// the hub's own target; nil for nowhere else.
+	Notify *NotifyTarget `json:"notify,omitempty"`
+	Source string        `json:"source"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -91,6 +95,13 @@ func (m *Machine) Normalize() error {
 	if m.Port < 0 || m.Port > 65535 {
 		return Errorf(EInvalid, "port %d: must be between 1 and 65535", m.Port)
 	}
+	if m.Notify != nil {
+		if m.Notify.Empty() {
+			m.Notify = nil
+		} else if err := m.Notify.Validate(); err != nil {
+			return err
+		}
+	}
 	if len(m.Ports) > 16 {
 		return Errorf(EInvalid, "ports: at most 16")
 	}
@@ -135,6 +146,56 @@ func (m *Machine) WakePort() int {
 	return m.Port
 }
 
+// NotifyTarget is where notifications go. The zero value sends nothing.
+type NotifyTarget struct {
+	Webhook   string `json:"webhook,omitempty" yaml:"webhook"`       // URL that receives a JSON POST of each message
+	Secret    string `json:"secret,omitempty" yaml:"secret"`         // signs webhook bodies: X-Moonwake-Signature: sha256=HMAC(body)
+	Ntfy      string `json:"ntfy,omitempty" yaml:"ntfy"`             // ntfy topic URL, like https://ntfy.sh/my-pc-alerts
+	NtfyToken string `json:"ntfy_token,omitempty" yaml:"ntfy_token"` // ntfy access token, if the topic needs one
+	OnSuccess bool   `json:"on_success,omitempty" yaml:"on_success"` // also notify successes (failures always are)
+}
+
+// Empty reports whether t sends nowhere.
+func (t NotifyTarget) Empty() bool { return t.Webhook == "" && t.Ntfy == "" }
+
+// Validate checks the URLs.
+func (t NotifyTarget) Validate() error {
+	for _, u := range []string{t.Webhook, t.Ntfy} {
+		if u == "" {
+			continue
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return Errorf(EInvalid, "notification URL %q: want http(s)://host/…", RedactURL(u))
+		}
+	}
+	return nil
+}
+
+// Redacted returns t as it may be shown: no secrets, and URLs cut to their
+// scheme and host, since webhook paths are often secrets themselves.
+func (t NotifyTarget) Redacted() NotifyTarget {
+	cut := func(s string) string {
+		p, err := url.Parse(s)
+		if s == "" || err != nil {
+			return ""
+		}
+		return p.Scheme + "://" + p.Host + "/…"
+	}
+	return NotifyTarget{Webhook: cut(t.Webhook), Ntfy: cut(t.Ntfy), OnSuccess: t.OnSuccess}
+}
+
+// RedactURL drops credentials and the query from a URL, for messages.
+func RedactURL(s string) string {
+	p, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.User = nil
+	p.RawQuery = ""
+	return p.String()
+}
+
 // MachineUpdate is a partial change to a machine: nil fields are left alone.
 // An empty string clears an optional field.
 type MachineUpdate struct {
@@ -145,6 +206,7 @@ type MachineUpdate struct {
 	Port      *int
 	Ports     *[]int
 	Password  *string
+	Notify    **NotifyTarget // *nil clears it
 	Tags      *[]string
 }
 
@@ -168,6 +230,9 @@ func (u MachineUpdate) Apply(m Machine) Machine {
 	}
 	if u.Ports != nil {
 		m.Ports = slices.Clone(*u.Ports)
+	}
+	if u.Notify != nil {
+		m.Notify = *u.Notify
 	}
 	return m
 }

@@ -71,15 +71,16 @@ type Probe struct {
 
 // Machine is a machine declared in the file.
 type Machine struct {
-	Name      string   `yaml:"name"`
-	MAC       string   `yaml:"mac"`
-	Host      string   `yaml:"host"`
-	Interface string   `yaml:"interface"`
-	Broadcast string   `yaml:"broadcast"`
-	Port      int      `yaml:"port"`
-	Ports     []int    `yaml:"ports"`
-	Password  string   `yaml:"password"`
-	Tags      []string `yaml:"tags"`
+	Name      string                 `yaml:"name"`
+	MAC       string                 `yaml:"mac"`
+	Host      string                 `yaml:"host"`
+	Interface string                 `yaml:"interface"`
+	Broadcast string                 `yaml:"broadcast"`
+	Port      int                    `yaml:"port"`
+	Ports     []int                  `yaml:"ports"`
+	Password  string                 `yaml:"password"`
+	Notify    *moonwake.NotifyTarget `yaml:"notify"`
+	Tags      []string               `yaml:"tags"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -296,7 +297,7 @@ func (c *Config) Proxies() ([]netip.Prefix, error) {
 func (m Machine) Domain() *moonwake.Machine {
 	return &moonwake.Machine{
 		Name: m.Name, MAC: m.MAC, Host: m.Host, Interface: m.Interface,
-		Broadcast: m.Broadcast, Port: m.Port, Ports: m.Ports, Password: m.Password,
+		Broadcast: m.Broadcast, Port: m.Port, Ports: m.Ports, Password: m.Password, Notify: m.Notify,
 		Tags: m.Tags, Source: moonwake.SourceConfig,
 	}
 }

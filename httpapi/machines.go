@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -17,6 +18,12 @@ type machineJSON struct {
 }
 
 func viewMachine(m *moonwake.Machine) machineJSON {
+	if m.Notify != nil {
+		c := *m
+		r := m.Notify.Redacted()
+		c.Notify = &r
+		m = &c
+	}
 	return machineJSON{Machine: m, PasswordSet: m.Password != ""}
 }
 
@@ -36,15 +43,16 @@ func (s *Server) withPower(r *http.Request, v machineJSON, evidence bool) machin
 
 // machineInput is the body of POST /api/v1/machines.
 type machineInput struct {
-	Name      string   `json:"name"`
-	MAC       string   `json:"mac"`
-	Host      string   `json:"host"`
-	Interface string   `json:"interface"`
-	Broadcast string   `json:"broadcast"`
-	Port      int      `json:"port"`
-	Ports     []int    `json:"ports"`
-	Password  string   `json:"password"`
-	Tags      []string `json:"tags"`
+	Name      string                 `json:"name"`
+	MAC       string                 `json:"mac"`
+	Host      string                 `json:"host"`
+	Interface string                 `json:"interface"`
+	Broadcast string                 `json:"broadcast"`
+	Port      int                    `json:"port"`
+	Ports     []int                  `json:"ports"`
+	Password  string                 `json:"password"`
+	Tags      []string               `json:"tags"`
+	Notify    *moonwake.NotifyTarget `json:"notify"`
 }
 
 func (s *Server) listMachines(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +145,7 @@ func (s *Server) createMachine(w http.ResponseWriter, r *http.Request) {
 	}
 	m := &moonwake.Machine{
 		Name: in.Name, MAC: in.MAC, Host: in.Host, Interface: in.Interface,
-		Broadcast: in.Broadcast, Port: in.Port, Ports: in.Ports, Password: in.Password, Tags: in.Tags,
+		Broadcast: in.Broadcast, Port: in.Port, Ports: in.Ports, Password: in.Password, Tags: in.Tags, Notify: in.Notify,
 		Source: moonwake.SourceAPI,
 	}
 	if err := s.Machines.CreateMachine(r.Context(), m); err != nil {
@@ -210,6 +218,16 @@ func parseMachineUpdate(raw map[string]json.RawMessage) (moonwake.MachineUpdate,
 				}
 			}
 			u.Port = &p
+		case "notify":
+			var t *moonwake.NotifyTarget
+			if string(v) != "null" {
+				dec := json.NewDecoder(bytes.NewReader(v))
+				dec.DisallowUnknownFields()
+				if dec.Decode(&t) != nil {
+					return u, moonwake.Errorf(moonwake.EInvalid, "field \"notify\": want an object with webhook, secret, ntfy, ntfy_token, on_success")
+				}
+			}
+			u.Notify = &t
 		case "ports":
 			ports := []int{}
 			if string(v) != "null" {

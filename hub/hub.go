@@ -150,7 +150,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	h.power = power.New(h.actions, power.Options{
 		Count: h.cfg.Wake.Count, WakeDeadline: h.cfg.Wake.Deadline, ShutdownDeadline: h.cfg.Shutdown.Deadline,
 		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, States: h.monitor, Agents: h.agents, Logger: h.log,
-		Notify: func(a *moonwake.Action) { h.notifier.Send(notify.ForAction(a), h.cfg.Notify) },
+		Notify: h.notify,
 	})
 	h.monitor.changed = h.power.StateChanged
 	h.agents.outcome = h.power.CommandOutcome
@@ -191,6 +191,15 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	h.ln = ln
 	return nil
+}
+
+// notify reports an ended action to the hub's target and the machine's own.
+func (h *Hub) notify(a *moonwake.Action) {
+	targets := []notify.Target{h.cfg.Notify}
+	if m, err := h.machines.FindMachine(context.Background(), a.Machine); err == nil && m.Notify != nil {
+		targets = append(targets, *m.Notify)
+	}
+	h.notifier.Send(notify.ForAction(a), targets...)
 }
 
 // Addr is the address the hub listens on.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -319,6 +320,13 @@ var routes = []struct {
 	{"DELETE", "/api/v1/tokens/nobody", true, nil},
 	{"POST", "/api/v1/machines/pc/wake", false, nil},
 	{"GET", "/wake?mac=aa:bb:cc:dd:ee:03", false, nil},
+	{"POST", "/api/v1/machines/pc/shutdown", false, nil},
+	{"POST", "/api/v1/machines/pc/reboot", false, nil},
+	{"POST", "/api/v1/machines/pc/sleep", false, nil},
+	{"POST", "/api/v1/machines/pc/hibernate", false, nil},
+	{"GET", "/api/v1/machines/pc/history", false, nil},
+	{"POST", "/api/v1/machines/pc/pair", true, nil},
+	{"GET", "/api/v1/events", false, nil},
 }
 
 func TestEveryRouteNeedsAToken(t *testing.T) {
@@ -698,4 +706,39 @@ func TestEventStream(t *testing.T) {
 	}
 	th.must(403, "GET", "/api/v1/events?machine=nas", phone, nil)
 	th.must(400, "GET", "/api/v1/events?type=weather", th.Admin, nil)
+}
+
+func TestFailedShutdownNotifiesMachineTarget(t *testing.T) {
+	got := make(chan []byte, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+	}))
+	defer hook.Close()
+	th := startHub(t, newConfig(t))
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:20", r, map[string]any{"notify": map[string]any{"webhook": hook.URL + "/secret-path", "secret": "s3"}})
+
+	// The secret and the webhook's path are never shown back.
+	m := th.must(200, "GET", "/api/v1/machines/pc", th.Admin, nil)
+	if bytes.Contains(m.Body, []byte("secret-path")) || bytes.Contains(m.Body, []byte("s3")) {
+		t.Fatalf("machine JSON leaks the notify target: %s", m.Body)
+	}
+	// No agent: the shutdown cannot happen, and says so, loudly.
+	a := th.must(503, "POST", "/api/v1/machines/pc/shutdown", th.Admin, nil)
+	if !bytes.Contains(a.Body, []byte("pair its agent")) {
+		t.Fatalf("answer %s", a.Body)
+	}
+	select {
+	case b := <-got:
+		var msg struct{ Event, Machine string }
+		if json.Unmarshal(b, &msg); msg.Event != "shutdown.failed" || msg.Machine != "pc" {
+			t.Fatalf("webhook got %s", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification")
+	}
+	// A shutdown link cannot be fired by a GET, nor carry its token.
+	th.must(404, "GET", "/api/v1/machines/pc/shutdown", th.Admin, nil)
+	th.must(401, "POST", "/api/v1/machines/pc/shutdown?token="+th.Admin, "", nil)
 }

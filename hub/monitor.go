@@ -34,13 +34,15 @@ type monitor struct {
 	mu      sync.Mutex
 	agents  map[string]*moonwake.AgentEvidence // by machine: paired agents
 	agentID map[string]string                  // by machine
+	pending map[string]moonwake.Pending        // by machine: actions under way
 	watched map[string]*moonwake.Machine
 }
 
 func newMonitor(w func(probe.WatchOptions) *probe.Watcher, o probe.WatchOptions, machines moonwake.MachineService,
 	ev *events.Broker, store moonwake.EventService, log *slog.Logger) *monitor {
 	mo := &monitor{machines: machines, events: ev, store: store, log: log,
-		agents: map[string]*moonwake.AgentEvidence{}, agentID: map[string]string{}, watched: map[string]*moonwake.Machine{}}
+		agents: map[string]*moonwake.AgentEvidence{}, agentID: map[string]string{},
+		pending: map[string]moonwake.Pending{}, watched: map[string]*moonwake.Machine{}}
 	o.Agent = mo.agent
 	o.OnChange = mo.onChange
 	mo.w = w(o)
@@ -80,8 +82,21 @@ func (mo *monitor) Current(name string) (moonwake.PowerState, time.Time) {
 	return st.State, st.Since
 }
 
-// SetPending implements power.States.
-func (mo *monitor) SetPending(name string, p moonwake.Pending) { mo.w.SetPending(name, p) }
+// SetPending implements power.States. The watcher forgets what it is told
+// of a machine it does not watch yet (an action resumed at start-up, a
+// machine created a moment ago), so the monitor keeps it too and passes it
+// on when it starts watching. mo.mu orders the two, so an action that ends
+// meanwhile is not made pending again.
+func (mo *monitor) SetPending(name string, p moonwake.Pending) {
+	mo.mu.Lock()
+	defer mo.mu.Unlock()
+	if p.Kind == moonwake.PendingNone {
+		delete(mo.pending, name)
+	} else {
+		mo.pending[name] = p
+	}
+	mo.w.SetPending(name, p)
+}
 
 // CanVerify implements power.States: an address to probe, or an agent.
 func (mo *monitor) CanVerify(m *moonwake.Machine) bool {
@@ -157,7 +172,12 @@ func (mo *monitor) sync(ctx context.Context, first bool) {
 			}
 		}
 		mo.watched[m.Name] = m
+		mo.mu.Lock()
 		mo.w.Watch(t)
+		if p, ok := mo.pending[m.Name]; ok && old == nil {
+			mo.w.SetPending(m.Name, p)
+		}
+		mo.mu.Unlock()
 	}
 	for name := range mo.watched {
 		if !seen[name] {

@@ -59,42 +59,9 @@ func ForAction(a *moonwake.Action) Message {
 	return Message{Event: ev, Machine: a.Machine, Title: title, Text: text, At: at, Action: a}
 }
 
-// Target is where notifications go. The zero value sends nothing.
-type Target struct {
-	Webhook   string `json:"webhook,omitempty" yaml:"webhook"`       // URL that receives a JSON POST of the Message
-	Secret    string `json:"-" yaml:"secret"`                        // signs webhook bodies: X-Moonwake-Signature: sha256=HMAC(body)
-	Ntfy      string `json:"ntfy,omitempty" yaml:"ntfy"`             // ntfy topic URL, like https://ntfy.sh/my-pc-alerts
-	NtfyToken string `json:"-" yaml:"ntfy_token"`                    // ntfy access token, if the topic needs one
-	OnSuccess bool   `json:"on_success,omitempty" yaml:"on_success"` // also notify successes (failures always are)
-}
-
-// Empty reports whether t sends nowhere.
-func (t Target) Empty() bool { return t.Webhook == "" && t.Ntfy == "" }
-
-// Validate checks the URLs.
-func (t Target) Validate() error {
-	for _, u := range []string{t.Webhook, t.Ntfy} {
-		if u == "" {
-			continue
-		}
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return moonwake.Errorf(moonwake.EInvalid, "notification URL %q: want http(s)://host/…", redactURL(u))
-		}
-	}
-	return nil
-}
-
-// redactURL drops credentials and the query from a URL for messages.
-func redactURL(s string) string {
-	p, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	p.User = nil
-	p.RawQuery = ""
-	return p.String()
-}
+// Target is where notifications go: globally (the config file) or for one
+// machine. The zero value sends nothing.
+type Target = moonwake.NotifyTarget
 
 // Dispatcher delivers messages in the background with retries. Create it
 // with NewDispatcher, Run it, and Close it.
@@ -232,7 +199,7 @@ func (d *Dispatcher) webhook(ctx context.Context, t Target, m Message) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, "POST", t.Webhook, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w", redactURL(t.Webhook), err)
+		return fmt.Errorf("webhook %s: %w", moonwake.RedactURL(t.Webhook), err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "moonwake/"+moonwake.Version)
@@ -240,7 +207,7 @@ func (d *Dispatcher) webhook(ctx context.Context, t Target, m Message) error {
 	if t.Secret != "" {
 		req.Header.Set("X-Moonwake-Signature", Sign(t.Secret, body))
 	}
-	return d.do(req, "webhook "+redactURL(t.Webhook))
+	return d.do(req, "webhook "+moonwake.RedactURL(t.Webhook))
 }
 
 // ntfy publishes with ntfy's plain HTTP API: the body is the message and
@@ -248,7 +215,7 @@ func (d *Dispatcher) webhook(ctx context.Context, t Target, m Message) error {
 func (d *Dispatcher) ntfy(ctx context.Context, t Target, m Message) error {
 	req, err := http.NewRequestWithContext(ctx, "POST", t.Ntfy, strings.NewReader(m.Text))
 	if err != nil {
-		return fmt.Errorf("ntfy %s: %w", redactURL(t.Ntfy), err)
+		return fmt.Errorf("ntfy %s: %w", moonwake.RedactURL(t.Ntfy), err)
 	}
 	req.Header.Set("Title", m.Title)
 	if m.Failure() {
@@ -260,7 +227,7 @@ func (d *Dispatcher) ntfy(ctx context.Context, t Target, m Message) error {
 	if t.NtfyToken != "" {
 		req.Header.Set("Authorization", "Bearer "+t.NtfyToken)
 	}
-	return d.do(req, "ntfy "+redactURL(t.Ntfy))
+	return d.do(req, "ntfy "+moonwake.RedactURL(t.Ntfy))
 }
 
 func (d *Dispatcher) do(req *http.Request, what string) error {

@@ -103,8 +103,8 @@ func (s *MachineService) CreateMachine(ctx context.Context, m *moonwake.Machine)
 	now := db.now()
 	m.CreatedAt, m.UpdatedAt = now, now
 	if _, err := db.wdb.ExecContext(ctx, `
-		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports, notify)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		machineArgs(m)...); err != nil {
 		if isConstraint(err) { // another process wrote since the caches were loaded
 			return moonwake.Errorf(moonwake.EConflict, "machine %q or MAC %s is already registered", m.Name, m.MAC)
@@ -152,9 +152,9 @@ func (s *MachineService) UpdateMachine(ctx context.Context, name string, u moonw
 
 	m.UpdatedAt = db.now()
 	found, err := execOne(ctx, db.wdb, `
-		UPDATE machines SET mac = ?, host = ?, interface = ?, broadcast = ?, port = ?, password = ?, tags = ?, source = ?, updated_at = ?, ports = ?
+		UPDATE machines SET mac = ?, host = ?, interface = ?, broadcast = ?, port = ?, password = ?, tags = ?, source = ?, updated_at = ?, ports = ?, notify = ?
 		WHERE name = ?`,
-		m.MAC, m.Host, m.Interface, m.Broadcast, m.Port, m.Password, jsonList(m.Tags), m.Source, formatTime(m.UpdatedAt), jsonInts(m.Ports), m.Name)
+		m.MAC, m.Host, m.Interface, m.Broadcast, m.Port, m.Password, jsonList(m.Tags), m.Source, formatTime(m.UpdatedAt), jsonInts(m.Ports), jsonNotify(m.Notify), m.Name)
 	switch {
 	case isConstraint(err):
 		return nil, moonwake.Errorf(moonwake.EConflict, "MAC %s is already registered", m.MAC)
@@ -314,13 +314,13 @@ func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves 
 		}
 	}
 	stmt, err := tx.PrepareContext(ctx, `
-		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports, notify)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET
 			mac = excluded.mac, host = excluded.host, interface = excluded.interface,
 			broadcast = excluded.broadcast, port = excluded.port, password = excluded.password,
 			tags = excluded.tags, source = excluded.source, updated_at = excluded.updated_at,
-			ports = excluded.ports`)
+			ports = excluded.ports, notify = excluded.notify`)
 	if err != nil {
 		return err
 	}
@@ -336,7 +336,7 @@ func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves 
 // loadMachines fills the machine cache from the table.
 func (c *caches) loadMachines(ctx context.Context, q *sql.DB) error {
 	rows, err := q.QueryContext(ctx, `
-		SELECT name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports
+		SELECT name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports, notify
 		FROM machines`)
 	if err != nil {
 		return fmt.Errorf("load machines: %w", err)
@@ -345,10 +345,10 @@ func (c *caches) loadMachines(ctx context.Context, q *sql.DB) error {
 	for rows.Next() {
 		var (
 			m                moonwake.Machine
-			tags, ports      string
+			tags, ports, nt  string
 			created, updated string
 		)
-		if err := rows.Scan(&m.Name, &m.MAC, &m.Host, &m.Interface, &m.Broadcast, &m.Port, &m.Password, &tags, &m.Source, &created, &updated, &ports); err != nil {
+		if err := rows.Scan(&m.Name, &m.MAC, &m.Host, &m.Interface, &m.Broadcast, &m.Port, &m.Password, &tags, &m.Source, &created, &updated, &ports, &nt); err != nil {
 			return fmt.Errorf("load machines: %w", err)
 		}
 		if err := json.Unmarshal([]byte(tags), &m.Tags); err != nil {
@@ -362,6 +362,12 @@ func (c *caches) loadMachines(ctx context.Context, q *sql.DB) error {
 		}
 		if len(m.Ports) == 0 {
 			m.Ports = nil // as Normalize leaves it
+		}
+		if nt != "" && nt != "{}" {
+			m.Notify = &moonwake.NotifyTarget{}
+			if err := json.Unmarshal([]byte(nt), m.Notify); err != nil {
+				return fmt.Errorf("load machines: %q: notify: %w", m.Name, err)
+			}
 		}
 		if m.CreatedAt, err = parseTime(created); err != nil {
 			return fmt.Errorf("load machines: %q: %w", m.Name, err)
@@ -409,13 +415,17 @@ func execOne(ctx context.Context, db *sql.DB, query string, args ...any) (bool, 
 // machineArgs returns the values of the INSERT columns, in order.
 func machineArgs(m *moonwake.Machine) []any {
 	return []any{m.Name, m.MAC, m.Host, m.Interface, m.Broadcast, m.Port, m.Password,
-		jsonList(m.Tags), m.Source, formatTime(m.CreatedAt), formatTime(m.UpdatedAt), jsonInts(m.Ports)}
+		jsonList(m.Tags), m.Source, formatTime(m.CreatedAt), formatTime(m.UpdatedAt), jsonInts(m.Ports), jsonNotify(m.Notify)}
 }
 
 // cloneMachine returns a copy of m that shares no memory with it.
 func cloneMachine(m *moonwake.Machine) *moonwake.Machine {
 	c := *m
 	c.Ports = slices.Clone(m.Ports) // nil stays nil
+	if m.Notify != nil {
+		n := *m.Notify
+		c.Notify = &n
+	}
 	c.Tags = slices.Clone(m.Tags)
 	if c.Tags == nil {
 		c.Tags = []string{}
@@ -428,7 +438,17 @@ func cloneMachine(m *moonwake.Machine) *moonwake.Machine {
 func sameMachine(a, b *moonwake.Machine) bool {
 	return a.Name == b.Name && a.MAC == b.MAC && a.Host == b.Host && a.Interface == b.Interface &&
 		a.Broadcast == b.Broadcast && a.Port == b.Port && a.Password == b.Password &&
-		a.Source == b.Source && slices.Equal(a.Tags, b.Tags) && slices.Equal(a.Ports, b.Ports)
+		a.Source == b.Source && slices.Equal(a.Tags, b.Tags) && slices.Equal(a.Ports, b.Ports) &&
+		(a.Notify == nil) == (b.Notify == nil) && (a.Notify == nil || *a.Notify == *b.Notify)
+}
+
+// jsonNotify renders a notification target as JSON, "{}" for none.
+func jsonNotify(t *moonwake.NotifyTarget) string {
+	if t == nil {
+		return "{}"
+	}
+	b, _ := json.Marshal(t)
+	return string(b)
 }
 
 // jsonInts renders a list of ints as a JSON array, never null.
