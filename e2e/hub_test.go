@@ -249,7 +249,7 @@ func TestHubCLI(t *testing.T) {
 
 	t.Run("wake", func(t *testing.T) {
 		r := runEnv(t, a, []string{admin}, "wake", "gaming-pc", "--hub", hp.url)
-		if r.code != 0 || !strings.HasPrefix(r.stdout, "hub is waking gaming-pc: action ") || !strings.HasSuffix(r.stdout, " succeeded\n") || r.stderr != "" {
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "wake gaming-pc: action act_") || !strings.Contains(r.stdout, "\nwake gaming-pc: succeeded") || r.stderr != "" {
 			t.Errorf("moonwake wake: %s", r)
 		}
 		expect(t, rx9, 1, want)

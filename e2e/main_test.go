@@ -21,8 +21,9 @@ import (
 )
 
 // build is the moonwake binary, built once by TestMain in the background
-// while tests that need no binary run.
-var build struct {
+// while tests that need no binary run; agentBuild is moonwake-agent, built
+// the same way.
+var build, agentBuild struct {
 	done chan struct{}
 	path string
 	err  error
@@ -30,6 +31,7 @@ var build struct {
 
 func TestMain(m *testing.M) {
 	build.done = make(chan struct{})
+	agentBuild.done = make(chan struct{})
 	dir, err := os.MkdirTemp("", "moonwake-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -40,12 +42,19 @@ func TestMain(m *testing.M) {
 			defer close(build.done)
 			build.path, build.err = buildMoonwake(dir)
 		}()
+		go func() {
+			defer close(agentBuild.done)
+			agentBuild.path, agentBuild.err = buildCommand(dir, "moonwake-agent")
+		}()
 	} else {
 		build.err = errors.New("not built: the tests skip without root")
+		agentBuild.err = build.err
 		close(build.done)
+		close(agentBuild.done)
 	}
 	code := m.Run()
 	<-build.done // never leave a go build running behind us
+	<-agentBuild.done
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -60,13 +69,16 @@ func canBuildLANs() bool {
 // buildMoonwake builds ./cmd/moonwake into dir, with the race detector when
 // this test binary has it: the run then shares the packages compiled for
 // the other tests, instead of compiling the module a second time.
-func buildMoonwake(dir string) (string, error) {
-	out := filepath.Join(dir, "moonwake")
+func buildMoonwake(dir string) (string, error) { return buildCommand(dir, "moonwake") }
+
+// buildCommand builds ./cmd/name into dir, as buildMoonwake does.
+func buildCommand(dir, name string) (string, error) {
+	out := filepath.Join(dir, name)
 	args := []string{"build", "-o", out}
 	if raceEnabled() {
 		args = append(args, "-race")
 	}
-	args = append(args, "./cmd/moonwake")
+	args = append(args, "./cmd/"+name)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = ".." // the module root; tests run in the package directory
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -101,6 +113,21 @@ func moonwake(t *testing.T) string {
 		t.Fatalf("moonwake binary: %v", build.err)
 	}
 	return build.path
+}
+
+// moonwakeAgent returns the path of the built moonwake-agent binary,
+// failing t if it did not build.
+func moonwakeAgent(t *testing.T) string {
+	t.Helper()
+	select {
+	case <-agentBuild.done:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("go build of ./cmd/moonwake-agent is taking more than 5 minutes")
+	}
+	if agentBuild.err != nil {
+		t.Fatalf("moonwake-agent binary: %v", agentBuild.err)
+	}
+	return agentBuild.path
 }
 
 // needCommand skips t when a third-party tool is missing (CI installs them:

@@ -111,7 +111,7 @@ func (s *Server) Handler() http.Handler {
 	s.byAddr = newLimiter(per, burst)
 	// Bad tokens are cheap to try and expensive to log: an address gets a
 	// few dozen a minute.
-	s.authFailures = newLimiter(30, 30)
+	s.authFailures = newLimiter(max(30, per), max(30, burst))
 
 	mux := http.NewServeMux()
 	// Health: no token, no body worth hiding.
