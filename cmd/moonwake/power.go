@@ -148,12 +148,10 @@ func newStatusCmd(e *env) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
 				if len(args) == 1 {
-					return enc.Encode(ms[0])
+					return printJSON(e.stdout, ms[0])
 				}
-				return enc.Encode(ms)
+				return printJSON(e.stdout, ms)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tSINCE\tWHY")
