@@ -226,17 +226,26 @@ func (a answer) decode(t *testing.T, v any) {
 // empty, goes in the Authorization header; body, if not nil, as JSON.
 func (hp *hub) do(t *testing.T, method, path, token string, body any) answer {
 	t.Helper()
+	a, err := hp.send(t.Context(), method, path, token, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// send is do for goroutines other than the test's: it returns its error.
+func (hp *hub) send(ctx context.Context, method, path, token string, body any) (answer, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			t.Fatal(err)
+			return answer{}, err
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), method, hp.url+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, hp.url+path, rd)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -246,14 +255,14 @@ func (hp *hub) do(t *testing.T, method, path, token string, body any) answer {
 	}
 	resp, err := hp.http.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return answer{}, fmt.Errorf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
+		return answer{}, fmt.Errorf("%s %s: read body: %v", method, path, err)
 	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+	return answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
 // must is do that fails t unless the answer has status want.
@@ -385,15 +394,28 @@ func parseUDPFrame(b []byte) (udpFrame, error) {
 	return u, nil
 }
 
-// expectFrames receives n IPv4 frames on raw and parses them.
+// probeFrame reports whether an IPv4 frame is not UDP: TCP or ICMP, as
+// the hub's probes of a machine at the receiver's address are. Magic
+// packets are UDP.
+func probeFrame(b []byte) bool {
+	f, err := testlan.ParseFrame(b)
+	return err == nil && f.EtherType == 0x0800 && len(f.Payload) >= 20 && f.Payload[0]>>4 == 4 && f.Payload[9] != 17
+}
+
+// expectFrames receives n IPv4 UDP frames on raw and parses them, leaving
+// out the hub's probes.
 func expectFrames(t *testing.T, raw *testlan.Receiver, n int) []udpFrame {
 	t.Helper()
-	got, err := raw.Expect(n, recvTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	deadline := time.Now().Add(recvTimeout)
 	var out []udpFrame
-	for _, d := range got {
+	for len(out) < n {
+		d, err := raw.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("raw receiver: %d of %d UDP frames in %s", len(out), n, recvTimeout)
+		}
+		if probeFrame(d.Data) {
+			continue
+		}
 		f, err := parseUDPFrame(d.Data)
 		if err != nil {
 			t.Fatalf("raw receiver: %v", err)
@@ -403,12 +425,40 @@ func expectFrames(t *testing.T, raw *testlan.Receiver, n int) []udpFrame {
 	return out
 }
 
+// quietRaw checks that raw gets no frame but the hub's probes for d.
+func quietRaw(t *testing.T, d time.Duration, raw *testlan.Receiver) {
+	t.Helper()
+	for end := time.Now().Add(d); ; {
+		got, err := raw.Next(max(time.Until(end), minWait))
+		if err != nil {
+			return
+		}
+		if !probeFrame(got.Data) {
+			t.Errorf("received an unexpected frame: % x", got.Data)
+		}
+	}
+}
+
+// expectAny receives n datagrams on rx, whatever they hold.
+func expectAny(t *testing.T, rx *testlan.Receiver, n int) []testlan.Datagram {
+	t.Helper()
+	got, err := rx.Expect(n, recvTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// minWait is the shortest wait for a receiver: a zero timer races with
+// what is already queued.
+const minWait = 10 * time.Millisecond
+
 // quiet checks that none of the receivers gets anything for d (the first;
-// the others are checked at once after it).
+// the others are checked right after it).
 func quiet(t *testing.T, d time.Duration, rxs ...*testlan.Receiver) {
 	t.Helper()
 	for _, rx := range rxs {
-		if err := rx.Quiet(d); err != nil {
+		if err := rx.Quiet(max(d, minWait)); err != nil {
 			t.Error(err)
 		}
 		d = 0

@@ -132,6 +132,10 @@ func (b *Broker) Subscribe(ctx context.Context, after int64, filter func(*moonwa
 		}
 		for _, e := range evs {
 			if e.Seq > upTo {
+				// Past upTo: what is missing below it was never
+				// stored (a background write failed), and listing
+				// again would find the same events forever.
+				after = upTo
 				break
 			}
 			if filter == nil || filter(e) {

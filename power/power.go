@@ -102,6 +102,7 @@ type Service struct {
 	kick      chan struct{}
 	writes    sync.WaitGroup
 	unwritten map[string]*moonwake.Action // by id: updates not in the audit log yet
+	writing   map[string]chan struct{}    // by id: closed when the last update queued is written
 }
 
 // run is an action in flight.
@@ -112,6 +113,7 @@ type run struct {
 	targets  []wol.Target
 	verify   bool      // the monitor can see the machine's state
 	resends  int       // resends sent so far
+	bursts   int       // bursts sent, by resends, joins and before a restart
 	retried  bool      // a shutdown's command was sent again
 	wentDown bool      // a reboot saw the machine go down
 	lastSend time.Time // the last burst
@@ -126,7 +128,7 @@ func New(actions moonwake.ActionService, o Options) *Service {
 	s := &Service{
 		o: o, log: o.Logger, now: o.Now, actions: actions, sender: o.Sender,
 		byID: map[string]*run{}, byMachine: map[string]*run{},
-		kick: make(chan struct{}, 1), unwritten: map[string]*moonwake.Action{},
+		kick: make(chan struct{}, 1), unwritten: map[string]*moonwake.Action{}, writing: map[string]chan struct{}{},
 	}
 	if s.sender == nil {
 		s.sender = &wol.Sender{}
@@ -288,12 +290,25 @@ func (s *Service) Power(ctx context.Context, m *moonwake.Machine, kind string) (
 	}
 	r := &run{a: a, m: m, done: make(chan struct{})}
 	r.verify = s.o.States != nil && s.o.States.CanVerify(m)
-	if err := s.command(ctx, r); err != nil {
-		s.finish(a, moonwake.StatusFailed, fmt.Sprintf("the agent did not take the %s command: %s", kind, moonwake.ErrorMessage(err)))
-		return s.record(ctx, a, err)
-	}
+	// The agent reports the command's outcome by the action's id, which
+	// the audit log gives: store the action before sending the command,
+	// with a deadline in case the hub stops meanwhile.
 	deadline := s.now().Add(s.o.ShutdownDeadline).UTC()
 	a.Deadline = &deadline
+	if err := s.actions.CreateAction(ctx, a); err != nil {
+		return nil, fmt.Errorf("record %s of %s: %w", kind, m.Name, err)
+	}
+	if err := s.command(ctx, r); err != nil {
+		s.finish(a, moonwake.StatusFailed, fmt.Sprintf("the agent did not take the %s command: %s", kind, moonwake.ErrorMessage(err)))
+		s.mu.Lock()
+		s.update(clone(a))
+		s.mu.Unlock()
+		s.log.Info(a.Kind, "action", a.ID, "machine", a.Machine, "actor", a.Actor.Name, "addr", a.Actor.Addr, "status", a.Status, "detail", a.Detail)
+		s.ended(a)
+		return a, err
+	}
+	acked := s.now().Add(s.o.ShutdownDeadline).UTC() // counted from the agent's acknowledgement
+	a.Deadline = &acked
 	pk := moonwake.PendingShutdown
 	if kind == moonwake.ActionReboot {
 		pk = moonwake.PendingReboot
@@ -331,8 +346,11 @@ func (s *Service) record(ctx context.Context, a *moonwake.Action, err error) (*m
 
 // start stores a running action and hands it to Run.
 func (s *Service) start(ctx context.Context, r *run, p moonwake.Pending) (*moonwake.Action, error) {
-	if err := s.actions.CreateAction(ctx, r.a); err != nil {
-		return nil, fmt.Errorf("record %s of %s: %w", r.a.Kind, r.m.Name, err)
+	stored := r.a.ID != "" // Power stores its action before the command
+	if !stored {
+		if err := s.actions.CreateAction(ctx, r.a); err != nil {
+			return nil, fmt.Errorf("record %s of %s: %w", r.a.Kind, r.m.Name, err)
+		}
 	}
 	s.log.Info(r.a.Kind, "action", r.a.ID, "machine", r.m.Name, "actor", r.a.Actor.Name, "addr", r.a.Actor.Addr,
 		"status", r.a.Status, "verify", r.verify)
@@ -344,6 +362,9 @@ func (s *Service) start(ctx context.Context, r *run, p moonwake.Pending) (*moonw
 		s.finish(r.a, moonwake.StatusSucceeded, fmt.Sprintf("joined action %s under way", other.a.ID))
 		s.update(r.a)
 		return clone(r.a), nil
+	}
+	if stored {
+		s.update(clone(r.a)) // the command step and the deadline
 	}
 	if s.o.States != nil {
 		s.o.States.SetPending(r.m.Name, p)
@@ -405,6 +426,7 @@ func (s *Service) burst(r *run) int {
 		r.a.Steps = append(r.a.Steps, st)
 	}
 	r.lastSend = s.now()
+	r.bursts++
 	return ok
 }
 
@@ -493,19 +515,29 @@ func (s *Service) end(r *run, status, detail string) {
 }
 
 // update stores a in the background; the request that started it is gone.
-// Until it is stored, FindAction answers with a. s.mu is held, or a is
-// not shared.
+// Until it is stored, FindAction answers with a. Updates of one action are
+// written in the order they were made: an older state never overwrites a
+// newer one. s.mu is held.
 func (s *Service) update(a *moonwake.Action) {
 	s.unwritten[a.ID] = a
+	prev, done := s.writing[a.ID], make(chan struct{})
+	s.writing[a.ID] = done
 	s.writes.Add(1)
 	go func() {
 		defer s.writes.Done()
+		if prev != nil {
+			<-prev
+		}
 		if err := s.actions.UpdateAction(context.Background(), a); err != nil {
 			s.log.Error("record action outcome", "action", a.ID, "error", err)
 		}
+		close(done)
 		s.mu.Lock()
 		if s.unwritten[a.ID] == a {
 			delete(s.unwritten, a.ID)
+		}
+		if s.writing[a.ID] == done {
+			delete(s.writing, a.ID)
 		}
 		s.mu.Unlock()
 	}()
@@ -568,12 +600,21 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		return // ended meanwhile
 	}
 	now := s.now()
+	if r.verify && !now.Before(*r.a.Deadline) {
+		// The goal may have been reached unseen, as no change: before a
+		// restart's Resume, say. What the monitor sees now decides.
+		if st, _ := s.state(r.m.Name); s.reached(r, st) {
+			s.succeed(r, st)
+			s.mu.Unlock()
+			return
+		}
+	}
 	switch {
 	case !now.Before(*r.a.Deadline) && r.a.Kind == moonwake.ActionWake:
 		if !r.verify {
-			s.end(r, moonwake.StatusSucceeded, fmt.Sprintf("sent %d burst(s) of magic packets; not verified: %s has no address to probe and no agent", r.resends+1, r.m.Name))
+			s.end(r, moonwake.StatusSucceeded, fmt.Sprintf("sent %d burst(s) of magic packets; not verified: %s has no address to probe and no agent", r.bursts, r.m.Name))
 		} else {
-			s.end(r, moonwake.StatusFailed, fmt.Sprintf("%s was not seen on within %s (%d burst(s) sent)", r.m.Name, s.o.WakeDeadline, r.resends+1))
+			s.end(r, moonwake.StatusFailed, fmt.Sprintf("%s was not seen on within %s (%d burst(s) sent)", r.m.Name, s.o.WakeDeadline, r.bursts))
 		}
 		s.mu.Unlock()
 		return
@@ -630,14 +671,16 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 		case err != nil:
 			s.finish(a, moonwake.StatusFailed, "the hub restarted and the machine no longer exists")
 			s.update(a)
+			s.ended(a)
 			continue
 		case a.Deadline == nil:
 			// Recorded by an older hub that did not verify.
 			s.finish(a, moonwake.StatusSucceeded, "the hub restarted before this action ended; packets were sent, not verified")
 			s.update(a)
+			s.ended(a)
 			continue
 		}
-		r := &run{a: a, m: m, done: make(chan struct{}), lastSend: s.now(), resends: len(s.o.Resends)}
+		r := &run{a: a, m: m, done: make(chan struct{}), lastSend: s.now(), resends: len(s.o.Resends), bursts: burstsIn(a)}
 		r.verify = s.o.States != nil && s.o.States.CanVerify(m)
 		r.retried = a.Kind != moonwake.ActionWake // never repeat a command blindly
 		if a.Kind == moonwake.ActionWake {
@@ -649,6 +692,7 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 		if s.byMachine[m.Name] != nil {
 			s.finish(a, moonwake.StatusFailed, "superseded by a newer action after a restart")
 			s.update(a)
+			s.ended(a)
 			continue
 		}
 		if s.o.States != nil {
@@ -665,6 +709,24 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 		s.log.Info("resumed action", "action", a.ID, "kind", a.Kind, "machine", a.Machine, "deadline", a.Deadline)
 	}
 	return nil
+}
+
+// burstsIn counts the bursts an action's steps record: a burst has one send
+// step per target, so the sends to the first target.
+func burstsIn(a *moonwake.Action) int {
+	n, first := 0, ""
+	for _, st := range a.Steps {
+		if st.Kind != "send" {
+			continue
+		}
+		if first == "" {
+			first = st.Target
+		}
+		if st.Target == first {
+			n++
+		}
+	}
+	return n
 }
 
 // FindAction returns the action with that id, live when it is running.
