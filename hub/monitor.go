@@ -224,12 +224,3 @@ func (mo *monitor) setAgent(machine, id string, update func(a *moonwake.AgentEvi
 	mo.mu.Unlock()
 	mo.w.ProbeNow(machine)
 }
-
-// dropAgent forgets a machine's agent.
-func (mo *monitor) dropAgent(machine string) {
-	mo.mu.Lock()
-	delete(mo.agents, machine)
-	delete(mo.agentID, machine)
-	mo.mu.Unlock()
-	mo.w.ProbeNow(machine)
-}

@@ -215,8 +215,12 @@ func (s *Service) join(ctx context.Context, r *run) *moonwake.Action {
 		actor, _ := moonwake.ActorFrom(ctx)
 		r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "request", Target: actor.Name + " " + actor.Addr})
 	}
-	if r.a.Kind == moonwake.ActionWake && s.now().Sub(r.lastSend) >= joinBurstEvery {
+	burst := r.a.Kind == moonwake.ActionWake && s.now().Sub(r.lastSend) >= joinBurstEvery
+	if burst {
 		s.burst(r) // pressed again: send again, but never more than once a second
+	}
+	if burst || r.joined <= maxRequestSteps {
+		s.update(clone(r.a)) // what the audit log records changed
 	}
 	return clone(r.a)
 }
@@ -258,7 +262,7 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 		for i := 0; i < blindResends; i++ {
 			d += s.o.Resends[min(i, len(s.o.Resends)-1)]
 		}
-		deadline = s.now().Add(d + s.o.Resends[0]/2).UTC()
+		deadline = s.now().Add(d + s.o.Resends[0]).UTC()
 	}
 	a.Deadline = &deadline
 	return s.start(ctx, r, moonwake.Pending{Kind: moonwake.PendingWake, Since: a.CreatedAt})
@@ -370,14 +374,13 @@ func (s *Service) start(ctx context.Context, r *run, p moonwake.Pending) (*moonw
 		s.o.States.SetPending(r.m.Name, p)
 	}
 	s.schedule(r)
-	out := clone(r.a)
-	s.publish(out)
+	s.publish(clone(r.a))
 	// The state may already be the goal (the monitor saw it before the
 	// action was registered): check once now.
 	if st, _ := s.state(r.m.Name); r.verify && s.reached(r, st) {
 		s.succeed(r, st)
 	}
-	return out, nil
+	return clone(r.a), nil
 }
 
 // schedule registers r and sets when Run looks at it next. s.mu is held.
@@ -647,6 +650,7 @@ func (s *Service) tick(ctx context.Context, r *run) {
 	case r.a.Kind == moonwake.ActionWake:
 		r.resends++
 		s.burst(r)
+		s.update(clone(r.a)) // every burst is in the audit log
 		s.publish(clone(r.a))
 	}
 	r.next = s.nextCheck(r)
@@ -665,7 +669,10 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, a := range as {
+	// Newest first: if two were left running for one machine, the newer
+	// is the one to keep.
+	for i := len(as) - 1; i >= 0; i-- {
+		a := as[i]
 		m, err := find(a.Machine)
 		switch {
 		case err != nil:
@@ -769,6 +776,7 @@ func (s *Service) Close() error {
 	running := make([]*moonwake.Action, 0, len(s.byID))
 	for _, r := range s.byID {
 		running = append(running, clone(r.a))
+		close(r.done) // waiters get the action as it stands
 	}
 	s.byID, s.byMachine, s.timers = map[string]*run{}, map[string]*run{}, nil
 	for _, a := range running {

@@ -92,7 +92,9 @@ func NewProber(o ProberOptions) *Prober {
 		pinger: &Pinger{Enter: o.Enter, Modes: o.ICMPModes},
 		neigh:  &NeighbourTable{Enter: o.Enter},
 	}
-	dialer := &net.Dialer{}
+	// The connect is bounded like the other probes: a silent address must
+	// not hold a round for the whole Sunshine timeout.
+	dialer := &net.Dialer{Timeout: o.Timeout}
 	p.http = &http.Client{
 		Transport: &http.Transport{
 			// A LAN host is never reached through a proxy, and Sunshine
