@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -36,6 +37,7 @@ type Config struct {
 	Shutdown  Shutdown      `yaml:"shutdown"`
 	Probe     Probe         `yaml:"probe"`
 	Notify    notify.Target `yaml:"notify"` // where failed actions (and, if asked, successes) are reported
+	Relay     Relay         `yaml:"relay"`
 
 	// Machines declared here are owned by the file (GitOps): they are
 	// created, updated and deleted to match it at every start, and the API
@@ -48,6 +50,13 @@ type Config struct {
 type RateLimit struct {
 	PerMinute float64 `yaml:"per_minute"` // sustained rate
 	Burst     int     `yaml:"burst"`      // requests allowed at once
+}
+
+// Relay configures the hub's built-in relay listener: magic packets that
+// arrive on UDP from outside (Moonlight's "Wake PC" button, through a
+// router port-forward) wake the registered machine they name.
+type Relay struct {
+	Listen []string `yaml:"listen"` // UDP addresses, such as ":47009" or ":9"; empty: off
 }
 
 // Wake says how wakes are carried out.
@@ -148,6 +157,7 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_PROBE_INTERVAL", "probe.interval"},
 	{"MOONWAKE_NOTIFY_WEBHOOK", "notify.webhook"},
 	{"MOONWAKE_NOTIFY_NTFY", "notify.ntfy"},
+	{"MOONWAKE_RELAY_LISTEN", "relay.listen"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -211,6 +221,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
 	str("MOONWAKE_NOTIFY_NTFY", &c.Notify.Ntfy)
+	if v := getenv("MOONWAKE_RELAY_LISTEN"); v != "" {
+		c.Relay.Listen = nil
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				c.Relay.Listen = append(c.Relay.Listen, a)
+			}
+		}
+	}
 	return nil
 }
 
@@ -249,6 +267,11 @@ func (c *Config) Validate() error {
 	if err := c.Notify.Validate(); err != nil {
 		return fmt.Errorf("notify: %s", moonwake.ErrorMessage(err))
 	}
+	for _, a := range c.Relay.Listen {
+		if err := checkUDPAddr(a); err != nil {
+			return fmt.Errorf("relay.listen: %w", err)
+		}
+	}
 	names := map[string]bool{}
 	for i := range c.Machines {
 		m := c.Machines[i].Domain()
@@ -259,6 +282,23 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("machines[%d]: name %q is declared twice", i, m.Name)
 		}
 		names[m.Name] = true
+	}
+	return nil
+}
+
+// checkUDPAddr checks a UDP listen address: an optional IP and a port.
+func checkUDPAddr(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q: want [ip]:port, such as :47009", a)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: %q is not an IP address", a, host)
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port must be 1 to 65535", a)
 	}
 	return nil
 }

@@ -114,3 +114,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRelayListen(t *testing.T) {
+	c, err := Load("", func(string) string { return "" })
+	if err != nil || len(c.Relay.Listen) != 0 {
+		t.Fatalf("default relay.listen %q, %v; want off", c.Relay.Listen, err)
+	}
+	env := map[string]string{"MOONWAKE_RELAY_LISTEN": " :47009, ,0.0.0.0:9 "}
+	c, err = Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Relay.Listen) != 2 || c.Relay.Listen[0] != ":47009" || c.Relay.Listen[1] != "0.0.0.0:9" {
+		t.Errorf("relay.listen %q", c.Relay.Listen)
+	}
+	c = Default()
+	if err := Parse([]byte("relay:\n  listen: [\":47009\", \"[::]:9\"]\n"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil || len(c.Relay.Listen) != 2 {
+		t.Errorf("relay.listen from YAML %q: %v", c.Relay.Listen, err)
+	}
+	for _, bad := range []string{"47009", ":0", ":70000", "host.example:9", ":x"} {
+		c := Default()
+		c.Relay.Listen = []string{bad}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "relay.listen") {
+			t.Errorf("relay.listen %q: %v, want an error", bad, err)
+		}
+	}
+}

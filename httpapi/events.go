@@ -9,6 +9,9 @@ import (
 	"github.com/moonwake/moonwake"
 )
 
+// maxReplay bounds the events replayed to a client that resumes.
+const maxReplay = 1000
+
 // heartbeat keeps idle event streams alive through proxies that close quiet
 // connections, and lets the hub notice clients that went away.
 const heartbeat = 15 * time.Second
@@ -45,8 +48,12 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	filter := func(e *moonwake.Event) bool {
 		return tok.CanSee(e.Machine) && (machine == "" || e.Machine == machine) && (typ == "" || e.Type == typ)
 	}
-	if after < 0 {
-		after = s.Events.Seq()
+	if now := s.Events.Seq(); after < 0 {
+		after = now
+	} else if now-after > maxReplay {
+		// Replays are bounded: a client that missed more gets the latest
+		// ones and reads older history from the API.
+		after = now - maxReplay
 	}
 	past, sub, err := s.Events.Subscribe(r.Context(), after, filter)
 	if err != nil {
@@ -83,6 +90,12 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			writeEvent(w, e)
 		case <-tick.C:
+			// A token revoked since the stream opened ends it.
+			if secret, err := bearer(r, false); err != nil {
+				return
+			} else if _, err := s.Tokens.Authenticate(r.Context(), secret); err != nil {
+				return
+			}
 			fmt.Fprint(w, ": keep-alive\n\n")
 		}
 		if err := rc.Flush(); err != nil {

@@ -14,15 +14,18 @@ type limiter struct {
 	every rate.Limit
 	burst int
 
-	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+	mu       sync.Mutex
+	buckets  map[string]*rate.Limiter
+	swept    time.Time
+	overflow *rate.Limiter // shared by new keys while the map is full
 }
 
 func newLimiter(perMinute float64, burst int) *limiter {
 	return &limiter{
-		every:   rate.Limit(perMinute / 60),
-		burst:   burst,
-		buckets: map[string]*rate.Limiter{},
+		every:    rate.Limit(perMinute / 60),
+		burst:    burst,
+		buckets:  map[string]*rate.Limiter{},
+		overflow: rate.NewLimiter(rate.Limit(perMinute/60), burst),
 	}
 }
 
@@ -36,11 +39,18 @@ func (l *limiter) allow(key string) (bool, float64) {
 	l.mu.Lock()
 	b, ok := l.buckets[key]
 	if !ok {
-		if len(l.buckets) >= maxBuckets {
+		if len(l.buckets) >= maxBuckets && now.Sub(l.swept) > time.Second {
 			l.sweep(now)
+			l.swept = now
 		}
-		b = rate.NewLimiter(l.every, l.burst)
-		l.buckets[key] = b
+		if len(l.buckets) < maxBuckets {
+			b = rate.NewLimiter(l.every, l.burst)
+			l.buckets[key] = b
+		} else {
+			// Full of buckets still draining (many addresses at once):
+			// newcomers share one, so memory stays bounded.
+			b = l.overflow
+		}
 	}
 	l.mu.Unlock()
 	r := b.ReserveN(now, 1)

@@ -84,6 +84,8 @@ type Server struct {
 	Ready func(ctx context.Context) error
 
 	byToken, byAddr, authFailures *limiter
+	pairByAddr                    *limiter // unauthenticated pairing: its own buckets
+	linkByAddr                    *limiter // link handshakes, before they authenticate
 
 	closing     chan struct{} // closed by CloseStreams
 	closingOnce sync.Once
@@ -109,6 +111,10 @@ func (s *Server) Handler() http.Handler {
 	s.closing = make(chan struct{})
 	s.byToken = newLimiter(per, burst)
 	s.byAddr = newLimiter(per, burst)
+	// Pairing needs no token; it must never drain the action buckets
+	// that people share behind one address.
+	s.pairByAddr = newLimiter(10, 5)
+	s.linkByAddr = newLimiter(60, 20)
 	// Bad tokens are cheap to try and expensive to log: an address gets a
 	// few dozen a minute.
 	s.authFailures = newLimiter(max(30, per), max(30, burst))
@@ -146,11 +152,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/machines/{name}/pair", s.auth(s.pairMachine, authOpts{admin: true}))
 	// Agents authenticate with their own keys, not tokens.
 	if s.Link != nil {
-		mux.Handle("GET /api/v1/link", s.Link)
+		mux.Handle("GET /api/v1/link", s.limitByAddr(s.linkByAddr, s.Link))
 	}
 	if s.Pair != nil {
 		// The code is the credential; guessing is bounded per address.
-		mux.Handle("POST /api/v1/agents/pair", s.limitByAddr(s.Pair))
+		mux.Handle("POST /api/v1/agents/pair", s.limitByAddr(s.pairByAddr, s.Pair))
 	}
 	mux.Handle("GET /wake", s.auth(s.wakeByMAC, authOpts{action: true, queryToken: true}))
 
@@ -177,10 +183,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// limitByAddr rate-limits next per client address.
-func (s *Server) limitByAddr(next http.Handler) http.Handler {
+// limitByAddr rate-limits next per client address with l.
+func (s *Server) limitByAddr(l *limiter, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, wait := s.byAddr.allow(s.clientAddr(r)); !ok {
+		if ok, wait := l.allow(s.clientAddr(r)); !ok {
 			s.tooMany(w, r, wait, "rate limit for your address reached")
 			return
 		}

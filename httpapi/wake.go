@@ -116,6 +116,9 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, start func() (*moon
 	}
 	a, err := start()
 	if err == nil && wait && !a.Done() {
+		// The wait may outlast the server's write timeout, which is for
+		// ordinary requests.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + 10*time.Second))
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		a, err = s.Power.Wait(ctx, a.ID)
 		cancel()

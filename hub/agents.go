@@ -71,7 +71,7 @@ type agents struct {
 	// the agent can check it is pairing with this hub.
 	fingerprint string
 	// outcome hears what agents say after carrying out a command.
-	outcome func(id string, ok bool, detail string)
+	outcome func(machine, id string, ok bool, detail string)
 }
 
 // pairings wraps the peer store so that a redeemed pairing reaches the
@@ -162,12 +162,12 @@ func (ag *agents) onDisconnect(p link.Peer, err error) {
 }
 
 func (ag *agents) onOutcome(p link.Peer, r link.Result) {
-	if ag.outcome != nil {
+	if ag.outcome != nil && p.Purpose == link.PurposeAgent {
 		detail := r.Detail
 		if !r.OK {
 			detail = r.Error
 		}
-		ag.outcome(r.CommandID, r.OK, detail)
+		ag.outcome(p.Machine, r.CommandID, r.OK, detail)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/moonwake/moonwake/notify"
 	"github.com/moonwake/moonwake/power"
 	"github.com/moonwake/moonwake/probe"
+	"github.com/moonwake/moonwake/relay"
 	"github.com/moonwake/moonwake/sqlite"
 	"github.com/moonwake/moonwake/wol"
 )
@@ -47,6 +48,7 @@ type Hub struct {
 	agents   *agents
 	link     *link.Server
 	notifier *notify.Dispatcher
+	relay    *relay.Listener // nil when relay.listen is empty
 
 	ln     net.Listener
 	srv    *http.Server
@@ -143,6 +145,7 @@ func (h *Hub) Open(ctx context.Context) error {
 		OnOutcome: h.agents.onOutcome,
 	}
 	h.agents.link = h.link
+	h.monitor.dropLink = h.link.Drop
 	if ms, err := h.machines.ListMachines(ctx); err == nil {
 		h.agents.loadPaired(ctx, ms)
 	}
@@ -190,6 +193,12 @@ func (h *Hub) Open(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", h.cfg.Listen, err)
 	}
 	h.ln = ln
+	if len(h.cfg.Relay.Listen) > 0 {
+		h.relay = relay.New(relay.Options{Addrs: h.cfg.Relay.Listen, Machines: h.machines, Waker: h.power, Logger: h.log})
+		if err := h.relay.Listen(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -204,6 +213,14 @@ func (h *Hub) notify(a *moonwake.Action) {
 
 // Addr is the address the hub listens on.
 func (h *Hub) Addr() net.Addr { return h.ln.Addr() }
+
+// RelayAddrs are the UDP addresses the relay listens on; none when it is off.
+func (h *Hub) RelayAddrs() []net.Addr {
+	if h.relay == nil {
+		return nil
+	}
+	return h.relay.Addrs()
+}
 
 // Serve serves until ctx ends or Close is called, then shuts down
 // gracefully. It returns nil after a clean stop.
@@ -223,6 +240,18 @@ func (h *Hub) Serve(ctx context.Context) error {
 		defer h.wg.Done()
 		h.notifier.Run(ctx)
 	}()
+	if h.relay != nil {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.relay.Serve(ctx)
+		}()
+		addrs := []string{}
+		for _, a := range h.relay.Addrs() {
+			addrs = append(addrs, a.String())
+		}
+		h.log.Info("relay listening for magic packets from outside", "udp", addrs)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- h.srv.Serve(h.ln) }()
 	h.log.Info("serving", "addr", h.ln.Addr().String(), "data", h.cfg.Data, "version", moonwake.Version)
@@ -251,6 +280,9 @@ func (h *Hub) Close() error {
 	}
 	h.wg.Wait()
 	var errs []error
+	if h.relay != nil {
+		errs = append(errs, h.relay.Close())
+	}
 	if h.link != nil {
 		errs = append(errs, h.link.Close())
 	}

@@ -30,6 +30,7 @@ type monitor struct {
 	store    moonwake.EventService
 	log      *slog.Logger
 	changed  func(moonwake.StateChange) // the power service
+	dropLink func(peerID string)        // ends a forgotten agent's link
 
 	mu      sync.Mutex
 	agents  map[string]*moonwake.AgentEvidence // by machine: paired agents
@@ -183,6 +184,7 @@ func (mo *monitor) sync(ctx context.Context, first bool) {
 		if !seen[name] {
 			delete(mo.watched, name)
 			mo.w.Unwatch(name)
+			mo.forget(name)
 		}
 	}
 }
@@ -223,4 +225,17 @@ func (mo *monitor) setAgent(machine, id string, update func(a *moonwake.AgentEvi
 	update(a)
 	mo.mu.Unlock()
 	mo.w.ProbeNow(machine)
+}
+
+// forget drops a deleted machine's agent: its peer row went with the
+// machine, and its link must not outlive it.
+func (mo *monitor) forget(machine string) {
+	mo.mu.Lock()
+	id := mo.agentID[machine]
+	delete(mo.agents, machine)
+	delete(mo.agentID, machine)
+	mo.mu.Unlock()
+	if id != "" && mo.dropLink != nil {
+		mo.dropLink(id)
+	}
 }

@@ -199,7 +199,7 @@ func (d *Dispatcher) webhook(ctx context.Context, t Target, m Message) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, "POST", t.Webhook, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook %s: %w", moonwake.RedactURL(t.Webhook), err)
+		return fmt.Errorf("webhook %s: %w", t.Redacted().Webhook, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "moonwake/"+moonwake.Version)
@@ -207,7 +207,7 @@ func (d *Dispatcher) webhook(ctx context.Context, t Target, m Message) error {
 	if t.Secret != "" {
 		req.Header.Set("X-Moonwake-Signature", Sign(t.Secret, body))
 	}
-	return d.do(req, "webhook "+moonwake.RedactURL(t.Webhook))
+	return d.do(req, "webhook "+t.Redacted().Webhook)
 }
 
 // ntfy publishes with ntfy's plain HTTP API: the body is the message and
@@ -215,7 +215,7 @@ func (d *Dispatcher) webhook(ctx context.Context, t Target, m Message) error {
 func (d *Dispatcher) ntfy(ctx context.Context, t Target, m Message) error {
 	req, err := http.NewRequestWithContext(ctx, "POST", t.Ntfy, strings.NewReader(m.Text))
 	if err != nil {
-		return fmt.Errorf("ntfy %s: %w", moonwake.RedactURL(t.Ntfy), err)
+		return fmt.Errorf("ntfy %s: %w", t.Redacted().Ntfy, err)
 	}
 	req.Header.Set("Title", m.Title)
 	if m.Failure() {
@@ -227,7 +227,7 @@ func (d *Dispatcher) ntfy(ctx context.Context, t Target, m Message) error {
 	if t.NtfyToken != "" {
 		req.Header.Set("Authorization", "Bearer "+t.NtfyToken)
 	}
-	return d.do(req, "ntfy "+moonwake.RedactURL(t.Ntfy))
+	return d.do(req, "ntfy "+t.Redacted().Ntfy)
 }
 
 func (d *Dispatcher) do(req *http.Request, what string) error {

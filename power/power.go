@@ -453,15 +453,15 @@ func (s *Service) reached(r *run, st moonwake.PowerState) bool {
 	}
 }
 
-// CommandOutcome records what the agent reported after carrying out (or
+// CommandOutcome records what the agent of machine reported after carrying out (or
 // failing to carry out) the command of action id. A failure ends the action
 // at once: waiting for the deadline would only delay the alarm.
-func (s *Service) CommandOutcome(id string, ok bool, detail string) {
+func (s *Service) CommandOutcome(machine, id string, ok bool, detail string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.byID[id]
-	if r == nil {
-		return
+	if r == nil || r.m.Name != machine {
+		return // only a machine's own agent speaks for its actions
 	}
 	st := moonwake.Step{At: s.now().UTC(), Kind: "outcome", Via: "agent", Target: detail}
 	if !ok {

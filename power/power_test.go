@@ -1158,12 +1158,13 @@ func TestCommandOutcome(t *testing.T) {
 	if id != a.ID {
 		t.Fatalf("the agent was given action id %q, want %q: its outcome cannot be matched", id, a.ID)
 	}
-	h.s.CommandOutcome("act_unknown", false, "what?") // ignored
-	h.s.CommandOutcome(id, true, "logging off")
+	h.s.CommandOutcome("pc", "act_unknown", false, "what?") // ignored
+	h.s.CommandOutcome("other", id, false, "not yours")     // another machine's agent: ignored
+	h.s.CommandOutcome("pc", id, true, "logging off")
 	if got := h.find(a.ID); got.Done() || lastStep(t, got) != (moonwake.Step{At: lastStep(t, got).At, Kind: "outcome", Via: "agent", Target: "logging off"}) {
 		t.Fatalf("after a good outcome: %+v", got)
 	}
-	h.s.CommandOutcome(id, false, "an application blocks the shutdown")
+	h.s.CommandOutcome("pc", id, false, "an application blocks the shutdown")
 	a = h.wait(a.ID)
 	wantStatus(t, a, moonwake.StatusFailed, "the agent could not shutdown pc: an application blocks the shutdown")
 	if st := lastStep(t, a); st.Kind != "outcome" || st.Error != "an application blocks the shutdown" || st.Target != "" {
@@ -1175,7 +1176,7 @@ func TestCommandOutcome(t *testing.T) {
 	if want := []string{"pc shutdown", "pc "}; !equal(h.states.pendings(), want) {
 		t.Errorf("SetPending calls %q, want %q", h.states.pendings(), want)
 	}
-	h.s.CommandOutcome(id, false, "late") // ended: ignored
+	h.s.CommandOutcome("pc", id, false, "late") // ended: ignored
 	if got := h.stored(a.ID, moonwake.StatusFailed); got.Detail != a.Detail || len(got.Steps) != len(a.Steps) {
 		t.Errorf("stored %+v", got)
 	}
@@ -1195,7 +1196,7 @@ func TestCloseAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.s.CommandOutcome(shut.ID, true, "bye")
+	h.s.CommandOutcome("b", shut.ID, true, "bye")
 	waiting := make(chan *moonwake.Action)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

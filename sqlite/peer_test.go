@@ -85,3 +85,38 @@ func TestPairingAndPeers(t *testing.T) {
 		t.Fatalf("deleted: %v", err)
 	}
 }
+
+// TestDeletedMachineForgetsAgent checks that a machine created later under
+// the same name does not inherit the old machine's agent or pairing codes.
+func TestDeletedMachineForgetsAgent(t *testing.T) {
+	ctx := context.Background()
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db"))
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, ps := sqlite.NewMachineService(db), sqlite.NewPeerService(db)
+	if err := ms.CreateMachine(ctx, &moonwake.Machine{Name: "pc", MAC: "02:00:00:00:00:01"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	code, p := link.NewPairing("pc", "agent", now, time.Minute)
+	ps.CreatePairing(ctx, p)
+	hash, _ := link.HashCode(code)
+	pub, _, _ := ed25519.GenerateKey(nil)
+	if _, err := ps.RedeemPairing(ctx, hash, now, link.Peer{ID: "agent_1", Purpose: "agent", PublicKey: pub}); err != nil {
+		t.Fatal(err)
+	}
+	code2, p2 := link.NewPairing("pc", "agent", now, time.Minute)
+	ps.CreatePairing(ctx, p2)
+	if err := ms.DeleteMachine(ctx, "pc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.LookupPeer(ctx, "agent_1"); moonwake.ErrorCode(err) != moonwake.ENotFound {
+		t.Fatalf("agent of a deleted machine still known: %v", err)
+	}
+	hash2, _ := link.HashCode(code2)
+	if _, err := ps.RedeemPairing(ctx, hash2, now, link.Peer{ID: "agent_2", Purpose: "agent", PublicKey: pub}); moonwake.ErrorCode(err) != moonwake.EUnauthorized {
+		t.Fatalf("pairing code of a deleted machine redeemed: %v", err)
+	}
+}
