@@ -105,12 +105,19 @@ func ReadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
 	}
+	if err := checkTrusted(path); err != nil {
+		return Config{}, err
+	}
 	c, err := ParseConfig(b)
 	if err != nil {
 		return Config{}, fmt.Errorf("configuration %s: %w", path, err)
 	}
 	return c, nil
 }
+
+// SecureConfig makes a configuration file the agent wrote owned and
+// writable by administrators only (Windows; elsewhere its mode does).
+func SecureConfig(path string) error { return secureConfig(path) }
 
 // ParseConfig parses and checks a configuration. Unknown keys are errors,
 // so a misspelt override is not silently ignored.

@@ -223,6 +223,9 @@ func install(cfgPath string, stdout io.Writer) error {
 			if err := os.WriteFile(cfgPath, []byte(defaultConfig), 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", cfgPath, err)
 			}
+			if err := agent.SecureConfig(cfgPath); err != nil {
+				return fmt.Errorf("protect %s: %w", cfgPath, err)
+			}
 			fmt.Fprintf(stdout, "Wrote a default configuration to %s.\n", cfgPath)
 		}
 	}
