@@ -35,6 +35,12 @@ func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 			s.error(w, r, err)
 			return
 		}
+		// An address that keeps failing gets no more tries for a while,
+		// right or wrong.
+		if s.authFailures.exhausted(addr) {
+			s.tooMany(w, r, 2, "too many failed authentications from your address")
+			return
+		}
 		tok, err := s.Tokens.Authenticate(r.Context(), secret)
 		if err != nil {
 			if moonwake.ErrorCode(err) == moonwake.EUnauthorized {

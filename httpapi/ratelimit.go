@@ -69,3 +69,11 @@ func (l *limiter) sweep(now time.Time) {
 		}
 	}
 }
+
+// exhausted reports whether key's bucket is empty, without taking from it.
+func (l *limiter) exhausted(key string) bool {
+	l.mu.Lock()
+	b := l.buckets[key]
+	l.mu.Unlock()
+	return b != nil && b.Tokens() < 1
+}

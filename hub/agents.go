@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/moonwake/moonwake"
@@ -43,6 +44,9 @@ func loadOrCreateKey(dir string) (ed25519.PrivateKey, error) {
 		return priv, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("read hub key: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("hub key %s may be read by others (mode %04o): chmod 600 it", path, fi.Mode().Perm())
 	}
 	blk, _ := pem.Decode(b)
 	if blk == nil {
