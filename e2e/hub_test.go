@@ -37,7 +37,7 @@ import (
 // see, and blindWake how long it takes.
 const (
 	blindBursts = 3
-	blindWake   = 3500 * time.Millisecond
+	blindWake   = 4 * time.Second
 )
 
 // blindDetail is how such a wake ends.

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -108,7 +109,17 @@ func TestRelayMoonlight(t *testing.T) {
 		send(t, netip.AddrPortFrom(a.Addr(), 9), magic(t, "02:00:00:00:47:01"))
 		// The hub's own wake, from the registry: a blind wake (the
 		// machine has no address) sends its bursts and ends.
-		ds := expect(t, rx9, blindBursts, magic(t, "02:00:00:00:47:01"))
+		// The bursts are 1 s and 2 s apart: the third comes about 3 s
+		// after the first, so wait longer than one receive timeout.
+		ds, err := rx9.Expect(blindBursts, blindWake+2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range ds {
+			if want := magic(t, "02:00:00:00:47:01"); !bytes.Equal(d.Data, want) {
+				t.Errorf("packet %d: % x, want % x", i+1, d.Data, want)
+			}
+		}
 		for _, d := range ds {
 			if d.From.Addr() != a.Addr() {
 				t.Errorf("packet from %v, want the hub %v", d.From, a.Addr())

@@ -16,7 +16,7 @@ import (
 
 // recvTimeout bounds every wait for a packet that should come; packets on
 // a veth arrive in microseconds, the margin is for a loaded CI machine.
-const recvTimeout = 3 * time.Second
+const recvTimeout = 6 * time.Second
 
 // expect receives n datagrams on rx and checks each is want.
 func expect(t *testing.T, rx *testlan.Receiver, n int, want []byte) []testlan.Datagram {
