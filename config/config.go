@@ -39,6 +39,10 @@ type Config struct {
 	Notify    notify.Target `yaml:"notify"` // where failed actions (and, if asked, successes) are reported
 	Relay     Relay         `yaml:"relay"`
 
+	// Power policies: cron schedules and idle auto-off (see policy.go).
+	Schedules []Schedule `yaml:"schedules"`
+	IdleOff   []IdleOff  `yaml:"idle_off"`
+
 	// Machines declared here are owned by the file (GitOps): they are
 	// created, updated and deleted to match it at every start, and the API
 	// cannot change them.
@@ -271,6 +275,9 @@ func (c *Config) Validate() error {
 		if err := checkUDPAddr(a); err != nil {
 			return fmt.Errorf("relay.listen: %w", err)
 		}
+	}
+	if err := c.validatePolicies(); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for i := range c.Machines {

@@ -62,16 +62,17 @@ type Pairer interface {
 
 // Server serves the API. Fill in the fields, then call Handler once.
 type Server struct {
-	Machines moonwake.MachineService
-	Tokens   moonwake.TokenService
-	Actions  moonwake.ActionService
-	Power    Waker
-	Events   *events.Broker
-	Monitor  Monitor      // nil: states are unknown
-	Pairing  Pairer       // nil: no agents
-	Link     http.Handler // the agents' link (GET /api/v1/link); nil: none
-	Pair     http.Handler // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
-	Logger   *slog.Logger
+	Machines  moonwake.MachineService
+	Tokens    moonwake.TokenService
+	Actions   moonwake.ActionService
+	Power     Waker
+	Events    *events.Broker
+	Monitor   Monitor      // nil: states are unknown
+	Pairing   Pairer       // nil: no agents
+	Link      http.Handler // the agents' link (GET /api/v1/link); nil: none
+	Pair      http.Handler // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
+	KeepAwake KeepAwaker   // keep-awake overrides of the power policies; nil: none
+	Logger    *slog.Logger
 
 	// RatePerMinute and Burst bound action requests for each token and for
 	// each client address separately.
@@ -148,6 +149,8 @@ func (s *Server) Handler() http.Handler {
 		// in the URL.
 		mux.Handle("POST /api/v1/machines/{name}/"+kind, s.auth(s.powerMachine(kind), authOpts{action: true}))
 	}
+	mux.Handle("POST /api/v1/machines/{name}/keep-awake", s.auth(s.keepAwake, authOpts{action: true}))
+	mux.Handle("DELETE /api/v1/machines/{name}/keep-awake", s.auth(s.clearKeepAwake, authOpts{action: true}))
 	mux.Handle("GET /api/v1/machines/{name}/history", s.auth(s.machineHistory, authOpts{}))
 	mux.Handle("POST /api/v1/machines/{name}/pair", s.auth(s.pairMachine, authOpts{admin: true}))
 	// Agents authenticate with their own keys, not tokens.

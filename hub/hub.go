@@ -22,6 +22,7 @@ import (
 	"github.com/moonwake/moonwake/httpapi"
 	"github.com/moonwake/moonwake/link"
 	"github.com/moonwake/moonwake/notify"
+	"github.com/moonwake/moonwake/policy"
 	"github.com/moonwake/moonwake/power"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/relay"
@@ -49,6 +50,9 @@ type Hub struct {
 	link     *link.Server
 	notifier *notify.Dispatcher
 	relay    *relay.Listener // nil when relay.listen is empty
+
+	policy      *policy.Engine // schedules and idle auto-off
+	policyStore *sqlite.PolicyService
 
 	ln     net.Listener
 	srv    *http.Server
@@ -155,7 +159,13 @@ func (h *Hub) Open(ctx context.Context) error {
 		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, States: h.monitor, Agents: h.agents, Logger: h.log,
 		Notify: h.notify,
 	})
-	h.monitor.changed = h.power.StateChanged
+	if err := h.openPolicy(); err != nil {
+		return err
+	}
+	h.monitor.changed = func(sc moonwake.StateChange) {
+		h.power.StateChanged(sc)
+		h.policy.Observe(sc)
+	}
 	h.agents.outcome = h.power.CommandOutcome
 	if err := h.power.Resume(ctx, func(name string) (*moonwake.Machine, error) {
 		return h.machines.FindMachine(ctx, name)
@@ -170,6 +180,7 @@ func (h *Hub) Open(ctx context.Context) error {
 		Machines: h.machines, Tokens: h.tokens, Actions: h.actions, Power: h.power, Events: h.events,
 		Monitor: h.monitor, Pairing: h.agents, Link: h.link,
 		Pair:          &link.Pairer{Store: pairings{peers, h.agents}, HubKey: key, Logger: h.log},
+		KeepAwake:     keepAwake{h.policyStore, h.policy},
 		Logger:        h.log,
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		TrustedProxies: proxies,
@@ -227,10 +238,14 @@ func (h *Hub) RelayAddrs() []net.Addr {
 func (h *Hub) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
-	h.wg.Add(3)
+	h.wg.Add(4)
 	go func() {
 		defer h.wg.Done()
 		h.power.Run(ctx)
+	}()
+	go func() {
+		defer h.wg.Done()
+		h.policy.Run(ctx)
 	}()
 	go func() {
 		defer h.wg.Done()

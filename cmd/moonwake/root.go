@@ -35,6 +35,7 @@ authenticated API, or send a magic packet right here with "moonwake wake".`,
 		newPowerCmd(e, "reboot", "Reboot a machine"),
 		newPowerCmd(e, "sleep", "Put a machine to sleep"),
 		newPowerCmd(e, "hibernate", "Hibernate a machine"),
+		newKeepAwakeCmd(e),
 	)
 	return root
 }
