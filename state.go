@@ -182,10 +182,13 @@ type StateChange struct {
 //     counts as evidence that the machine is not at its address. A Sunshine
 //     uniqueid that is not the machine's does the same, unless the
 //     neighbour table confirms the MAC (Sunshine was reinstalled).
-//  2. The machine is up when a probe of its own address answered (a TCP
-//     connect or reset, an ICMP echo reply, a Sunshine answer), or when its
-//     agent's authenticated link is up, which holds even when the network
-//     probes are filtered or the address changed.
+//  2. The machine is up when one of its services answered at its own
+//     address (a TCP connect to one of its ports, a Sunshine answer), or
+//     when its agent's authenticated link is up, which holds even when the
+//     network probes are filtered or the address changed. An ICMP echo
+//     reply or a TCP reset proves only that the address is alive: an OS
+//     whose services have stopped answers them while it powers off, and so
+//     does an interface left up; alone they count toward off (rule 9).
 //  3. Up, with a shutdown (or sleep) pending: shutting-down. Up with a
 //     reboot pending: on (it has not gone down yet, or it is back).
 //  4. Up, and Sunshine says BUSY: streaming. Never idle during a stream.
@@ -205,12 +208,21 @@ type StateChange struct {
 //     MAC but silence otherwise is off too: a sleeping NIC with ARP offload
 //     answers ARP for a host that is not running.
 func DeriveState(ev Evidence, p Pending, idleAfter time.Duration) (PowerState, string) {
-	var answered, silent []string
+	// answered: anything at the address answered (identity is judged on
+	// these); serving: one of the machine's own services answered, which
+	// is what "up" means. An ICMP echo reply or a TCP reset only says that
+	// an address is alive: a machine whose services have stopped, or an
+	// interface left up while the machine is off, answers them too.
+	var answered, serving, weak, silent []string
 	failed := 0
 	note := func(what string, o Outcome) {
 		switch {
+		case o == OutcomeOpen:
+			answered = append(answered, what)
+			serving = append(serving, what)
 		case o.Answered():
 			answered = append(answered, what)
+			weak = append(weak, what)
 		case o.Silent():
 			silent = append(silent, what)
 		default:
@@ -227,6 +239,7 @@ func DeriveState(ev Evidence, p Pending, idleAfter time.Duration) (PowerState, s
 	sun := ev.Sunshine
 	if sun != nil && sun.Reachable {
 		answered = append(answered, "sunshine "+sun.State)
+		serving = append(serving, "sunshine "+sun.State)
 	}
 	n := ev.Neighbour
 
@@ -244,20 +257,20 @@ func DeriveState(ev Evidence, p Pending, idleAfter time.Duration) (PowerState, s
 		foreign = fmt.Sprintf("IP %s answered as Sunshine host %q (%s), not this machine", ev.Addr, sun.Hostname, sun.UniqueID)
 	}
 	if foreign != "" {
-		answered = nil
+		answered, serving, weak = nil, nil, nil
 		sun = nil
 	}
 
 	agent := ev.Agent != nil && ev.Agent.Connected
 	// 7 (checked first, as rule 2 would hide it). The kernel resolved no
 	// MAC for the address, yet something answered there.
-	if !agent && len(answered) > 0 && n != nil && n.Identity == IdentityAbsent {
+	if !agent && len(serving) > 0 && n != nil && n.Identity == IdentityAbsent {
 		return StateUnknown, fmt.Sprintf("conflicting evidence: answered: %s, but neighbour entry for %s is %s",
-			strings.Join(answered, ", "), n.IP, n.State)
+			strings.Join(serving, ", "), n.IP, n.State)
 	}
 
 	// 2. Up?
-	if len(answered) > 0 || agent {
+	if len(serving) > 0 || agent {
 		var why []string
 		if len(answered) > 0 {
 			s := "answered: " + strings.Join(answered, ", ")
@@ -271,7 +284,7 @@ func DeriveState(ev Evidence, p Pending, idleAfter time.Duration) (PowerState, s
 		}
 		if foreign != "" {
 			why = append(why, foreign+" (the machine has another address?)")
-		} else if len(answered) == 0 && len(silent) > 0 {
+		} else if len(serving) == 0 && len(silent) > 0 {
 			why = append(why, "no network answer ("+strings.Join(silent, ", ")+"): filtered?")
 		}
 		reason := strings.Join(why, "; ")
@@ -307,6 +320,10 @@ func DeriveState(ev Evidence, p Pending, idleAfter time.Duration) (PowerState, s
 	if n != nil && n.Identity == IdentityAbsent {
 		silent = append(silent, "neighbour "+n.State)
 	}
+	if len(weak) > 0 {
+		// The address is alive but none of the machine's services are.
+		silent = append(silent, "no service answers, though the address does ("+strings.Join(weak, ", ")+")")
+	}
 	if foreign != "" {
 		silent = append(silent, foreign)
 	}
@@ -331,6 +348,9 @@ func DeriveState(ev Evidence, p Pending, idleAfter time.Duration) (PowerState, s
 
 	// 9. Nobody there.
 	reason := "no answer: " + strings.Join(silent, ", ")
+	if len(weak) > 0 {
+		reason = "the machine does not answer: " + strings.Join(silent, ", ")
+	}
 	if n != nil && n.Identity == IdentityMatch {
 		reason += fmt.Sprintf(" (the neighbour table still lists %s, %s: cached, or a sleeping NIC answering ARP)", n.MAC, n.State)
 	}

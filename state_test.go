@@ -41,8 +41,13 @@ func TestDeriveState(t *testing.T) {
 	}{
 		// Rule 2 and 6: up.
 		{name: "open port", ev: Evidence{TCP: tcp(OutcomeOpen)}, want: StateOn, reason: []string{"tcp/47989 open"}},
-		{name: "closed port answers with a reset", ev: Evidence{TCP: tcp(OutcomeRefused)}, want: StateOn, reason: []string{"refused"}},
-		{name: "echo reply", ev: Evidence{TCP: tcp(OutcomeTimeout), ICMP: icmp(OutcomeReply)}, want: StateOn, reason: []string{"icmp reply"}},
+		// A reset or an echo reply shows a live address, not a running
+		// machine: its services have stopped, or an interface stayed up.
+		{name: "closed port answers with a reset", ev: Evidence{TCP: tcp(OutcomeRefused)}, want: StateOff, reason: []string{"no service answers", "refused"}},
+		{name: "echo reply", ev: Evidence{TCP: tcp(OutcomeTimeout), ICMP: icmp(OutcomeReply)}, want: StateOff, reason: []string{"icmp reply"}},
+		{name: "echo reply while shutting down", ev: Evidence{TCP: tcp(OutcomeRefused), ICMP: icmp(OutcomeReply), Neighbour: match}, pending: shutdown, want: StateOff, reason: []string{"shutdown verified"}},
+		{name: "echo reply while waking", ev: Evidence{TCP: tcp(OutcomeRefused), ICMP: icmp(OutcomeReply), Neighbour: match}, pending: wake, want: StateWaking},
+		{name: "open port and echo reply", ev: Evidence{TCP: tcp(OutcomeOpen), ICMP: icmp(OutcomeReply)}, want: StateOn, reason: []string{"icmp reply"}},
 		{name: "MAC confirmed", ev: Evidence{TCP: tcp(OutcomeOpen), Neighbour: match}, want: StateOn, reason: []string{"MAC " + ourMAC + " matches"}},
 		{name: "behind a router, identity unknown", ev: Evidence{TCP: tcp(OutcomeOpen), Neighbour: &NeighbourResult{IP: "10.1.0.5", Identity: IdentityUnknown}}, want: StateOn},
 		{name: "agent alone, firewall drops probes", ev: Evidence{TCP: tcp(OutcomeTimeout), ICMP: icmp(OutcomeTimeout), Agent: agent(nil, nil)}, want: StateOn, reason: []string{"agent link up", "filtered?"}},

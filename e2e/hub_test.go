@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -129,7 +130,23 @@ func TestHubWakeAPI(t *testing.T) {
 		// verified, after as many bursts as it took.
 		mac := b.MAC()
 		dotted := fmt.Sprintf("%02x%02x.%02x%02x.%02x%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
-		hp.addMachine(t, map[string]any{"name": "nas", "mac": dotted, "interface": "eth0", "host": b.Addr().String()})
+		// b serves SSH-like TCP: being "on" means a service answers, not
+		// just an echo reply.
+		var ln net.Listener
+		if err := b.Do(func() (err error) { ln, err = net.Listen("tcp", ":2222"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		hp.addMachine(t, map[string]any{"name": "nas", "mac": dotted, "interface": "eth0", "host": b.Addr().String(), "ports": []int{2222}})
 		act, took := hp.act(t, "nas", "wake")
 		if act.Status != "succeeded" || !strings.HasPrefix(act.Detail, "nas is on after ") || act.Steps[len(act.Steps)-1].Kind != "verify" {
 			t.Fatalf("wake: %s %q", act.Status, act.Detail)
