@@ -67,11 +67,12 @@ type Server struct {
 	Actions   moonwake.ActionService
 	Power     Waker
 	Events    *events.Broker
-	Monitor   Monitor      // nil: states are unknown
-	Pairing   Pairer       // nil: no agents
-	Link      http.Handler // the agents' link (GET /api/v1/link); nil: none
-	Pair      http.Handler // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
-	KeepAwake KeepAwaker   // keep-awake overrides of the power policies; nil: none
+	Monitor   Monitor        // nil: states are unknown
+	Pairing   Pairer         // nil: no agents
+	Link      http.Handler   // the agents' link (GET /api/v1/link); nil: none
+	Pair      http.Handler   // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
+	KeepAwake KeepAwaker     // keep-awake overrides of the power policies; nil: none
+	Sunshine  SunshinePairer // pairs with machines' Sunshine hosts; nil: none
 	Logger    *slog.Logger
 
 	// RatePerMinute and Burst bound action requests for each token and for
@@ -153,6 +154,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /api/v1/machines/{name}/keep-awake", s.auth(s.clearKeepAwake, authOpts{action: true}))
 	mux.Handle("GET /api/v1/machines/{name}/history", s.auth(s.machineHistory, authOpts{}))
 	mux.Handle("POST /api/v1/machines/{name}/pair", s.auth(s.pairMachine, authOpts{admin: true}))
+	mux.Handle("POST /api/v1/machines/{name}/sunshine/pair", s.auth(s.pairSunshine, authOpts{admin: true}))
 	// Agents authenticate with their own keys, not tokens.
 	if s.Link != nil {
 		mux.Handle("GET /api/v1/link", s.limitByAddr(s.linkByAddr, s.Link))

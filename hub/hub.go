@@ -154,9 +154,10 @@ func (h *Hub) Open(ctx context.Context) error {
 		h.agents.loadPaired(ctx, ms)
 	}
 	h.notifier = notify.NewDispatcher(nil, h.log)
+	sun := newSunshineHosts(db, h.cfg.Data)
 	h.power = power.New(h.actions, power.Options{
 		Count: h.cfg.Wake.Count, WakeDeadline: h.cfg.Wake.Deadline, ShutdownDeadline: h.cfg.Shutdown.Deadline,
-		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, States: h.monitor, Agents: h.agents, Logger: h.log,
+		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, States: h.monitor, Agents: powerAgents{h.agents, sun}, Logger: h.log,
 		Notify: h.notify,
 	})
 	if err := h.openPolicy(); err != nil {
@@ -181,6 +182,7 @@ func (h *Hub) Open(ctx context.Context) error {
 		Monitor: h.monitor, Pairing: h.agents, Link: h.link,
 		Pair:          &link.Pairer{Store: pairings{peers, h.agents}, HubKey: key, Logger: h.log},
 		KeepAwake:     keepAwake{h.policyStore, h.policy},
+		Sunshine:      sun,
 		Logger:        h.log,
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		TrustedProxies: proxies,

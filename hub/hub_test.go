@@ -326,6 +326,7 @@ var routes = []struct {
 	{"POST", "/api/v1/machines/pc/hibernate", false, nil},
 	{"GET", "/api/v1/machines/pc/history", false, nil},
 	{"POST", "/api/v1/machines/pc/pair", true, nil},
+	{"POST", "/api/v1/machines/pc/sunshine/pair", true, map[string]any{"pin": "1234"}},
 	{"POST", "/api/v1/machines/pc/keep-awake", false, map[string]any{"for": "2h"}},
 	{"DELETE", "/api/v1/machines/pc/keep-awake", false, nil},
 	{"GET", "/api/v1/events", false, nil},

@@ -36,6 +36,7 @@ authenticated API, or send a magic packet right here with "moonwake wake".`,
 		newPowerCmd(e, "sleep", "Put a machine to sleep"),
 		newPowerCmd(e, "hibernate", "Hibernate a machine"),
 		newKeepAwakeCmd(e),
+		newSunshineCmd(e),
 	)
 	return root
 }
