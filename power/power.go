@@ -288,7 +288,7 @@ func (s *Service) Power(ctx context.Context, m *moonwake.Machine, kind string) (
 		return s.record(ctx, a, nil)
 	}
 	if s.o.Agents == nil || !s.o.Agents.Paired(ctx, m.Name) {
-		err := moonwake.Errorf(moonwake.EUnavailable, "%s has no way to be shut down: pair its agent (moonwake machines pair %s)", m.Name, m.Name)
+		err := moonwake.Errorf(moonwake.EUnavailable, "%s has no way to be shut down: pair its agent (moonwake machines pair %s) or its Sunshine host (moonwake sunshine pair %s)", m.Name, m.Name, m.Name)
 		s.finish(a, moonwake.StatusFailed, moonwake.ErrorMessage(err))
 		return s.record(ctx, a, err)
 	}
