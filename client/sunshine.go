@@ -26,3 +26,19 @@ func (c *Client) PairSunshine(ctx context.Context, name, pin string, port int) (
 	var out SunshinePairing
 	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/sunshine/pair", in, &out)
 }
+
+// PairSunshineAuto pairs the hub with the Sunshine host of a machine, the
+// hub sending a PIN of its own to Sunshine's web UI (at webPort; 0 means
+// 47990) with the web UI's username and password, which the hub does not
+// keep.
+func (c *Client) PairSunshineAuto(ctx context.Context, name string, port, webPort int, username, password string) (*SunshinePairing, error) {
+	in := map[string]any{"auto": true, "username": username, "password": password}
+	if port != 0 {
+		in["port"] = port
+	}
+	if webPort != 0 {
+		in["web_port"] = webPort
+	}
+	var out SunshinePairing
+	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/sunshine/pair", in, &out)
+}

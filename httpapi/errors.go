@@ -82,7 +82,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		case errors.As(err, &se):
 			return moonwake.Errorf(moonwake.EInvalid, "malformed JSON at byte %d", se.Offset)
 		case errors.As(err, &te):
-			return moonwake.Errorf(moonwake.EInvalid, "field %q: want %s, got %s", te.Field, te.Type, te.Value)
+			return moonwake.Errorf(moonwake.EInvalid, "field %q: want %s", te.Field, te.Type) // never echo the value: it may be a secret
 		default:
 			return moonwake.Errorf(moonwake.EInvalid, "bad JSON: %s", trimJSONErr(err))
 		}

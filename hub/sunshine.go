@@ -71,6 +71,30 @@ func (sh *sunshineHosts) PairSunshine(ctx context.Context, m *moonwake.Machine, 
 	if err != nil {
 		return httpapi.SunshinePairing{}, sunshineError(m.Name, "pair with", err)
 	}
+	return sh.keep(ctx, m, p)
+}
+
+// PairSunshineAuto implements httpapi.SunshinePairer: the hub picks the
+// PIN and sends it to Sunshine's web UI with web's credentials, used for
+// this request only.
+func (sh *sunshineHosts) PairSunshineAuto(ctx context.Context, m *moonwake.Machine, port int, web httpapi.SunshineWeb) (httpapi.SunshinePairing, error) {
+	id, err := sh.identity()
+	if err != nil {
+		return httpapi.SunshinePairing{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, sunshinePairTimeout)
+	defer cancel()
+	base := "http://" + net.JoinHostPort(m.Host, strconv.Itoa(port))
+	p, err := sunshine.PairAuto(ctx, base, web.Port, web.Username, web.Password, id, &sunshine.PairOptions{DeviceName: "moonwake hub"})
+	if err != nil {
+		return httpapi.SunshinePairing{}, sunshineError(m.Name, "pair with", err)
+	}
+	return sh.keep(ctx, m, p)
+}
+
+// keep saves the pairing p with the host of m and says whether the MAC it
+// gives is m's.
+func (sh *sunshineHosts) keep(ctx context.Context, m *moonwake.Machine, p *sunshine.Paired) (httpapi.SunshinePairing, error) {
 	info, err := p.ServerInfo(ctx)
 	if err != nil {
 		return httpapi.SunshinePairing{}, sunshineError(m.Name, "ask, once paired,", err)
@@ -92,6 +116,10 @@ func (sh *sunshineHosts) PairSunshine(ctx context.Context, m *moonwake.Machine, 
 // host that was paired).
 func sunshineError(machine, doing string, err error) error {
 	switch {
+	case errors.Is(err, sunshine.ErrWebCredentials):
+		return moonwake.Errorf(moonwake.EInvalid, "Sunshine refused the web credentials: check the username and password of the web UI of %s", machine)
+	case errors.Is(err, sunshine.ErrWebCert):
+		return moonwake.Errorf(moonwake.EUnavailable, "the web UI of the Sunshine host of %s presents another certificate than its GameStream port (Sunshine uses one for both): a man in the middle? The credentials were not sent", machine)
 	case errors.Is(err, sunshine.ErrWrongPIN):
 		return moonwake.Errorf(moonwake.EInvalid, "wrong PIN: Sunshine on %s was given another PIN (or refused the pairing)", machine)
 	case errors.Is(err, sunshine.ErrMITM):

@@ -75,3 +75,61 @@ func TestSunshinePairAndShutdown(t *testing.T) {
 		t.Fatalf("launches: %v", ls)
 	}
 }
+
+// With "auto", the hub sends its own PIN to the host's web UI.
+func TestSunshinePairAuto(t *testing.T) {
+	f := sunshinetest.New("")
+	f.Start()
+	defer f.Close()
+	web := f.StartWebUI("admin", "s3cret!", false)
+	defer web.Close()
+	u, _ := url.Parse(f.URL())
+	_, ps, _ := net.SplitHostPort(u.Host)
+	port, _ := strconv.Atoi(ps)
+
+	th := startHub(t, newConfig(t))
+	r := newReceiver(t)
+	th.addMachine("pc", "3C-7C-3F-1E-22-A0", r, map[string]any{"host": "127.0.0.1", "ports": []int{port}})
+
+	// Both, or neither, of pin and auto.
+	th.must(400, "POST", "/api/v1/machines/pc/sunshine/pair", th.Admin, map[string]any{"pin": "1234", "auto": true, "username": "admin", "password": "s3cret!", "port": port})
+	th.must(400, "POST", "/api/v1/machines/pc/sunshine/pair", th.Admin, map[string]any{"port": port})
+	th.must(400, "POST", "/api/v1/machines/pc/sunshine/pair", th.Admin, map[string]any{"auto": true, "username": "admin", "port": port})
+
+	// Wrong credentials: refused, nothing paired, the password not echoed.
+	a := th.must(400, "POST", "/api/v1/machines/pc/sunshine/pair", th.Admin, map[string]any{"auto": true, "username": "admin", "password": "nope-pass", "port": port, "web_port": web.Port()})
+	if !strings.Contains(string(a.Body), "Sunshine refused the web credentials") || strings.Contains(string(a.Body), "nope-pass") {
+		t.Fatalf("wrong credentials: %s", a.Body)
+	}
+	if f.PairedClients() != 0 {
+		t.Fatal("wrong credentials paired")
+	}
+
+	a = th.must(200, "POST", "/api/v1/machines/pc/sunshine/pair", th.Admin, map[string]any{"auto": true, "username": "admin", "password": "s3cret!", "port": port, "web_port": web.Port()})
+	if f.PairedClients() != 1 || !strings.Contains(string(a.Body), `"mac_matches":true`) {
+		t.Fatalf("auto pair: %d paired, %s", f.PairedClients(), a.Body)
+	}
+}
+
+// A web UI presenting another certificate gets no credentials.
+func TestSunshinePairAutoMITM(t *testing.T) {
+	f := sunshinetest.New("")
+	f.Start()
+	defer f.Close()
+	web := f.StartWebUI("admin", "s3cret!", true)
+	defer web.Close()
+	u, _ := url.Parse(f.URL())
+	_, ps, _ := net.SplitHostPort(u.Host)
+	port, _ := strconv.Atoi(ps)
+
+	th := startHub(t, newConfig(t))
+	r := newReceiver(t)
+	th.addMachine("pc", "3C-7C-3F-1E-22-A0", r, map[string]any{"host": "127.0.0.1", "ports": []int{port}})
+	a := th.must(502, "POST", "/api/v1/machines/pc/sunshine/pair", th.Admin, map[string]any{"auto": true, "username": "admin", "password": "s3cret!", "port": port, "web_port": web.Port()})
+	if !strings.Contains(string(a.Body), "another certificate") || strings.Contains(string(a.Body), "s3cret") {
+		t.Fatalf("MITM: %s", a.Body)
+	}
+	if web.SawAuthorization() || f.PairedClients() != 0 {
+		t.Fatal("credentials sent, or paired")
+	}
+}
