@@ -113,3 +113,25 @@ func (s *Server) keepAwakeMachine(w http.ResponseWriter, r *http.Request) (*moon
 	}
 	return m, true
 }
+
+// getKeepAwake is GET /api/v1/machines/{name}/keep-awake: until when the
+// machine is kept awake, for any token that may see it.
+func (s *Server) getKeepAwake(w http.ResponseWriter, r *http.Request) {
+	m, err := s.visibleMachine(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	info := KeepAwakeInfo{Machine: m.Name}
+	if s.KeepAwake != nil {
+		until, err := s.KeepAwake.KeepAwake(r.Context(), m.Name)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		if !until.IsZero() {
+			info.Until = &until
+		}
+	}
+	writeJSON(w, http.StatusOK, info)
+}

@@ -152,6 +152,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.Handle("POST /api/v1/machines/{name}/keep-awake", s.auth(s.keepAwake, authOpts{action: true}))
 	mux.Handle("DELETE /api/v1/machines/{name}/keep-awake", s.auth(s.clearKeepAwake, authOpts{action: true}))
+	mux.Handle("GET /api/v1/machines/{name}/keep-awake", s.auth(s.getKeepAwake, authOpts{}))
 	mux.Handle("GET /api/v1/machines/{name}/history", s.auth(s.machineHistory, authOpts{}))
 	mux.Handle("POST /api/v1/machines/{name}/pair", s.auth(s.pairMachine, authOpts{admin: true}))
 	mux.Handle("POST /api/v1/machines/{name}/sunshine/pair", s.auth(s.pairSunshine, authOpts{admin: true}))

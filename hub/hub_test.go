@@ -330,6 +330,7 @@ var routes = []struct {
 	{"POST", "/api/v1/machines/pc/keep-awake", false, map[string]any{"for": "2h"}},
 	{"DELETE", "/api/v1/machines/pc/keep-awake", false, nil},
 	{"GET", "/api/v1/events", false, nil},
+	{"GET", "/api/v1/machines/pc/keep-awake", false, nil},
 }
 
 func TestEveryRouteNeedsAToken(t *testing.T) {

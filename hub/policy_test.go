@@ -38,6 +38,12 @@ func TestKeepAwakeAPI(t *testing.T) {
 	if got.Until == nil || !got.Until.Equal(until) {
 		t.Errorf("keep-awake until %s: %+v", until, got)
 	}
+	// Any token that may see the machine can read it back.
+	got.Until = nil
+	th.must(200, "GET", path, shutPC, nil).decode(t, &got)
+	if got.Until == nil || !got.Until.Equal(until) {
+		t.Errorf("read back: %+v", got)
+	}
 	for _, body := range []map[string]any{
 		{}, {"for": "2h", "until": until.Format(time.RFC3339)}, {"for": "-1h"}, {"for": "soon"},
 		{"until": "tomorrow"}, {"until": time.Now().Add(-time.Hour).Format(time.RFC3339)}, {"for": "2000h"}, {"for": "2h", "x": 1},
