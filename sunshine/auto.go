@@ -44,20 +44,9 @@ var ErrWebCert = errors.New("sunshine: the web UI presents another certificate t
 // certificate, sends nothing. A 401 from the web UI is ErrWebCredentials.
 // Errors never hold the password.
 func PairAuto(ctx context.Context, baseURL string, webPort int, user, password string, id *Identity, opts *PairOptions) (*Paired, error) {
-	var o PairOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.UniqueID == "" {
-		o.UniqueID = "0123456789ABCDEF"
-	}
-	hc := o.HTTP
-	if hc == nil {
-		hc = pairHTTP
-	}
-	base, err := url.Parse(baseURL)
-	if err != nil || base.Scheme != "http" || base.Host == "" {
-		return nil, fmt.Errorf("sunshine pair: base URL %q: want http://host:port", baseURL)
+	o, hc, base, err := pairSetup(baseURL, opts)
+	if err != nil {
+		return nil, err
 	}
 	host := base.Host
 	if id == nil || id.Cert == nil || id.Key == nil {

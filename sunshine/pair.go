@@ -71,6 +71,30 @@ var pairHTTP = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
+// pairSetup fills in opts' defaults and checks the base URL, for Pair and
+// PairAuto alike.
+func pairSetup(baseURL string, opts *PairOptions) (PairOptions, *http.Client, *url.URL, error) {
+	var o PairOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.DeviceName == "" {
+		o.DeviceName = "moonwake"
+	}
+	if o.UniqueID == "" {
+		o.UniqueID = "0123456789ABCDEF"
+	}
+	hc := o.HTTP
+	if hc == nil {
+		hc = pairHTTP
+	}
+	base, err := url.Parse(baseURL)
+	if err != nil || base.Scheme != "http" || base.Host == "" {
+		return o, nil, nil, fmt.Errorf("sunshine pair: base URL %q: want http://host:port", baseURL)
+	}
+	return o, hc, base, nil
+}
+
 // Pair pairs id with the Sunshine host whose plain HTTP server is baseURL
 // ("http://10.0.0.5:47989"), the way Moonlight does, while the same pin is
 // typed into Sunshine (or sent to its /api/pin):
@@ -94,23 +118,9 @@ var pairHTTP = &http.Client{
 // Any failure once phase 1 is sent (ctx ending too) calls /unpair so that
 // nothing stays half paired. A <paired>0</paired> answer is ErrWrongPIN.
 func Pair(ctx context.Context, baseURL, pin string, id *Identity, opts *PairOptions) (*Paired, error) {
-	var o PairOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.DeviceName == "" {
-		o.DeviceName = "moonwake"
-	}
-	if o.UniqueID == "" {
-		o.UniqueID = "0123456789ABCDEF"
-	}
-	hc := o.HTTP
-	if hc == nil {
-		hc = pairHTTP
-	}
-	base, err := url.Parse(baseURL)
-	if err != nil || base.Scheme != "http" || base.Host == "" {
-		return nil, fmt.Errorf("sunshine pair: base URL %q: want http://host:port", baseURL)
+	o, hc, base, err := pairSetup(baseURL, opts)
+	if err != nil {
+		return nil, err
 	}
 	host := base.Host
 	if len(pin) != 4 || strings.Trim(pin, "0123456789") != "" {

@@ -16,7 +16,6 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"encoding/xml"
@@ -24,7 +23,6 @@ import (
 	"hash"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -33,7 +31,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
 // App is one app the fake host offers.
@@ -82,24 +79,8 @@ type session struct {
 // New makes a fake host with its own self-signed RSA-2048 certificate and
 // the apps "Desktop" and "Shutdown".
 func New(pin string) *Server {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "Sunshine Gamestream Host"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(20, 0, 0),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
+	tc := selfSigned()
+	cert, key, der := tc.Leaf, tc.PrivateKey.(*rsa.PrivateKey), tc.Certificate[0]
 	return &Server{
 		PIN:        pin,
 		AppVersion: "7.1.431.-1",

@@ -111,6 +111,7 @@ func (w *WebUI) serve(rw http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(rw, `{"status":true}`)
 }
 
+// selfSigned makes a certificate like Sunshine's own: self-signed RSA-2048.
 func selfSigned() tls.Certificate {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -126,6 +127,9 @@ func selfSigned() tls.Certificate {
 	if err != nil {
 		panic(err)
 	}
-	leaf, _ := x509.ParseCertificate(der)
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		panic(err)
+	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
