@@ -8,9 +8,25 @@ import (
 
 // Event types.
 const (
-	EventState  = "state"  // a machine's power state changed
-	EventAction = "action" // an action started, progressed or ended
+	EventState   = "state"   // a machine's power state changed
+	EventAction  = "action"  // an action started, progressed or ended
+	EventMachine = "machine" // a machine was added, changed or removed
 )
+
+// Machine change operations, the Op of a MachineChange.
+const (
+	MachineAdded   = "added"
+	MachineChanged = "changed"
+	MachineRemoved = "removed"
+)
+
+// MachineChange is the payload of an EventMachine event. It carries the
+// name only: a machine's settings hold secrets (its SecureOn password,
+// notification URLs), and readers fetch what they may see.
+type MachineChange struct {
+	Machine string `json:"machine"`
+	Op      string `json:"op"`
+}
 
 // Event is something that happened to a machine, in the order it happened.
 // Seq orders all events of a hub; clients resume a stream after the last Seq

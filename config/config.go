@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -31,6 +32,10 @@ type Config struct {
 	LogLevel       string   `yaml:"log_level"`       // debug, info, warn, error
 	LogFormat      string   `yaml:"log_format"`      // text or json
 	TrustedProxies []string `yaml:"trusted_proxies"` // CIDRs whose X-Forwarded-For is believed
+	// PublicURL is where people reach the hub, such as
+	// https://wake.example.net: one-tap links and Home Assistant's
+	// configuration_url are made from it. Empty: from each request.
+	PublicURL string `yaml:"public_url"`
 
 	RateLimit RateLimit     `yaml:"rate_limit"`
 	Wake      Wake          `yaml:"wake"`
@@ -38,6 +43,8 @@ type Config struct {
 	Probe     Probe         `yaml:"probe"`
 	Notify    notify.Target `yaml:"notify"` // where failed actions (and, if asked, successes) are reported
 	Relay     Relay         `yaml:"relay"`
+	UI        UI            `yaml:"ui"`   // the web app (ui.go)
+	MQTT      MQTT          `yaml:"mqtt"` // the Home Assistant bridge (mqtt.go)
 
 	// Power policies: cron schedules and idle auto-off (see policy.go).
 	Schedules []Schedule `yaml:"schedules"`
@@ -162,6 +169,7 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_NOTIFY_WEBHOOK", "notify.webhook"},
 	{"MOONWAKE_NOTIFY_NTFY", "notify.ntfy"},
 	{"MOONWAKE_RELAY_LISTEN", "relay.listen"},
+	{"MOONWAKE_PUBLIC_URL", "public_url"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -223,6 +231,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			*d.dst = t
 		}
 	}
+	str("MOONWAKE_PUBLIC_URL", &c.PublicURL)
+	if err := c.UI.applyEnv(getenv); err != nil {
+		return err
+	}
+	if err := c.MQTT.applyEnv(getenv); err != nil {
+		return err
+	}
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
 	str("MOONWAKE_NOTIFY_NTFY", &c.Notify.Ntfy)
 	if v := getenv("MOONWAKE_RELAY_LISTEN"); v != "" {
@@ -278,6 +293,19 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validatePolicies(); err != nil {
 		return err
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("public_url %q: want an http or https URL, such as https://wake.example.net", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	}
+	if err := c.UI.validate(); err != nil {
+		return fmt.Errorf("ui: %w", err)
+	}
+	if err := c.MQTT.validate(); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
 	}
 	names := map[string]bool{}
 	for i := range c.Machines {

@@ -28,8 +28,8 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not use machine %q", tok.Name, machine))
 		return
 	}
-	if typ != "" && typ != moonwake.EventState && typ != moonwake.EventAction {
-		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "type %q: want %s or %s", typ, moonwake.EventState, moonwake.EventAction))
+	if typ != "" && typ != moonwake.EventState && typ != moonwake.EventAction && typ != moonwake.EventMachine {
+		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "type %q: want %s, %s or %s", typ, moonwake.EventState, moonwake.EventAction, moonwake.EventMachine))
 		return
 	}
 	after := int64(-1) // only new events

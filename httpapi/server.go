@@ -73,7 +73,10 @@ type Server struct {
 	Pair      http.Handler   // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
 	KeepAwake KeepAwaker     // keep-awake overrides of the power policies; nil: none
 	Sunshine  SunshinePairer // pairs with machines' Sunshine hosts; nil: none
-	Logger    *slog.Logger
+	// UI serves every path no API route claims: the web app. nil: those
+	// paths are 404.
+	UI     http.Handler
+	Logger *slog.Logger
 
 	// RatePerMinute and Burst bound action requests for each token and for
 	// each client address separately.
@@ -166,9 +169,22 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.Handle("GET /wake", s.auth(s.wakeByMAC, authOpts{action: true, queryToken: true}))
 
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
+	mux.Handle("/api/", notFound)
+	if s.UI != nil {
+		// The web app sets its own headers (caching of static files, its
+		// content security policy).
+		root := http.NewServeMux()
+		root.Handle("/api/", s.recoverer(s.headers(mux)))
+		root.Handle("/healthz", s.recoverer(s.headers(mux)))
+		root.Handle("/readyz", s.recoverer(s.headers(mux)))
+		root.Handle("/wake", s.recoverer(s.headers(mux)))
+		root.Handle("/", s.recoverer(s.UI))
+		return root
+	}
+	mux.Handle("/", notFound)
 	return s.recoverer(s.headers(mux))
 }
 

@@ -177,8 +177,9 @@ func (h *Hub) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	reg := registry{h.machines, h.monitor.Resync}
 	api := &httpapi.Server{
-		Machines: h.machines, Tokens: h.tokens, Actions: h.actions, Power: h.power, Events: h.events,
+		Machines: reg, Tokens: h.tokens, Actions: h.actions, Power: h.power, Events: h.events,
 		Monitor: h.monitor, Pairing: h.agents, Link: h.link,
 		Pair:          &link.Pairer{Store: pairings{peers, h.agents}, HubKey: key, Logger: h.log},
 		KeepAwake:     keepAwake{h.policyStore, h.policy},
@@ -187,6 +188,12 @@ func (h *Hub) Open(ctx context.Context) error {
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		TrustedProxies: proxies,
 		Ready:          db.Ping,
+	}
+	if api.UI, err = h.openWeb(ctx, reg, api); err != nil {
+		return err
+	}
+	if err := h.openMQTT(ctx); err != nil {
+		return err
 	}
 	h.srv = &http.Server{
 		Handler:           api.Handler(),
@@ -269,6 +276,7 @@ func (h *Hub) Serve(ctx context.Context) error {
 		}
 		h.log.Info("relay listening for magic packets from outside", "udp", addrs)
 	}
+	h.runMQTT(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- h.srv.Serve(h.ln) }()
 	h.log.Info("serving", "addr", h.ln.Addr().String(), "data", h.cfg.Data, "version", moonwake.Version)
@@ -300,6 +308,7 @@ func (h *Hub) Close() error {
 	if h.relay != nil {
 		errs = append(errs, h.relay.Close())
 	}
+	errs = append(errs, h.closeMQTT())
 	if h.link != nil {
 		errs = append(errs, h.link.Close())
 	}

@@ -37,13 +37,16 @@ type monitor struct {
 	agentID map[string]string                  // by machine
 	pending map[string]moonwake.Pending        // by machine: actions under way
 	watched map[string]*moonwake.Machine
+
+	resync chan struct{} // Resync's nudge to run
 }
 
 func newMonitor(w func(probe.WatchOptions) *probe.Watcher, o probe.WatchOptions, machines moonwake.MachineService,
 	ev *events.Broker, store moonwake.EventService, log *slog.Logger) *monitor {
 	mo := &monitor{machines: machines, events: ev, store: store, log: log,
 		agents: map[string]*moonwake.AgentEvidence{}, agentID: map[string]string{},
-		pending: map[string]moonwake.Pending{}, watched: map[string]*moonwake.Machine{}}
+		pending: map[string]moonwake.Pending{}, watched: map[string]*moonwake.Machine{},
+		resync: make(chan struct{}, 1)}
 	o.Agent = mo.agent
 	o.OnChange = mo.onChange
 	mo.w = w(o)
@@ -173,6 +176,13 @@ func (mo *monitor) sync(ctx context.Context, first bool) {
 			}
 		}
 		mo.watched[m.Name] = m
+		if !first {
+			op := moonwake.MachineChanged
+			if old == nil {
+				op = moonwake.MachineAdded
+			}
+			mo.publishMachine(m.Name, op)
+		}
 		mo.mu.Lock()
 		mo.w.Watch(t)
 		if p, ok := mo.pending[m.Name]; ok && old == nil {
@@ -185,7 +195,16 @@ func (mo *monitor) sync(ctx context.Context, first bool) {
 			delete(mo.watched, name)
 			mo.w.Unwatch(name)
 			mo.forget(name)
+			mo.publishMachine(name, moonwake.MachineRemoved)
 		}
+	}
+}
+
+// publishMachine tells event readers (the web app, the MQTT bridge) that
+// the registry changed.
+func (mo *monitor) publishMachine(name, op string) {
+	if _, err := mo.events.Publish(moonwake.EventMachine, name, moonwake.MachineChange{Machine: name, Op: op}); err != nil {
+		mo.log.Error("publish machine change", "machine", name, "error", err)
 	}
 }
 
@@ -208,7 +227,18 @@ func (mo *monitor) run(ctx context.Context) {
 			return
 		case <-tick.C:
 			mo.sync(ctx, false)
+		case <-mo.resync:
+			mo.sync(ctx, false)
 		}
+	}
+}
+
+// Resync asks run to follow a change to the machines now rather than at its
+// next tick. It never blocks.
+func (mo *monitor) Resync() {
+	select {
+	case mo.resync <- struct{}{}:
+	default:
 	}
 }
 

@@ -1,0 +1,55 @@
+// Package web is the hub's web app: server-rendered pages (html/template),
+// with the stylesheet, the script, the icons and the service worker
+// embedded in the binary and served under content-hashed URLs. There is no
+// front-end build step.
+//
+// One person administers a hub: the web app signs in with the admin
+// password and a session cookie, and a session may do what an admin token
+// may. One-tap links are tokens scoped to one action on one machine.
+package web
+
+import (
+	"context"
+	"embed"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/events"
+	"github.com/moonwake/moonwake/httpapi"
+	"github.com/moonwake/moonwake/probe"
+)
+
+//go:embed templates static
+var files embed.FS
+
+// Server serves the web app. Fill in the fields, then call Handler once.
+type Server struct {
+	Machines  moonwake.MachineService
+	Tokens    moonwake.TokenService
+	Actions   moonwake.ActionService
+	Sessions  moonwake.SessionService
+	Power     httpapi.Waker
+	Events    *events.Broker
+	Monitor   httpapi.Monitor        // nil: states are unknown
+	Pairing   httpapi.Pairer         // nil: no agents
+	KeepAwake httpapi.KeepAwaker     // nil: no keep-awake
+	Sunshine  httpapi.SunshinePairer // nil: no Sunshine pairing
+	// Neighbours lists the hub's neighbour table, for suggestions when a
+	// machine is added; nil: no suggestions.
+	Neighbours func(ctx context.Context) ([]probe.Neighbour, error)
+	// LookupAddr finds the names of an address (reverse DNS); nil: none.
+	// Tests leave it nil: a lookup may leave the machine.
+	LookupAddr func(ctx context.Context, addr string) ([]string, error)
+	// PublicURL, such as https://wake.example.net, makes one-tap links;
+	// empty: they are made from the request's host.
+	PublicURL string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed.
+	TrustedProxies []netip.Prefix
+	// SessionTTL is how long a session lives unused; 0: 30 days.
+	SessionTTL time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time // nil: time.Now
+}
