@@ -170,6 +170,9 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_NOTIFY_NTFY", "notify.ntfy"},
 	{"MOONWAKE_RELAY_LISTEN", "relay.listen"},
 	{"MOONWAKE_PUBLIC_URL", "public_url"},
+	{"MOONWAKE_MQTT_BROKER", "mqtt.broker"},
+	{"MOONWAKE_MQTT_USERNAME", "mqtt.username"},
+	{"MOONWAKE_MQTT_PASSWORD", "mqtt.password"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {

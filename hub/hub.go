@@ -19,6 +19,7 @@ import (
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/config"
 	"github.com/moonwake/moonwake/events"
+	"github.com/moonwake/moonwake/hass"
 	"github.com/moonwake/moonwake/httpapi"
 	"github.com/moonwake/moonwake/link"
 	"github.com/moonwake/moonwake/notify"
@@ -50,6 +51,7 @@ type Hub struct {
 	link     *link.Server
 	notifier *notify.Dispatcher
 	relay    *relay.Listener // nil when relay.listen is empty
+	mqtt     *hass.Bridge    // nil when mqtt.broker is empty
 
 	policy      *policy.Engine // schedules and idle auto-off
 	policyStore *sqlite.PolicyService
