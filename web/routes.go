@@ -1,13 +1,104 @@
 package web
 
-import "net/http"
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+)
 
-// Handler returns the web app's handler.
+// contentSecurityPolicy allows the hub's own scripts, styles, images and
+// connections only: no inline script or style anywhere, no frames of the
+// hub elsewhere, forms post to the hub only.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// Handler returns the web app's handler. It parses the templates and reads
+// the static files first, and panics if they are broken: they are embedded
+// in the binary, so that is a bug the tests catch, not a runtime condition.
 func (s *Server) Handler() http.Handler {
+	if err := s.setup(); err != nil {
+		panic(err)
+	}
 	mux := http.NewServeMux()
-	// TODO(web foundation): assets, login, dashboard, events, PWA.
+
+	// Files: hashed static assets, and the few that must keep their names.
+	mux.HandleFunc("GET /static/", s.serveStatic)
+	mux.HandleFunc("GET /sw.js", s.serviceWorker)
+	mux.HandleFunc("GET /manifest.webmanifest", s.manifest)
+	mux.HandleFunc("GET /favicon.ico", s.favicon)
+	mux.HandleFunc("GET /offline", s.offline)
+
+	// Signing in.
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("GET /setup", s.setupPage)
+	mux.HandleFunc("POST /setup", s.setupPassword)
+	mux.Handle("POST /logout", s.signedIn(s.logout))
+	mux.Handle("GET /sessions", s.signedIn(s.sessionsPage))
+	mux.Handle("POST /sessions/{id}/revoke", s.signedIn(s.revokeSession))
+
+	// The dashboard, its live updates and its buttons.
+	mux.Handle("GET /{$}", s.signedIn(s.dashboard))
+	mux.Handle("GET /events", s.signedIn(s.streamEvents))
+	mux.Handle("POST /machines/{name}/wake", s.signedIn(s.wake))
+	mux.Handle("POST /machines/{name}/shutdown", s.signedIn(s.shutdown))
+	mux.Handle("POST /machines/{name}/keep-awake", s.signedIn(s.keepAwake))
+
 	s.machineRoutes(mux)
 	s.tokenRoutes(mux)
 	s.linkRoutes(mux)
-	return mux
+
+	// Anything else: a signed-in 404 page, or the sign-in page.
+	mux.Handle("/", s.signedIn(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, notFound(r))
+	}))
+	return s.headers(mux)
+}
+
+// setup prepares what Handler needs.
+func (s *Server) setup() error {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if s.assets, err = loadAssets(files); err != nil {
+		return err
+	}
+	if s.pages, err = parsePages(files, s.funcs()); err != nil {
+		return err
+	}
+	s.loginLimit = newAddrLimiter(loginRate, loginBurst)
+	s.cop = http.NewCrossOriginProtection()
+	if s.PublicURL != "" {
+		// A proxy that rewrites Host would otherwise make every change
+		// look cross-origin.
+		_ = s.cop.AddTrustedOrigin(strings.TrimSuffix(s.PublicURL, "/"))
+	}
+	s.closing = make(chan struct{})
+	return nil
+}
+
+// log returns the logger.
+func (s *Server) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// headers sets the security headers of every answer.
+func (s *Server) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+		if s.https(r) {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
 }

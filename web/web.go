@@ -11,8 +11,11 @@ package web
 import (
 	"context"
 	"embed"
+	"html/template"
 	"log/slog"
+	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/moonwake/moonwake"
@@ -52,4 +55,42 @@ type Server struct {
 	SessionTTL time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time // nil: time.Now
+
+	// Set by Handler.
+	pages       map[string]*template.Template // by file name, each with the layout
+	assets      *assetSet
+	loginLimit  *addrLimiter // failed sign-ins and setups, per client address
+	cop         *http.CrossOriginProtection
+	closing     chan struct{} // closed by CloseStreams
+	closingOnce sync.Once
+}
+
+// now returns the current time.
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// ttl returns how long a session lives unused.
+func (s *Server) ttl() time.Duration {
+	if s.SessionTTL > 0 {
+		return s.SessionTTL
+	}
+	return DefaultSessionTTL
+}
+
+// DefaultSessionTTL is how long a session lives unused when SessionTTL is 0.
+const DefaultSessionTTL = 30 * 24 * time.Hour
+
+// CloseStreams ends the event streams, which would otherwise hold a graceful
+// shutdown until its timeout; browsers reconnect on their own. Register it
+// with http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() {
+	s.closingOnce.Do(func() {
+		if s.closing != nil {
+			close(s.closing)
+		}
+	})
 }

@@ -1,0 +1,277 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/moonwake/moonwake"
+)
+
+// Sign-in attempts: failures cost one token of a bucket per client
+// address, which refills at loginRate per second up to loginBurst; a
+// correct password costs nothing.
+const (
+	loginRate  = rate.Limit(5.0 / 60) // five failures a minute…
+	loginBurst = 10                   // …after ten in a row
+)
+
+// addrLimiter keeps a token bucket per client address.
+type addrLimiter struct {
+	mu      sync.Mutex
+	limit   rate.Limit
+	burst   int
+	buckets map[string]*rate.Limiter
+}
+
+func newAddrLimiter(limit rate.Limit, burst int) *addrLimiter {
+	return &addrLimiter{limit: limit, burst: burst, buckets: map[string]*rate.Limiter{}}
+}
+
+// get returns the address's bucket. Full buckets are forgotten now and then,
+// so the map stays as small as the set of addresses failing recently.
+func (l *addrLimiter) get(addr string, now time.Time) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[addr]
+	if b == nil {
+		if len(l.buckets) >= 4096 {
+			for a, x := range l.buckets {
+				if x.TokensAt(now) >= float64(l.burst) {
+					delete(l.buckets, a)
+				}
+			}
+		}
+		b = rate.NewLimiter(l.limit, l.burst)
+		l.buckets[addr] = b
+	}
+	return b
+}
+
+// blocked reports whether the address has no attempt left, and how long
+// until it has one.
+func (l *addrLimiter) blocked(addr string, now time.Time) (bool, time.Duration) {
+	b := l.get(addr, now)
+	if t := b.TokensAt(now); t < 1 {
+		return true, time.Duration((1 - t) / float64(l.limit) * float64(time.Second))
+	}
+	return false, 0
+}
+
+// fail spends one attempt of the address.
+func (l *addrLimiter) fail(addr string, now time.Time) { l.get(addr, now).AllowN(now, 1) }
+
+// loginData is the data of login.html.
+type loginData struct {
+	Next  string
+	Error string
+}
+
+// setupData is the data of setup.html.
+type setupData struct {
+	Reset bool // a password is set already: this replaces it
+	Error string
+}
+
+// hasPassword reports whether the admin password is set.
+func (s *Server) hasPassword(r *http.Request) (bool, error) {
+	_, err := s.Sessions.PasswordHash(r.Context())
+	if moonwake.ErrorCode(err) == moonwake.ENotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// loginPage is GET /login. Before a password is set it sends people to
+// /setup; a signed-in browser goes straight on.
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	next := localPath(r.URL.Query().Get("next"))
+	if ok, err := s.hasPassword(r); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if !ok {
+		http.Redirect(w, r, "/setup", http.StatusSeeOther)
+		return
+	}
+	if s.authenticate(r) != nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "login.html", loginData{Next: next})
+}
+
+// tooMany renders page with the rate-limit error.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	secs := int(wait/time.Second) + 1
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.fail(w, r, moonwake.Errorf(moonwake.ERateLimited, "Too many tries from your address: wait %d s, then try again.", secs))
+}
+
+// login is POST /login.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if err := s.cop.Check(r); err != nil {
+		s.fail(w, r, moonwake.Errorf(moonwake.EForbidden, "This sign-in came from another site, so it was refused."))
+		return
+	}
+	addr, now := s.clientAddr(r), s.now()
+	if blocked, wait := s.loginLimit.blocked(addr, now); blocked {
+		s.tooMany(w, r, wait)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	next := localPath(r.PostFormValue("next"))
+	stored, err := s.Sessions.PasswordHash(r.Context())
+	if moonwake.ErrorCode(err) == moonwake.ENotFound {
+		http.Redirect(w, r, "/setup", http.StatusSeeOther)
+		return
+	} else if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ok, err := verifyPassword(stored, r.PostFormValue("password"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ok {
+		s.loginLimit.fail(addr, now)
+		s.log().Warn("web: wrong password", "addr", addr)
+		s.render(w, r, http.StatusUnauthorized, "login.html", loginData{Next: next, Error: "wrong password"})
+		return
+	}
+	if err := s.startSession(w, r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// startSession creates a session for this browser and sets its cookie.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request) error {
+	ua := r.UserAgent()
+	if len(ua) > 200 {
+		ua = strings.ToValidUTF8(ua[:200], "")
+	}
+	secret, err := s.Sessions.CreateSession(r.Context(), &moonwake.Session{UserAgent: ua, Addr: s.clientAddr(r)})
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(w, r, secret)
+	return nil
+}
+
+// setupPage is GET /setup: set the admin password, with an admin token.
+func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
+	has, err := s.hasPassword(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "setup.html", setupData{Reset: has})
+}
+
+// setupPassword is POST /setup: an admin token sets a new password, which
+// signs every other browser out and this one in.
+func (s *Server) setupPassword(w http.ResponseWriter, r *http.Request) {
+	if err := s.cop.Check(r); err != nil {
+		s.fail(w, r, moonwake.Errorf(moonwake.EForbidden, "This form came from another site, so it was refused."))
+		return
+	}
+	addr, now := s.clientAddr(r), s.now()
+	if blocked, wait := s.loginLimit.blocked(addr, now); blocked {
+		s.tooMany(w, r, wait)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	has, err := s.hasPassword(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	again := func(status int, msg string) {
+		s.render(w, r, status, "setup.html", setupData{Reset: has, Error: msg})
+	}
+	tok, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(r.PostFormValue("token")))
+	if err != nil || !tok.Admin {
+		s.loginLimit.fail(addr, now)
+		s.log().Warn("web: setup refused: not an admin token", "addr", addr)
+		again(http.StatusForbidden, "That is not a valid admin token.")
+		return
+	}
+	pw := r.PostFormValue("password")
+	if pw != r.PostFormValue("confirm") {
+		again(http.StatusBadRequest, "The two passwords differ.")
+		return
+	}
+	hash, err := hashPassword(pw)
+	if moonwake.ErrorCode(err) == moonwake.EInvalid {
+		again(http.StatusBadRequest, moonwake.ErrorMessage(err))
+		return
+	} else if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Sessions.SetPasswordHash(r.Context(), hash); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log().Info("web: admin password set; every session was revoked", "token", tok.Name, "addr", addr)
+	if err := s.startSession(w, r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// logout is POST /logout: this session ends.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	sess := sessionFrom(r.Context())
+	if err := s.Sessions.RevokeSession(r.Context(), sess.ID); err != nil && moonwake.ErrorCode(err) != moonwake.ENotFound {
+		s.fail(w, r, err)
+		return
+	}
+	s.clearSessionCookie(w, r)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// sessionsData is the data of sessions.html.
+type sessionsData struct {
+	Sessions []*moonwake.Session
+	Current  string // the ID of this browser's session
+	TTL      time.Duration
+}
+
+// sessionsPage is GET /sessions: the signed-in browsers.
+func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Sessions.ListSessions(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "sessions.html", sessionsData{Sessions: list, Current: sessionFrom(r.Context()).ID, TTL: s.ttl()})
+}
+
+// revokeSession is POST /sessions/{id}/revoke. Revoking this browser's own
+// session signs it out.
+func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.Sessions.RevokeSession(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if id == sessionFrom(r.Context()).ID {
+		s.clearSessionCookie(w, r)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+}
+
+// notFound is the error of a path nothing serves.
+func notFound(r *http.Request) error {
+	return moonwake.Errorf(moonwake.ENotFound, "There is no page at %s.", r.URL.Path)
+}

@@ -1,0 +1,2 @@
+// moonwake web app
+"use strict";
