@@ -28,6 +28,7 @@ import (
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/relay"
 	"github.com/moonwake/moonwake/sqlite"
+	"github.com/moonwake/moonwake/web"
 	"github.com/moonwake/moonwake/wol"
 )
 
@@ -52,6 +53,7 @@ type Hub struct {
 	notifier *notify.Dispatcher
 	relay    *relay.Listener // nil when relay.listen is empty
 	mqtt     *hass.Bridge    // nil when mqtt.broker is empty
+	web      *web.Server     // nil when ui.enabled is off
 
 	policy      *policy.Engine // schedules and idle auto-off
 	policyStore *sqlite.PolicyService
@@ -207,6 +209,9 @@ func (h *Hub) Open(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
 	h.srv.RegisterOnShutdown(api.CloseStreams)
+	if h.web != nil {
+		h.srv.RegisterOnShutdown(h.web.CloseStreams)
+	}
 	// Links are hijacked connections, which Shutdown neither waits for nor
 	// closes.
 	h.srv.RegisterOnShutdown(func() { h.link.Close() })

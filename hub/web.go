@@ -2,14 +2,43 @@ package hub
 
 import (
 	"context"
+	"net"
 	"net/http"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/httpapi"
+	"github.com/moonwake/moonwake/sqlite"
+	"github.com/moonwake/moonwake/web"
 )
 
 // openWeb builds the web app, served on every path the API does not claim.
-// machines is the registry the web app changes machines through.
+// machines is the registry the web app changes machines through. With
+// ui.enabled off it returns nil: those paths are 404.
 func (h *Hub) openWeb(ctx context.Context, machines moonwake.MachineService, api *httpapi.Server) (http.Handler, error) {
-	return nil, nil
+	if !h.cfg.UI.On() {
+		return nil, nil
+	}
+	w := &web.Server{
+		Machines:       machines,
+		Tokens:         h.tokens,
+		Actions:        h.actions,
+		Sessions:       sqlite.NewSessionService(h.db, h.cfg.UI.TTL()),
+		Power:          h.power,
+		Events:         h.events,
+		Monitor:        h.monitor,
+		Pairing:        h.agents,
+		KeepAwake:      keepAwake{h.policyStore, h.policy},
+		Sunshine:       api.Sunshine,
+		PublicURL:      h.cfg.PublicURL,
+		TrustedProxies: api.TrustedProxies,
+		SessionTTL:     h.cfg.UI.TTL(),
+		Logger:         h.log.With("component", "web"),
+		// TODO(machines): Neighbours, for suggestions when a machine is
+		// added (probe.ListNeighbours).
+	}
+	if h.cfg.UI.ReverseDNSOn() {
+		w.LookupAddr = net.DefaultResolver.LookupAddr
+	}
+	h.web = w
+	return w.Handler(), nil
 }
