@@ -1,0 +1,363 @@
+package hass
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moonwake/moonwake"
+)
+
+const wait = 10 * time.Second
+
+func decodeState(t *testing.T, p []byte) stateDoc {
+	t.Helper()
+	var d stateDoc
+	if err := json.Unmarshal(p, &d); err != nil {
+		t.Fatalf("state %q: %v", p, err)
+	}
+	return d
+}
+
+// Every retained discovery payload is one Home Assistant accepts, and the
+// device, availability and state topics say what they should.
+func TestDiscoveryAndAvailability(t *testing.T) {
+	broker := brokerURL(t)
+	s := loadSchema(t)
+	f := newFakeHub(t, testMachine("gaming-pc", "AA-BB-CC-DD-EE-01"), testMachine("nas", "aabbccddee02"))
+	o := testOptions(f, broker)
+	o.PublicURL = "https://wake.example.net/"
+	o.Scope = moonwake.Token{Machines: []string{"gaming-pc"}} // nas: read-only
+	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
+	startBridge(t, o)
+	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+
+	obs.waitPayload(tp.status(), wait, func(p []byte) bool { return string(p) == Online })
+	for _, e := range entities {
+		topic := tp.config(e, "gaming-pc")
+		p := obs.waitPayload(topic, wait, func(p []byte) bool { return len(p) > 0 })
+		for _, problem := range s.validate(e.component, p) {
+			t.Errorf("%s: %s", topic, problem)
+		}
+		var c map[string]any
+		_ = json.Unmarshal(p, &c)
+		if c["availability_topic"] != tp.status() {
+			t.Errorf("%s: availability_topic %v", topic, c["availability_topic"])
+		}
+		dev := c["device"].(map[string]any)
+		if got := dev["identifiers"].([]any); len(got) != 1 || got[0] != "moonwake_gaming-pc" {
+			t.Errorf("identifiers %v", got)
+		}
+		if got := dev["connections"].([]any)[0].([]any); got[0] != "mac" || got[1] != "aa:bb:cc:dd:ee:01" {
+			t.Errorf("connections %v", got)
+		}
+		if dev["configuration_url"] != "https://wake.example.net/machines/gaming-pc" || dev["manufacturer"] != "moonwake" || dev["sw_version"] != moonwake.Version {
+			t.Errorf("device %v", dev)
+		}
+		if org := c["origin"].(map[string]any); org["name"] != "moonwake" {
+			t.Errorf("origin %v", org)
+		}
+	}
+	// The switch follows the true state and is never optimistic.
+	sw, _ := obs.get(tp.config(entities[0], "gaming-pc"))
+	var c map[string]any
+	_ = json.Unmarshal(sw, &c)
+	if c["optimistic"] != false || c["state_topic"] != tp.state("gaming-pc") || c["command_topic"] != tp.command("gaming-pc", "power") {
+		t.Errorf("switch %v", c)
+	}
+	// Read-only machine: sensors, no buttons, no switch.
+	for _, e := range entities {
+		topic := tp.config(e, "nas")
+		if e.component == componentSwitch || e.component == componentButton {
+			time.Sleep(0) // published empty, or not at all
+			if p, ok := obs.get(topic); ok && len(p) > 0 {
+				t.Errorf("%s published outside the command scope", topic)
+			}
+			continue
+		}
+		obs.waitPayload(topic, wait, func(p []byte) bool { return len(p) > 0 })
+	}
+	st := decodeState(t, obs.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 }))
+	if st.State != moonwake.StateUnknown || st.Power != payloadNone || st.LastAction.Outcome != "none" {
+		t.Errorf("initial state %+v", st)
+	}
+}
+
+// The bridge says offline when it closes cleanly.
+func TestOfflineOnClose(t *testing.T) {
+	broker := brokerURL(t)
+	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:03"))
+	o := testOptions(f, broker)
+	obs := newObserver(t, broker, o.TopicPrefix+"/status")
+	tb := startBridge(t, o)
+	obs.waitPayload(o.TopicPrefix+"/status", wait, func(p []byte) bool { return string(p) == Online })
+	tb.stop()
+	obs.waitPayload(o.TopicPrefix+"/status", wait, func(p []byte) bool { return string(p) == Offline })
+}
+
+// Commands run the right action as the mqtt actor, within the scope only;
+// the rest are refused, published on the error topic, and run nothing.
+func TestCommands(t *testing.T) {
+	broker := brokerURL(t)
+	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"), testMachine("nas", "aa:bb:cc:dd:ee:02"), testMachine("htpc", "aa:bb:cc:dd:ee:04"))
+	o := testOptions(f, broker)
+	o.Scope = moonwake.Token{Machines: []string{"gaming-pc", "htpc"}, Actions: []string{moonwake.ActionWake, moonwake.ActionShutdown}}
+	obs := newObserver(t, broker, o.TopicPrefix+"/#")
+	startBridge(t, o)
+	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	obs.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 })
+
+	waitCalls := func(n int) []call {
+		t.Helper()
+		deadline := time.Now().Add(wait)
+		for len(f.Calls()) < n && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		got := f.Calls()
+		if len(got) != n {
+			t.Fatalf("calls %+v, want %d", got, n)
+		}
+		return got
+	}
+	steps := []struct {
+		entity, payload, action string
+	}{
+		{"power", "ON", moonwake.ActionWake},
+		{"power", "OFF", moonwake.ActionShutdown},
+		{"wake", "PRESS", moonwake.ActionWake},
+		{"shutdown", "PRESS", moonwake.ActionShutdown},
+	}
+	for i, s := range steps {
+		obs.publish(tp.command("gaming-pc", s.entity), false, s.payload)
+		c := waitCalls(i + 1)[i]
+		if c.Machine != "gaming-pc" || c.Action != s.action || c.Actor.Kind != "mqtt" || c.Actor.Name != o.ClientID {
+			t.Errorf("%s %s: call %+v", s.entity, s.payload, c)
+		}
+	}
+	// The action shows as the last action.
+	obs.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool {
+		d := decodeState(t, p)
+		return d.LastAction.Outcome == moonwake.StatusRunning && d.LastAction.Kind == moonwake.ActionShutdown && d.LastAction.Actor == "mqtt:"+o.ClientID
+	})
+
+	// Refused: a machine outside the scope, a payload that is not exact.
+	obs.publish(tp.command("nas", "power"), false, "ON")
+	p := obs.waitPayload(tp.errors(), wait, func(p []byte) bool { return strings.Contains(string(p), `"nas"`) })
+	if !strings.Contains(string(p), "may not wake nas") {
+		t.Errorf("error %s", p)
+	}
+	obs.waitPayload(tp.state("nas"), wait, func(p []byte) bool {
+		d := decodeState(t, p)
+		return d.Attributes.LastCommandError != nil && d.Attributes.LastCommandError.Command == moonwake.ActionWake
+	})
+	for _, payload := range []string{"on", " ON", "ON\n", "TOGGLE", ""} {
+		obs.publish(tp.command("htpc", "power"), false, payload)
+	}
+	obs.publish(tp.command("htpc", "wake"), false, "press")
+	obs.publish(tp.command("htpc", "reboot"), false, "PRESS")
+	obs.publish(tp.command("ghost", "power"), false, "ON") // unknown: ignored
+	obs.publish(tp.prefix+"/machine/Bad Name/power/set", false, "ON")
+	obs.wait("refusals", wait, func() bool { return obs.seen(tp.errors()) >= 1+5+1+1+1 })
+	time.Sleep(200 * time.Millisecond)
+	if got := f.Calls(); len(got) != len(steps) {
+		t.Errorf("refused commands ran: %+v", got[len(steps):])
+	}
+	if p, _ := obs.get(tp.errors()); strings.Contains(string(p), "Bad Name") && !strings.Contains(string(p), "not a machine name") {
+		t.Errorf("error %s", p)
+	}
+}
+
+// State and action events update the retained state document.
+func TestStateUpdates(t *testing.T) {
+	broker := brokerURL(t)
+	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	f.actions["gaming-pc"] = []*moonwake.Action{{ID: "old", Kind: moonwake.ActionWake, Machine: "gaming-pc", Status: moonwake.StatusSucceeded, Actor: moonwake.Actor{Kind: "token", Name: "phone"}}}
+	o := testOptions(f, broker)
+	obs := newObserver(t, broker, o.TopicPrefix+"/#")
+	startBridge(t, o)
+	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	st := decodeState(t, obs.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 }))
+	if st.LastAction.Outcome != moonwake.StatusSucceeded || st.LastAction.ID != "old" || st.LastAction.Actor != "token:phone" {
+		t.Errorf("last action from the audit log: %+v", st.LastAction)
+	}
+
+	for _, tc := range []struct {
+		state            moonwake.PowerState
+		power, streaming string
+	}{
+		{moonwake.StateWaking, "OFF", "OFF"},
+		{moonwake.StateOn, "ON", "OFF"},
+		{moonwake.StateStreaming, "ON", "ON"},
+		{moonwake.StateIdle, "ON", "OFF"},
+		{moonwake.StateShuttingDown, "ON", "OFF"},
+		{moonwake.StateOff, "OFF", "OFF"},
+		{moonwake.StateUnknown, "None", "None"},
+	} {
+		f.setState(t, "gaming-pc", tc.state, "because "+string(tc.state))
+		d := decodeState(t, obs.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool { return decodeState(t, p).State == tc.state }))
+		if d.Power != tc.power || d.Streaming != tc.streaming || d.Attributes.Reason != "because "+string(tc.state) || d.Attributes.Since.IsZero() {
+			t.Errorf("%s: %+v", tc.state, d)
+		}
+	}
+
+	now := time.Now().UTC()
+	failed := &moonwake.Action{ID: "a9", Kind: moonwake.ActionShutdown, Machine: "gaming-pc", Status: moonwake.StatusFailed,
+		Detail: "still answering on 47989", CreatedAt: now, FinishedAt: &now, Actor: moonwake.Actor{Kind: "policy", Name: "idle-off"}}
+	if _, err := f.events.Publish(moonwake.EventAction, "gaming-pc", failed); err != nil {
+		t.Fatal(err)
+	}
+	d := decodeState(t, obs.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool { return decodeState(t, p).LastAction.ID == "a9" }))
+	if d.LastAction.Outcome != moonwake.StatusFailed || d.LastAction.Summary != "shutdown failed: still answering on 47989" || d.LastAction.FinishedAt == nil {
+		t.Errorf("last action %+v", d.LastAction)
+	}
+	if !slices.Contains(actionOutcomes, d.LastAction.Outcome) || !slices.Contains(powerStates, string(d.State)) {
+		t.Errorf("state outside the enum options: %+v", d)
+	}
+}
+
+// A removed machine's entities are deleted (empty retained payloads) and its
+// state cleared; an added one appears.
+func TestMachineAddedAndRemoved(t *testing.T) {
+	broker := brokerURL(t)
+	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	o := testOptions(f, broker)
+	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
+	startBridge(t, o)
+	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	for _, e := range entities {
+		obs.waitPayload(tp.config(e, "gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 })
+	}
+
+	f.mu.Lock()
+	f.machines["laptop"] = testMachine("laptop", "aa:bb:cc:dd:ee:05")
+	f.mu.Unlock()
+	f.events.Publish(moonwake.EventMachine, "laptop", moonwake.MachineChange{Machine: "laptop", Op: moonwake.MachineAdded})
+	for _, e := range entities {
+		obs.waitPayload(tp.config(e, "laptop"), wait, func(p []byte) bool { return len(p) > 0 })
+	}
+
+	f.mu.Lock()
+	delete(f.machines, "gaming-pc")
+	f.mu.Unlock()
+	f.events.Publish(moonwake.EventMachine, "gaming-pc", moonwake.MachineChange{Machine: "gaming-pc", Op: moonwake.MachineRemoved})
+	for _, e := range entities {
+		obs.waitPayload(tp.config(e, "gaming-pc"), wait, func(p []byte) bool { return len(p) == 0 })
+	}
+	obs.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool { return len(p) == 0 })
+
+	// Retained for real: a newcomer sees the laptop and not the gaming PC.
+	late := newObserver(t, broker, o.DiscoveryPrefix+"/#")
+	late.waitPayload(tp.config(entities[0], "laptop"), wait, func(p []byte) bool { return len(p) > 0 })
+	if _, ok := late.get(tp.config(entities[0], "gaming-pc")); ok {
+		t.Error("the removed machine's discovery is still retained")
+	}
+}
+
+// Home Assistant's birth message brings every discovery payload again.
+func TestRepublishOnHomeAssistantOnline(t *testing.T) {
+	broker := brokerURL(t)
+	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	o := testOptions(f, broker)
+	obs := newObserver(t, broker, o.DiscoveryPrefix+"/+/+/+/config", o.TopicPrefix+"/machine/+/state")
+	startBridge(t, o)
+	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	topic := tp.config(entities[0], "gaming-pc")
+	obs.waitPayload(topic, wait, func(p []byte) bool { return len(p) > 0 })
+	time.Sleep(200 * time.Millisecond)
+	before, beforeState := obs.seen(topic), obs.seen(tp.state("gaming-pc"))
+	obs.publish(tp.haStatus(), false, "offline")
+	obs.publish(tp.haStatus(), false, "online")
+	obs.wait("discovery again", wait, func() bool {
+		return obs.seen(topic) > before && obs.seen(tp.state("gaming-pc")) > beforeState
+	})
+}
+
+// Discovery payloads this bridge left retained for a machine deleted while
+// it was away are cleared at connect; another hub's are left alone.
+func TestStaleDiscoveryCleared(t *testing.T) {
+	broker := brokerURL(t)
+	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	o := testOptions(f, broker)
+	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
+	ghost := testMachine("ghost", "aa:bb:cc:dd:ee:09")
+	d := discoveryInfo{topics: tp, version: "old"}
+	for _, e := range entities[:3] {
+		b, _ := json.Marshal(d.config(e, ghost))
+		obs.publish(tp.config(e, "ghost"), true, string(b))
+	}
+	obs.publish(tp.state("ghost"), true, `{"state":"off"}`)
+	other := discoveryInfo{topics: topics{prefix: "another-hub", discovery: o.DiscoveryPrefix}}
+	b, _ := json.Marshal(other.config(entities[3], testMachine("elsewhere", "aa:bb:cc:dd:ee:0a")))
+	otherTopic := tp.config(entities[3], "elsewhere")
+	obs.publish(otherTopic, true, string(b))
+	t.Cleanup(func() { obs.publish(otherTopic, true, "") })
+
+	startBridge(t, o)
+	for _, e := range entities[:3] {
+		obs.waitPayload(tp.config(e, "ghost"), wait, func(p []byte) bool { return len(p) == 0 })
+	}
+	obs.waitPayload(tp.state("ghost"), wait, func(p []byte) bool { return len(p) == 0 })
+	obs.waitPayload(tp.config(entities[0], "gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 })
+	time.Sleep(500 * time.Millisecond)
+	if p, _ := obs.get(otherTopic); len(p) == 0 {
+		t.Error("another hub's discovery payload was cleared")
+	}
+}
+
+// The broker restarts (retained messages gone, persistence off): the
+// bridge reconnects, publishes availability, discovery and states again,
+// and commands work again.
+func TestBrokerRestart(t *testing.T) {
+	mq := startMosquitto(t, freePort(t))
+	broker := "tcp://" + mq.addr
+	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	o := testOptions(f, broker)
+	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tb := startBridge(t, o)
+	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
+	obs.waitPayload(tp.status(), wait, func(p []byte) bool { return string(p) == Online })
+	obs.waitPayload(tp.config(entities[0], "gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 })
+
+	mq.stop()
+	time.Sleep(300 * time.Millisecond)
+	mq.start()
+
+	obs2 := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
+	obs2.waitPayload(tp.status(), 3*wait, func(p []byte) bool { return string(p) == Online })
+	for _, e := range entities {
+		obs2.waitPayload(tp.config(e, "gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 })
+	}
+	obs2.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 })
+	obs2.publish(tp.command("gaming-pc", "wake"), false, "PRESS")
+	deadline := time.Now().Add(wait)
+	for len(f.Calls()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(f.Calls()) != 1 {
+		t.Fatalf("no command after the restart: %+v", f.Calls())
+	}
+	if !strings.Contains(tb.logs.String(), "mqtt connection lost") {
+		t.Error("the lost connection was not logged")
+	}
+}
+
+// A connection that dies without a goodbye makes the broker publish the
+// last will, offline, retained; the bridge then comes back online.
+func TestLastWill(t *testing.T) {
+	broker := brokerURL(t)
+	px := newProxy(t, strings.TrimPrefix(broker, "tcp://"))
+	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	o := testOptions(f, "tcp://"+px.ln.Addr().String())
+	obs := newObserver(t, broker, o.TopicPrefix+"/status")
+	startBridge(t, o)
+	status := o.TopicPrefix + "/status"
+	obs.waitPayload(status, wait, func(p []byte) bool { return string(p) == Online })
+	px.cut()
+	obs.waitPayload(status, wait, func(p []byte) bool { return string(p) == Offline })
+	late := newObserver(t, broker, status) // retained?
+	late.waitPayload(status, wait, func(p []byte) bool { return len(p) > 0 })
+	obs.waitPayload(status, 3*wait, func(p []byte) bool { return string(p) == Online })
+}
