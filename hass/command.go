@@ -50,30 +50,26 @@ func ParseCommand(prefix, topic string, payload []byte) (Command, error) {
 	}
 	name, entity := parts[0], parts[1]
 	if !moonwake.ValidName(name) {
-		return Command{}, fmt.Errorf("topic: %q is not a machine name", truncate(name, 64))
+		return Command{}, fmt.Errorf("topic: %q is not a machine name", truncate(name, 40))
+	}
+	if entity != entityPower && entity != entityWake && entity != entityShutdown {
+		return Command{}, fmt.Errorf("topic: unknown entity %q (want power, wake or shutdown)", truncate(entity, 16))
 	}
 	c := Command{Machine: name, Entity: entity}
 	if len(payload) > maxPayload {
 		return c, fmt.Errorf("%s: payload of %d bytes is too long", entity, len(payload))
 	}
-	p := string(payload)
-	switch entity {
-	case entityPower:
-		switch p {
-		case PayloadOn:
-			c.Action = moonwake.ActionWake
-		case PayloadOff:
-			c.Action = moonwake.ActionShutdown
-		default:
-			return c, fmt.Errorf("power: payload must be %s or %s", PayloadOn, PayloadOff)
-		}
-	case entityWake, entityShutdown:
-		if p != PayloadPress {
-			return c, fmt.Errorf("%s: payload must be %s", entity, PayloadPress)
-		}
-		c.Action = entity
+	switch p := string(payload); {
+	case entity == entityPower && p == PayloadOn:
+		c.Action = moonwake.ActionWake
+	case entity == entityPower && p == PayloadOff:
+		c.Action = moonwake.ActionShutdown
+	case entity == entityPower:
+		return c, fmt.Errorf("power: payload must be %s or %s", PayloadOn, PayloadOff)
+	case p == PayloadPress:
+		c.Action = entity // the buttons are named for their actions
 	default:
-		return Command{}, fmt.Errorf("topic: unknown entity %q (want power, wake or shutdown)", truncate(entity, 32))
+		return c, fmt.Errorf("%s: payload must be %s", entity, PayloadPress)
 	}
 	return c, nil
 }
