@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -338,9 +339,24 @@ func runIn[T any](b *browser, a chromedp.Action[T]) T {
 
 // eval evaluates a JavaScript expression in the page (awaiting a promise)
 // and returns its value.
+// An evaluation that fails for another reason than an exception (the page
+// is navigating: its execution context went away) is tried again.
 func eval[T any](b *browser, js string) T {
 	b.t.Helper()
-	return runIn(b, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	deadline := time.Now().Add(browserTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+		cancel()
+		var exc *chromedp.ExceptionError
+		if err == nil {
+			return v
+		}
+		if errors.As(err, &exc) || b.ctx.Err() != nil || time.Now().After(deadline) {
+			b.t.Fatalf("browser at %s: evaluate %s: %v", b.location(), firstLines(js, 2), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // location is the page's URL, for messages ("" if it cannot be read).
