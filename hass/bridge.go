@@ -262,21 +262,25 @@ func checkPrefix(p string) error {
 // clean), says online, and asks Run to publish everything.
 func (b *Bridge) onConnect(c mqtt.Client) {
 	b.log.Info("mqtt connected", "client_id", b.o.ClientID, "prefix", b.t.prefix, "discovery_prefix", b.t.discovery)
-	c.Subscribe(b.t.commands(), 1, func(_ mqtt.Client, m mqtt.Message) {
-		msg := message{topic: m.Topic(), payload: slices.Clone(m.Payload())}
-		select {
-		case b.cmds <- msg:
-		default:
-			b.log.Warn("mqtt command dropped: too many commands queued", "topic", truncate(msg.topic, 200))
-		}
-	})
-	c.Subscribe(b.t.haStatus(), 1, func(_ mqtt.Client, m mqtt.Message) {
-		if string(m.Payload()) == Online {
-			b.log.Info("Home Assistant came online; publishing discovery again")
-			nudge(b.haOnline)
-		}
-	})
-	c.Publish(b.t.status(), 1, true, Online)
+	// paho runs this handler on a goroutine of its own: waiting is fine.
+	toks := []mqtt.Token{
+		c.Subscribe(b.t.commands(), 1, func(_ mqtt.Client, m mqtt.Message) {
+			msg := message{topic: m.Topic(), payload: slices.Clone(m.Payload())}
+			select {
+			case b.cmds <- msg:
+			default:
+				b.log.Warn("mqtt command dropped: too many commands queued", "topic", truncate(msg.topic, 200))
+			}
+		}),
+		c.Subscribe(b.t.haStatus(), 1, func(_ mqtt.Client, m mqtt.Message) {
+			if string(m.Payload()) == Online {
+				b.log.Info("Home Assistant came online; publishing discovery again")
+				nudge(b.haOnline)
+			}
+		}),
+		c.Publish(b.t.status(), 1, true, Online),
+	}
+	b.wait("subscribe and say online", toks)
 	nudge(b.connected)
 }
 
@@ -320,13 +324,15 @@ func (b *Bridge) Run(ctx context.Context) {
 // Close says offline (retained) and disconnects. Run must have returned.
 func (b *Bridge) Close() error {
 	b.closeOnce.Do(func() {
+		quiesce := 250 * time.Millisecond // still trying to connect: nothing to flush
 		if b.client.IsConnectionOpen() {
 			tok := b.client.Publish(b.t.status(), 1, true, Offline)
 			if !tok.WaitTimeout(closeTimeout) {
 				b.log.Warn("mqtt: offline not acknowledged in time")
 			}
+			quiesce = closeTimeout
 		}
-		b.client.Disconnect(uint(closeTimeout / time.Millisecond))
+		b.client.Disconnect(uint(quiesce / time.Millisecond))
 		b.log.Info("mqtt disconnected")
 	})
 	return nil

@@ -2,6 +2,7 @@ package hass
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -360,4 +361,22 @@ func TestLastWill(t *testing.T) {
 	late := newObserver(t, broker, status) // retained?
 	late.waitPayload(status, wait, func(p []byte) bool { return len(p) > 0 })
 	obs.waitPayload(status, 3*wait, func(p []byte) bool { return string(p) == Online })
+}
+
+// A broker that is down stops nothing: Run keeps trying, and ends and
+// closes promptly.
+func TestBrokerDown(t *testing.T) {
+	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:03"))
+	o := testOptions(f, fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)))
+	tb := startBridge(t, o)
+	f.setState(t, "pc", moonwake.StateOn, "up") // nothing to publish to: dropped
+	time.Sleep(700 * time.Millisecond)
+	start := time.Now()
+	tb.stop()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("stopping took %s", d)
+	}
+	if !strings.Contains(tb.logs.String(), "component=mqtt") {
+		t.Errorf("log %s", tb.logs.String())
+	}
 }
