@@ -25,10 +25,13 @@ const (
 // recommendation (19 MiB, two passes, one lane), about 30-60 ms on a
 // Raspberry Pi 4 and little memory, so a burst of sign-ins cannot exhaust
 // the hub. Sign-in attempts are also rate-limited per address.
+var (
+	argonMemory  uint32 = 19 * 1024 // KiB
+	argonTime    uint32 = 2
+	argonThreads uint8  = 1
+)
+
 const (
-	argonMemory  = 19 * 1024 // KiB
-	argonTime    = 2
-	argonThreads = 1
 	argonSaltLen = 16
 	argonKeyLen  = 32
 )

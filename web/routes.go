@@ -67,6 +67,9 @@ func (s *Server) setup() error {
 	if s.pages, err = parsePages(files, s.funcs()); err != nil {
 		return err
 	}
+	if err = s.buildPWA(); err != nil {
+		return err
+	}
 	s.loginLimit = newAddrLimiter(loginRate, loginBurst)
 	s.cop = http.NewCrossOriginProtection()
 	if s.PublicURL != "" {
@@ -95,6 +98,7 @@ func (s *Server) headers(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store") // the static files say otherwise
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
 		if s.https(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")

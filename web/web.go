@@ -63,6 +63,10 @@ type Server struct {
 	cop         *http.CrossOriginProtection
 	closing     chan struct{} // closed by CloseStreams
 	closingOnce sync.Once
+	heartbeat   time.Duration // of event streams; 0: 15 s (tests shorten it)
+
+	manifestBody []byte // /manifest.webmanifest
+	swBody       []byte // /sw.js
 }
 
 // now returns the current time.
