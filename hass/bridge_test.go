@@ -373,7 +373,7 @@ func TestBrokerDown(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	start := time.Now()
 	tb.stop()
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 5*time.Second { // 250ms, but CI machines are slow under -race
 		t.Errorf("stopping took %s", d)
 	}
 	if !strings.Contains(tb.logs.String(), "component=mqtt") {
