@@ -251,13 +251,14 @@ type observer struct {
 	c      mqtt.Client
 	mu     sync.Mutex
 	last   map[string][]byte
+	all    map[string][]string // every payload, in order
 	count  map[string]int
 	notify chan struct{}
 }
 
 func newObserver(t *testing.T, broker string, filters ...string) *observer {
 	t.Helper()
-	o := &observer{t: t, last: map[string][]byte{}, count: map[string]int{}, notify: make(chan struct{}, 1)}
+	o := &observer{t: t, last: map[string][]byte{}, all: map[string][]string{}, count: map[string]int{}, notify: make(chan struct{}, 1)}
 	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID("observer-" + randID()).SetCleanSession(true).
 		SetAutoReconnect(false).SetOrderMatters(true)
 	o.c = mqtt.NewClient(opts)
@@ -270,6 +271,7 @@ func newObserver(t *testing.T, broker string, filters ...string) *observer {
 			o.mu.Lock()
 			o.last[m.Topic()] = slices.Clone(m.Payload())
 			o.count[m.Topic()]++
+			o.all[m.Topic()] = append(o.all[m.Topic()], string(m.Payload()))
 			o.mu.Unlock()
 			select {
 			case o.notify <- struct{}{}:
@@ -321,6 +323,23 @@ func (o *observer) waitPayload(topic string, timeout time.Duration, ok func([]by
 		return seen && ok(p)
 	})
 	return got
+}
+
+// waitSeen waits until payload has come on topic at least n times,
+// however many messages came after it.
+func (o *observer) waitSeen(topic, payload string, n int, timeout time.Duration) {
+	o.t.Helper()
+	o.wait(fmt.Sprintf("%s %q ×%d", topic, payload, n), timeout, func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		k := 0
+		for _, p := range o.all[topic] {
+			if p == payload {
+				k++
+			}
+		}
+		return k >= n
+	})
 }
 
 func (o *observer) publish(topic string, retained bool, payload string) {
