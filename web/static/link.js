@@ -65,9 +65,10 @@
     card.setAttribute("data-state", sc.to);
     if (stateEl) stateEl.textContent = labels[sc.to] || sc.to;
     if (sinceEl) {
-      sinceEl.textContent = "just now";
+      sinceEl.textContent = "for 0 s"; // app.js counts on from data-since
       if (sc.at) sinceEl.setAttribute("datetime", sc.at);
     }
+    if (sc.at) card.setAttribute("data-since", sc.at);
     if (reached() && card.getAttribute("data-outcome") !== "failed") {
       say(machine + " is " + (labels[sc.to] || sc.to).replace("…", "").toLowerCase() + ".");
     }
