@@ -7,6 +7,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/httpapi"
+	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/sqlite"
 	"github.com/moonwake/moonwake/web"
 )
@@ -33,8 +34,8 @@ func (h *Hub) openWeb(ctx context.Context, machines moonwake.MachineService, api
 		TrustedProxies: api.TrustedProxies,
 		SessionTTL:     h.cfg.UI.TTL(),
 		Logger:         h.log.With("component", "web"),
-		// TODO(machines): Neighbours, for suggestions when a machine is
-		// added (probe.ListNeighbours).
+		// The neighbour table suggests devices when a machine is added.
+		Neighbours: probe.ListNeighbours,
 	}
 	if h.cfg.UI.ReverseDNSOn() {
 		w.LookupAddr = net.DefaultResolver.LookupAddr
