@@ -237,21 +237,28 @@ func TestLinkFailuresLimited(t *testing.T) {
 	h := newHarness(t, "pc")
 	good, _ := newLink(t, h, "pc", "shutdown")
 	c := anon(h)
-	limited := false
-	for i := range 60 {
-		res, _ := h.do(c, http.MethodGet, "/l/mw_wrong"+strings.Repeat("x", i), nil, nil)
-		if res.StatusCode == http.StatusTooManyRequests {
-			limited = true
-			break
+	// Right or wrong, an address that is out of tries gets no more for a
+	// while. (A slow machine may refill a try between the two requests:
+	// then drain it again.)
+	for attempt := range 5 {
+		limited := false
+		for i := range 60 {
+			res, _ := h.do(c, http.MethodGet, "/l/mw_wrong"+strings.Repeat("x", i), nil, nil)
+			if res.StatusCode == http.StatusTooManyRequests {
+				limited = true
+				break
+			}
 		}
+		if !limited {
+			t.Fatal("60 wrong links were never limited")
+		}
+		res, _ := h.do(c, http.MethodGet, "/l/"+good, nil, nil)
+		if res.StatusCode == http.StatusTooManyRequests {
+			return
+		}
+		t.Logf("attempt %d: a good link from a limited address: %s", attempt, res.Status)
 	}
-	if !limited {
-		t.Fatal("60 wrong links were never limited")
-	}
-	// Right or wrong, the address gets no more tries for a while.
-	if res, _ := h.do(c, http.MethodGet, "/l/"+good, nil, nil); res.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("a good link from a limited address: %s", res.Status)
-	}
+	t.Error("a good link from a limited address was let through")
 }
 
 func TestLinkSecretNeverLogged(t *testing.T) {
