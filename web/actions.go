@@ -139,7 +139,7 @@ func (s *Server) keepAwake(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log().Info("keep awake", "machine", m.Name, "until", until, "by", "session:admin")
 		ans.Until = &until
-		ans.Label = "kept awake for " + shortDuration(until.Sub(s.now()).Round(time.Minute))
+		ans.Label = "kept awake for " + shortDuration(roundDuration(until.Sub(s.now())))
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, ans)

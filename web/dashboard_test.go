@@ -58,14 +58,14 @@ func TestDashboardCards(t *testing.T) {
 		CreatedAt: created, FinishedAt: &finished, Actor: moonwake.Actor{Kind: "session", Name: "admin"}}); err != nil {
 		t.Fatal(err)
 	}
-	h.keep.SetKeepAwake(context.Background(), "pc", time.Now().Add(90*time.Minute), "test")
+	h.keep.SetKeepAwake(context.Background(), "pc", time.Now().Add(100*time.Minute), "test")
 	_, body = h.get("/")
 	card := cardOf(t, body, "pc")
 	for _, want := range []string{
 		`data-state="on"`, `data-outcome="failed"`, `class="state">On<`, `for 3 min`,
 		`shutdown failed: still answering on 47989`, "TCP 47989: open in 2 ms", "ping: reply in 15 ms",
 		"MAC 02:00:00:00:00:02 matches", "agent: link up, no input for 1 min", "Sunshine: busy, app 7",
-		`name="clear"`, `Awake 1 h more`, `aria-pressed="true"`,
+		`name="clear"`, `Awake 2 h more`, `aria-pressed="true"`,
 	} {
 		if !strings.Contains(card, want) {
 			t.Errorf("card lacks %s:\n%s", want, card)

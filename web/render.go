@@ -180,6 +180,7 @@ func (s *Server) funcs() template.FuncMap {
 		"rfc3339":    rfc3339,
 		"stateLabel": stateLabel,
 		"csrfField":  csrfField,
+		"browser":    browserName,
 	}
 }
 
@@ -207,13 +208,28 @@ func (s *Server) ago(v any) string {
 	return shortDuration(s.now().Sub(t))
 }
 
-// until returns how long until t, shortly; "" for a zero or nil time.
+// until returns how long until t, shortly and rounded; "" for a zero or
+// nil time.
 func (s *Server) until(v any) string {
 	t, ok := timeOf(v)
 	if !ok {
 		return ""
 	}
-	return shortDuration(t.Sub(s.now()))
+	return shortDuration(roundDuration(t.Sub(s.now())))
+}
+
+// roundDuration rounds d to the nearest whole unit shortDuration shows, so
+// that an override of 2 h set a second ago reads "2 h", not "1 h".
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d < time.Minute:
+		return d.Round(time.Second)
+	case d < time.Hour:
+		return d.Round(time.Minute)
+	case d < 48*time.Hour:
+		return d.Round(time.Hour)
+	}
+	return d.Round(24 * time.Hour)
 }
 
 // shortDuration writes d in its largest whole unit: "41 s", "3 min", "2 h",

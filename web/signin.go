@@ -275,3 +275,45 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
 func notFound(r *http.Request) error {
 	return moonwake.Errorf(moonwake.ENotFound, "There is no page at %s.", r.URL.Path)
 }
+
+// browserName sums a User-Agent up for the sessions page: "Safari on
+// iPhone", "Firefox on Windows"; the raw string when it is unfamiliar.
+func browserName(ua string) string {
+	if ua == "" {
+		return "Unknown browser"
+	}
+	var b, os string
+	switch {
+	case strings.Contains(ua, "Edg/"):
+		b = "Edge"
+	case strings.Contains(ua, "Firefox/") || strings.Contains(ua, "FxiOS/"):
+		b = "Firefox"
+	case strings.Contains(ua, "CriOS/") || strings.Contains(ua, "Chrome/"):
+		b = "Chrome"
+	case strings.Contains(ua, "Safari/"):
+		b = "Safari"
+	}
+	switch {
+	case strings.Contains(ua, "iPhone"):
+		os = "iPhone"
+	case strings.Contains(ua, "iPad"):
+		os = "iPad"
+	case strings.Contains(ua, "Android"):
+		os = "Android"
+	case strings.Contains(ua, "Windows"):
+		os = "Windows"
+	case strings.Contains(ua, "Mac OS X"):
+		os = "Mac"
+	case strings.Contains(ua, "CrOS"):
+		os = "ChromeOS"
+	case strings.Contains(ua, "Linux"):
+		os = "Linux"
+	}
+	switch {
+	case b != "" && os != "":
+		return b + " on " + os
+	case b != "":
+		return b
+	}
+	return ua
+}

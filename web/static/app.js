@@ -33,6 +33,12 @@
     return Math.floor(s / 86400) + " d";
   }
 
+  // roundDuration mirrors the Go one: to the nearest unit shown.
+  function roundDuration(ms) {
+    var unit = ms < 60e3 ? 1e3 : ms < 3600e3 ? 60e3 : ms < 48 * 3600e3 ? 3600e3 : 86400e3;
+    return Math.round(ms / unit) * unit;
+  }
+
   function runningLabel(kind) {
     return {
       wake: "waking…", shutdown: "shutting down…", reboot: "rebooting…",
@@ -196,7 +202,7 @@
         clearIn.value = "1";
         form.insertBefore(clearIn, btn);
       }
-      btn.textContent = "Awake " + shortDuration(Date.parse(ans.until) - Date.now() + 30000) + " more";
+      btn.textContent = "Awake " + shortDuration(roundDuration(Date.parse(ans.until) - Date.now())) + " more";
       btn.classList.add("on");
       btn.setAttribute("aria-pressed", "true");
     } else {
