@@ -92,7 +92,7 @@ func linkHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
-	h.Set("X-Robots-Tag", "noindex, nofollow")
+	h.Set("X-Robots-Tag", "noindex")
 }
 
 // token authenticates the link in the path. It answers (a 404 page, or 429

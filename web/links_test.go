@@ -36,7 +36,7 @@ func anon(h *harness) *http.Client { return h.newClient() }
 // and search engines.
 func checkLinkHeaders(t *testing.T, res *http.Response) {
 	t.Helper()
-	for k, v := range map[string]string{"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"} {
+	for k, v := range map[string]string{"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Robots-Tag": "noindex"} {
 		if got := res.Header.Get(k); got != v {
 			t.Errorf("%s: %q, want %q", k, got, v)
 		}
