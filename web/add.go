@@ -127,8 +127,9 @@ func interfaceName(index int) string {
 }
 
 // pickNeighbours keeps the entries worth suggesting: resolved, with a
-// unicast Ethernet MAC that is not a machine's already, one per MAC (its
-// IPv4 address first), at most maxSuggestions, sorted by address.
+// unicast Ethernet MAC that is not a machine's already, at an address a
+// machine's host can name, one per MAC (its IPv4 address first), at most
+// maxSuggestions, sorted by address.
 func pickNeighbours(ns []probe.Neighbour, known map[string]bool, ifname func(int) string) []neighbourSuggestion {
 	ns = slices.Clone(ns)
 	// IPv4 before IPv6, so a device seen both ways is offered by its IPv4.
@@ -150,8 +151,10 @@ func pickNeighbours(ns []probe.Neighbour, known map[string]bool, ifname func(int
 			continue // unresolved, multicast or broadcast, or all zeros
 		case n.State == 0, n.State.Unresolved(), n.State&probe.NUDNoARP != 0:
 			continue
-		case !ip.IsValid(), ip.IsMulticast(), ip.IsUnspecified(), ip.IsLoopback(), ip.IsLinkLocalMulticast():
+		case !ip.IsValid(), ip.IsMulticast(), ip.IsUnspecified(), ip.IsLoopback():
 			continue
+		case ip.Is6() && ip.IsLinkLocalUnicast():
+			continue // fe80::… needs its zone, which a machine's host cannot carry
 		}
 		mac := n.MAC.String()
 		if known[mac] || seen[mac] {

@@ -552,6 +552,7 @@ func TestAddFromSuggestion(t *testing.T) {
 				{IP: netip.MustParseAddr("192.0.2.255"), MAC: mac("ff:ff:ff:ff:ff:ff"), Ifindex: 1, State: probe.NUDPermanent},
 				{IP: netip.MustParseAddr("192.0.2.2"), MAC: mac("02:00:00:00:00:01"), Ifindex: 1, State: probe.NUDReachable}, // pc
 				{IP: netip.MustParseAddr("192.0.2.20"), MAC: mac("d8:bb:c1:00:00:20"), Ifindex: 1, State: probe.NUDStale},
+				{IP: netip.MustParseAddr("fe80::30"), MAC: mac("d8:bb:c1:00:00:30"), Ifindex: 1, State: probe.NUDReachable}, // link-local only
 			}, nil
 		}
 		s.LookupAddr = func(ctx context.Context, addr string) ([]string, error) {
