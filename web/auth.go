@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/moonwake/moonwake"
 )
@@ -50,13 +51,21 @@ func csrfToken(secret string) string {
 }
 
 // https reports whether the browser reaches the hub over HTTPS: the
-// connection is TLS, or a trusted proxy says so, or the public URL is
-// https.
+// connection is TLS, or a trusted proxy says so, or the request is for the
+// host of an https public URL (a proxy that terminates TLS). A browser
+// that reaches the hub by its LAN address over plain HTTP gets a plain
+// cookie: it would drop a Secure one.
 func (s *Server) https(r *http.Request) bool {
-	if r.TLS != nil || strings.HasPrefix(s.PublicURL, "https://") {
+	if r.TLS != nil {
 		return true
 	}
-	return s.fromTrustedProxy(r) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
+	if s.fromTrustedProxy(r) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
+		return true
+	}
+	if u, err := url.Parse(s.PublicURL); err == nil && u.Scheme == "https" && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return false
 }
 
 // cookieName is the name of the session cookie for this request.
@@ -140,6 +149,11 @@ func (s *Server) signedIn(h http.HandlerFunc) http.Handler {
 			}
 			s.fail(w, r, moonwake.Errorf(moonwake.EUnauthorized, "You are signed out: sign in again."))
 			return
+		}
+		if sess.LastSeenAt.After(sess.CreatedAt) && s.now().Sub(sess.LastSeenAt) < 2*time.Second {
+			// The session's expiry just slid (at most once a minute):
+			// slide the cookie's too, or it would end a TTL after sign-in.
+			s.setSessionCookie(w, r, s.sessionSecret(r))
 		}
 		r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess))
 		if unsafe(r.Method) {

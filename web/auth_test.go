@@ -3,9 +3,11 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moonwake/moonwake"
 )
@@ -293,5 +295,37 @@ func TestCSRF(t *testing.T) {
 	res, _ := h.do(h.newClient(), http.MethodPost, "/login", url.Values{"password": {harnessPassword}}, map[string]string{"Sec-Fetch-Site": "cross-site"})
 	if res.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-site login: %s", res.Status)
+	}
+}
+
+func TestCookieSlides(t *testing.T) {
+	h := newHarness(t)
+	h.signIn()
+	// Within the minute: no new cookie.
+	res, _ := h.get("/sessions")
+	if len(res.Cookies()) != 0 {
+		t.Fatalf("cookie re-set at once: %v", res.Header.Values("Set-Cookie"))
+	}
+	// A minute later the session slides, and the cookie with it.
+	h.skew.Store(int64(90 * time.Second))
+	res, _ = h.get("/sessions")
+	if len(res.Cookies()) != 1 || res.Cookies()[0].MaxAge != 3600 {
+		t.Fatalf("cookie after a minute: %v", res.Header.Values("Set-Cookie"))
+	}
+}
+
+func TestHTTPSByPublicURL(t *testing.T) {
+	s := &Server{PublicURL: "https://wake.example.net"}
+	for host, want := range map[string]bool{"wake.example.net": true, "WAKE.example.net": true, "192.168.1.5:8080": false} {
+		r := httptest.NewRequest(http.MethodGet, "http://"+host+"/", nil)
+		if got := s.https(r); got != want {
+			t.Errorf("%s: https %v", host, got)
+		}
+	}
+	// X-Forwarded-Proto from anyone but a trusted proxy is ignored.
+	r := httptest.NewRequest(http.MethodGet, "http://192.168.1.5/", nil)
+	r.Header.Set("X-Forwarded-Proto", "https")
+	if (&Server{}).https(r) {
+		t.Error("an untrusted X-Forwarded-Proto was believed")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +44,11 @@ type harness struct {
 	keep     *fakeKeepAwake
 	admin    string // an admin token's secret
 	client   *http.Client
+	skew     atomic.Int64 // added to the clock of the server and the DB
 }
+
+// now is the harness's clock: the real time plus the skew a test set.
+func (h *harness) now() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) }
 
 // harnessPassword is the admin password harness.signIn sets.
 const harnessPassword = "correct horse battery"
@@ -54,17 +59,17 @@ func newHarness(t *testing.T, machines ...string) *harness {
 	t.Helper()
 	ctx := context.Background()
 	db := sqlite.NewDB(filepath.Join(t.TempDir(), "moonwake.db"))
+	h := &harness{t: t, db: db}
+	db.Now = h.now
 	if err := db.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	h := &harness{t: t, db: db,
-		machines: sqlite.NewMachineService(db),
-		tokens:   sqlite.NewTokenService(db),
-		sessions: sqlite.NewSessionService(db, time.Hour),
-		monitor:  &fakeMonitor{states: map[string]httpapi.PowerInfo{}},
-		keep:     &fakeKeepAwake{until: map[string]time.Time{}},
-	}
+	h.machines = sqlite.NewMachineService(db)
+	h.tokens = sqlite.NewTokenService(db)
+	h.sessions = sqlite.NewSessionService(db, time.Hour)
+	h.monitor = &fakeMonitor{states: map[string]httpapi.PowerInfo{}}
+	h.keep = &fakeKeepAwake{until: map[string]time.Time{}}
 	var err error
 	if h.broker, err = events.NewBroker(ctx, sqlite.NewEventService(db), nil); err != nil {
 		t.Fatal(err)
@@ -83,6 +88,7 @@ func newHarness(t *testing.T, machines ...string) *harness {
 		Machines: h.machines, Tokens: h.tokens, Actions: sqlite.NewActionService(db), Sessions: h.sessions,
 		Power: h.power, Events: h.broker, Monitor: h.monitor, KeepAwake: h.keep,
 		SessionTTL: time.Hour,
+		Now:        h.now,
 		heartbeat:  50 * time.Millisecond,
 	}
 	h.ts = httptest.NewServer(h.srv.Handler())
