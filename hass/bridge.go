@@ -363,6 +363,7 @@ func (b *Bridge) follow(ctx context.Context) {
 			b.log.Warn("mqtt: fell behind the hub's events; publishing every state again")
 			b.mu.Lock()
 			b.all = true
+			b.last = map[string]*moonwake.Action{} // events were missed: ask the audit log
 			b.mu.Unlock()
 			nudge(b.dirtyC)
 		}
