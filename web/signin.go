@@ -147,6 +147,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.log().Info("web: signed in", "addr", addr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
