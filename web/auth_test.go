@@ -329,3 +329,26 @@ func TestHTTPSByPublicURL(t *testing.T) {
 		t.Error("an untrusted X-Forwarded-Proto was believed")
 	}
 }
+
+// FuzzLocalPath: whatever ?next= or Referer says, the redirect stays on
+// this site.
+func FuzzLocalPath(f *testing.F) {
+	for _, s := range []string{"/", "/machines/pc?x=1", "//evil.example", "/\\evil", "https://evil/", "/%2f%2fevil", "/a\tb", " /x", "/\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := localPath(in)
+		if out != "/" && out != in {
+			t.Fatalf("%q became %q", in, out)
+		}
+		if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || strings.HasPrefix(out, "/\\") {
+			t.Fatalf("%q: %q is not a local path", in, out)
+		}
+		// As a browser would resolve the Location header against the hub.
+		base, _ := url.Parse("https://hub.example/")
+		u, err := base.Parse(out)
+		if err != nil || u.Host != "hub.example" || u.Scheme != "https" {
+			t.Fatalf("%q: %q resolves to %v (%v)", in, out, u, err)
+		}
+	})
+}
