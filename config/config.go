@@ -173,6 +173,9 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_MQTT_BROKER", "mqtt.broker"},
 	{"MOONWAKE_MQTT_USERNAME", "mqtt.username"},
 	{"MOONWAKE_MQTT_PASSWORD", "mqtt.password"},
+	{"MOONWAKE_UI", "ui.enabled"},
+	{"MOONWAKE_UI_SESSION_TTL", "ui.session_ttl"},
+	{"MOONWAKE_UI_REVERSE_DNS", "ui.reverse_dns"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
