@@ -16,6 +16,13 @@
   var csrf = body.getAttribute("data-csrf") || "";
   var signedIn = body.hasAttribute("data-signed-in");
 
+  // The hub's clock, not the phone's, dates states and actions: durations
+  // are measured against it. The page says when it was made (to the
+  // second); a difference of more than a few seconds is the phone's.
+  var skew = Date.parse(body.getAttribute("data-now") || "") - Date.now();
+  if (isNaN(skew) || Math.abs(skew) < 3000) skew = 0;
+  function now() { return Date.now() + skew; }
+
   // --- Words, as the server writes them (web/render.go, actions.go). ----
   var labels = {
     off: "Off", waking: "Waking…", on: "On", streaming: "Streaming", idle: "Idle",
@@ -139,7 +146,7 @@
 
   function updateSince(card) {
     var since = Date.parse(card.getAttribute("data-since") || "");
-    setText(card, ".since", isNaN(since) ? "" : "for " + shortDuration(Date.now() - since));
+    setText(card, ".since", isNaN(since) ? "" : "for " + shortDuration(now() - since));
   }
 
   function applyState(card, sc) {
@@ -166,6 +173,7 @@
     var p = progressOf(a);
     card.setAttribute("data-action-id", a.id || "");
     card.setAttribute("data-action-kind", a.kind || "");
+    if (a.created_at) card.setAttribute("data-action-at", a.created_at);
     if (p[1]) card.setAttribute("data-outcome", p[1]);
     else card.removeAttribute("data-outcome");
     setText(card, ".progress", p[0]);
@@ -202,7 +210,7 @@
         clearIn.value = "1";
         form.insertBefore(clearIn, btn);
       }
-      btn.textContent = "Awake " + shortDuration(roundDuration(Date.parse(ans.until) - Date.now())) + " more";
+      btn.textContent = "Awake " + shortDuration(roundDuration(Date.parse(ans.until) - now())) + " more";
       btn.classList.add("on");
       btn.setAttribute("aria-pressed", "true");
     } else {
@@ -270,11 +278,19 @@
     live.textContent = text;
   }
 
-  // "for 3 min" counters, every few seconds.
+  // "for 3 min" counters, every few seconds; a running action counts its
+  // seconds: "waking… 12 s".
   if (cards.length) {
     setInterval(function () {
       document.querySelectorAll("article.machine[data-since]").forEach(updateSince);
     }, 5000);
+    setInterval(function () {
+      document.querySelectorAll('article.machine[data-outcome="running"][data-action-at]').forEach(function (c) {
+        var at = Date.parse(c.getAttribute("data-action-at"));
+        if (isNaN(at)) return;
+        setText(c, ".progress", runningLabel(c.getAttribute("data-action-kind") || "") + " " + shortDuration(now() - at));
+      });
+    }, 1000);
   }
 
   var list = document.getElementById("machines");
