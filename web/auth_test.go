@@ -253,7 +253,7 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 		t.Fatalf("signed-out requests did %v", calls)
 	}
 	// Open to everyone: the sign-in pages, static files, the PWA files.
-	for _, path := range []string{"/login", "/setup", "/offline", "/manifest.webmanifest", "/sw.js", "/favicon.ico"} {
+	for _, path := range []string{"/login", "/setup", "/offline", "/manifest.webmanifest", "/sw.js", "/favicon.ico", "/robots.txt"} {
 		if res, _ := h.do(c, http.MethodGet, path, nil, nil); res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s signed out: %s", path, res.Status)
 		}

@@ -27,6 +27,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /manifest.webmanifest", s.manifest)
 	mux.HandleFunc("GET /favicon.ico", s.favicon)
 	mux.HandleFunc("GET /offline", s.offline)
+	mux.HandleFunc("GET /robots.txt", robots)
 
 	// Signing in.
 	mux.HandleFunc("GET /login", s.loginPage)
@@ -79,6 +80,12 @@ func (s *Server) setup() error {
 	}
 	s.closing = make(chan struct{})
 	return nil
+}
+
+// robots is GET /robots.txt: a hub's pages are nobody's search results.
+func robots(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("User-agent: *\nDisallow: /\n"))
 }
 
 // log returns the logger.
