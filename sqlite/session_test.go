@@ -209,3 +209,23 @@ func TestSessionService_Concurrent(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// BenchmarkSessionService_Authenticate measures the per-request check of a
+// cached session.
+func BenchmarkSessionService_Authenticate(b *testing.B) {
+	ctx := context.Background()
+	db, _ := MustOpenDB(b)
+	s := sqlite.NewSessionService(db, time.Hour)
+	secret, err := s.CreateSession(ctx, &moonwake.Session{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.AuthenticateSession(ctx, secret); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
