@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -229,6 +230,15 @@ func (s *Server) headers(next http.Handler) http.Handler {
 	})
 }
 
+// logPath is a request path as logs may show it: a one-tap link's path
+// (/l/SECRET…) is its credential, and is cut before the secret.
+func logPath(p string) string {
+	if strings.HasPrefix(p, "/l/") {
+		return "/l/…"
+	}
+	return p
+}
+
 // recoverer turns a panic in a handler into a logged 500.
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -237,7 +247,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Logger.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.Logger.Error("panic", "method", r.Method, "path", logPath(r.URL.Path), "panic", v)
 				s.error(w, r, moonwake.Errorf(moonwake.EInternal, "internal error"))
 			}
 		}()
