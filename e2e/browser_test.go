@@ -528,7 +528,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	b.waitFor(card("office-pc", `[data-state="off"]`), browserTimeout)
 	b.click(card("office-pc") + ` button[data-action="wake"]`)
 	b.waitFor(card("office-pc", `[data-state="waking"]`), 10*time.Second)
-	b.screenshot(dir, "waking-phone")
+	b.screenshot(dir, "waking-phone", card("office-pc"))
 
 	// A shutdown that did not happen.
 	b.click(card("gaming-pc") + ` button[data-action="shutdown"]`)
@@ -609,4 +609,76 @@ func newShotScene(t *testing.T) *shotScene {
 	})
 	s.hp.waitPower(t, "office-pc", 10*time.Second, "off", func(p wirePower) bool { return p.State == "off" })
 	return s
+}
+
+// TestBrowserContrast checks that the text of the main pages has the
+// contrast WCAG AA asks for, in the light and the dark theme.
+func TestBrowserContrast(t *testing.T) {
+	t.Parallel()
+	hp, b := webLAN(t)
+	hp.addMachine(t, map[string]any{"name": "pc", "mac": "02:00:00:00:00:01"})
+	b.setup(hp.admin)
+	b.open("/tokens")
+	b.waitFor("form#new-link", browserTimeout)
+	b.do(
+		chromedp.SetValue(chromedp.CSS(`form#new-link select[name=machine]`), "pc"),
+		chromedp.SetValue(chromedp.CSS(`form#new-link select[name=action]`), "shutdown"),
+	)
+	b.click(submitOf("form#new-link"))
+	b.waitFor("#link-url", browserTimeout)
+	link := eval[string](b, `(e => (e.value || e.getAttribute("href") || e.textContent).trim())(document.querySelector("#link-url"))`)
+	for _, scheme := range []string{"light", "dark"} {
+		b.setMedia(scheme)
+		b.phone(1)
+		for _, page := range []struct{ path, ready string }{
+			{"/", card("pc")},
+			{"/machines/pc", card("pc")},
+			{"/tokens", "form#new-link"},
+			{strings.TrimPrefix(link, b.base), "form#confirm"},
+		} {
+			b.open(page.path)
+			b.waitFor(page.ready, browserTimeout)
+			what := page.path
+			if strings.HasPrefix(what, "/l/") {
+				what = "/l/SECRET"
+			}
+			b.checkContrast(what + " (" + scheme + ")")
+		}
+	}
+}
+
+// TestBrowserWakeLink makes a one-tap wake link and opens it in another
+// browser: the GET wakes the PC, and the page follows it live to "on".
+func TestBrowserWakeLink(t *testing.T) {
+	t.Parallel()
+	needChromium(t)
+	l := newPCLAN(t, pcOptions{BootDelay: 2 * time.Second})
+	b := newBrowser(t, hubURL(t, l.hp))
+	b.setup(l.hp.admin)
+	b.open("/tokens")
+	b.waitFor("form#new-link", browserTimeout)
+	b.do(
+		chromedp.SetValue(chromedp.CSS(`form#new-link select[name=machine]`), "pc"),
+		chromedp.SetValue(chromedp.CSS(`form#new-link select[name=action]`), "wake"),
+	)
+	b.click(submitOf("form#new-link"))
+	b.waitFor("#link-url", browserTimeout)
+	link := eval[string](b, `(e => (e.value || e.getAttribute("href") || e.textContent).trim())(document.querySelector("#link-url"))`)
+	if !strings.HasPrefix(link, b.base+"/l/") {
+		t.Fatalf("#link-url %q, want %s/l/…", link, b.base)
+	}
+
+	other := b.fresh()
+	other.do(chromedp.Navigate(link))
+	other.waitFor(card("pc"), browserTimeout)
+	other.recordStates("pc")
+	l.pc.waitState(t, pcOn, 15*time.Second)
+	up := time.Now()
+	other.waitFor(card("pc", `[data-state="on"][data-outcome="succeeded"]`), 15*time.Second)
+	t.Logf("wake link: the page said on %s after the PC came up; progress %q; the card went %v",
+		time.Since(up).Round(time.Millisecond), other.text(card("pc")+" .progress"), other.recordedStates())
+	as := l.hp.actionsOf(t, "pc", "wake")
+	if len(as) != 1 || as[0].Status != "succeeded" || as[0].Actor.Kind == "session" {
+		t.Errorf("wake actions %+v, want one by the link's token, succeeded", as)
+	}
 }

@@ -487,9 +487,22 @@ func (b *browser) fill(form string, values ...string) {
 	b.click(submitOf(form))
 }
 
-// click clicks the first element matching sel, once it is visible.
+// click scrolls the first element matching sel to the middle of the
+// viewport (away from a sticky header), checks that nothing covers it, and
+// clicks it as a person would, with the mouse.
 func (b *browser) click(sel string) {
 	b.t.Helper()
+	b.waitFor(sel, browserTimeout)
+	covered := eval[string](b, `(e => {
+		e.scrollIntoView({block: "center", inline: "center"});
+		const r = e.getBoundingClientRect();
+		const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+		if (!hit || e === hit || e.contains(hit)) return "";
+		return hit.outerHTML.slice(0, 200);
+	})(document.querySelector(`+jsString(sel)+`))`)
+	if covered != "" {
+		b.t.Fatalf("%s cannot be clicked: its middle is covered by %s", sel, covered)
+	}
 	b.do(chromedp.Click(chromedp.CSS(sel)))
 }
 
@@ -594,9 +607,20 @@ func (b *browser) desktop() {
 	b.do(chromedp.EmulateViewport(1280, 800))
 }
 
-// screenshot saves the viewport as dir/name.png.
-func (b *browser) screenshot(dir, name string) {
+// screenshot saves the viewport as dir/name.png: scrolled to the top, or
+// with the element focus selects in the middle; no hover, no focus ring
+// left from a click.
+func (b *browser) screenshot(dir, name string, focus ...string) {
 	b.t.Helper()
+	scroll := `window.scrollTo(0, 0)`
+	if len(focus) > 0 {
+		scroll = `document.querySelector(` + jsString(focus[0]) + `).scrollIntoView({block: "center"})`
+	}
+	eval[chromedp.Void](b, `(() => {
+		if (document.activeElement && document.activeElement.matches("button, a")) document.activeElement.blur();
+		`+scroll+`;
+	})()`)
+	b.do(chromedp.MouseEvent(chromedp.MouseMoved, 1, 1))
 	// Let transitions and the event stream's first update settle.
 	b.do(chromedp.Sleep(400 * time.Millisecond))
 	png := runIn(b, chromedp.Action[[]byte](func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
@@ -647,4 +671,66 @@ func webLAN(t *testing.T, env ...string) (*hub, *browser) {
 	lan := testlan.New(t)
 	hp := startHub(t, lan.AddHost("hub"), t.TempDir(), append([]string{"MOONWAKE_RATE_LIMIT_BURST=100"}, env...)...)
 	return hp, newBrowser(t, hubURL(t, hp))
+}
+
+// lowContrast is text whose contrast with its background is under WCAG
+// 2's AA minimum (4.5:1, or 3:1 for large text).
+type lowContrast struct {
+	Text  string  `json:"text"`
+	Color string  `json:"color"`
+	Bg    string  `json:"bg"`
+	Ratio float64 `json:"ratio"`
+	Need  float64 `json:"need"`
+}
+
+// contrastJS finds the page's visible text with too little contrast. The
+// background is the blend of the element's and its ancestors' background
+// colours (images and gradients are not looked at); disabled controls are
+// left out, as WCAG does.
+const contrastJS = `(() => {
+	const parse = c => {
+		const m = /rgba?\(([^)]+)\)/.exec(c);
+		if (!m) return null;
+		const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+		return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+	};
+	const blend = (top, under) => ({r: top.r * top.a + under.r * (1 - top.a), g: top.g * top.a + under.g * (1 - top.a), b: top.b * top.a + under.b * (1 - top.a), a: 1});
+	const lum = c => {
+		const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+		return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+	};
+	const background = e => {
+		const chain = [];
+		for (let x = e; x; x = x.parentElement) chain.unshift(x);
+		let c = matchMedia("(prefers-color-scheme: dark)").matches && getComputedStyle(document.documentElement).colorScheme.includes("dark") ? {r: 18, g: 18, b: 18, a: 1} : {r: 255, g: 255, b: 255, a: 1};
+		for (const x of chain) {
+			const b = parse(getComputedStyle(x).backgroundColor);
+			if (b && b.a > 0) c = blend(b, c);
+		}
+		return c;
+	};
+	const hex = c => "#" + [c.r, c.g, c.b].map(v => Math.round(v).toString(16).padStart(2, "0")).join("");
+	const out = [];
+	for (const e of document.body.querySelectorAll("*")) {
+		const own = [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join("").trim();
+		if (!own || e.closest("[disabled], [hidden], details:not([open]) > :not(summary)")) continue;
+		const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+		if (r.width === 0 || r.height === 0 || s.visibility === "hidden" || Number(s.opacity) === 0) continue;
+		const bg = background(e);
+		const fg = blend(parse(s.color), bg);
+		const l1 = lum(fg), l2 = lum(bg);
+		const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+		const size = parseFloat(s.fontSize), bold = Number(s.fontWeight) >= 700;
+		const need = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+		if (ratio < need) out.push({text: own.slice(0, 40), color: hex(fg), bg: hex(bg), ratio: Math.round(ratio * 100) / 100, need});
+	}
+	return out;
+})()`
+
+// checkContrast fails the test for text under the AA minimum on the page.
+func (b *browser) checkContrast(what string) {
+	b.t.Helper()
+	for _, c := range eval[[]lowContrast](b, contrastJS) {
+		b.t.Errorf("%s: %q is %s on %s, contrast %.2f:1, want at least %.1f:1", what, c.Text, c.Color, c.Bg, c.Ratio, c.Need)
+	}
 }
