@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -58,10 +59,12 @@ environment variables, then these flags.`,
 
     %s
 
-  Keep it in a password manager. Make more (scoped) tokens with
+  Keep it in a password manager. Open the web app at
+    %s/setup
+  and paste it there to choose your password. Make more (scoped) tokens with
     moonwake tokens create --data %s --name phone --machines NAME --actions wake
 
-`, h.AdminSecret, cfg.Data)
+`, h.AdminSecret, webURL(cfg.PublicURL, h.Addr()), cfg.Data)
 			}
 			return h.Serve(cmd.Context())
 		},
@@ -85,4 +88,21 @@ func newLogger(e *env, cfg *config.Config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// webURL is where the hub's web app can be opened: the public URL when one
+// is set, else the listening address, with a wildcard address shown as
+// localhost.
+func webURL(public string, addr net.Addr) string {
+	if public != "" {
+		return public
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
