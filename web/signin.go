@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -167,6 +168,10 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request) error {
 
 // setupPage is GET /setup: set the admin password, with an admin token.
 func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
+	if sess := s.authenticate(r); sess != nil {
+		// Signed in (changing the password): keep the navigation.
+		r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess))
+	}
 	has, err := s.hasPassword(r)
 	if err != nil {
 		s.fail(w, r, err)
