@@ -268,3 +268,15 @@ func TestBrowserName(t *testing.T) {
 		}
 	}
 }
+
+// TestOfflinePageHoldsNoSecret: the service worker caches /offline, so it
+// must be the same for everyone: no CSRF token, no navigation.
+func TestOfflinePageHoldsNoSecret(t *testing.T) {
+	h := newHarness(t)
+	h.signIn()
+	token := h.csrf()
+	res, body := h.get("/offline")
+	if res.StatusCode != http.StatusOK || strings.Contains(body, token) || strings.Contains(body, `id="logout"`) {
+		t.Errorf("offline page for a signed-in browser: %s\n%s", res.Status, body)
+	}
+}
