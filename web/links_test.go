@@ -418,3 +418,37 @@ func TestLinkPagesAssets(t *testing.T) {
 		t.Errorf("%s: %s", pagesCSS, res.Status)
 	}
 }
+
+// A link page saved to a home screen must stay that link: no manifest (which
+// would install the dashboard instead), its own home-screen title, and one
+// referrer policy, no-referrer, so its secret never leaves in a Referer.
+func TestLinkPagesKeepTheLink(t *testing.T) {
+	h := newHarness(t, "pc")
+	for _, action := range []string{"wake", "shutdown"} {
+		secret, _ := newLink(t, h, "pc", action)
+		_, body := h.do(anon(h), http.MethodGet, "/l/"+secret, nil, nil)
+		root := doc(t, body)
+		for _, l := range findAll(root, is("link", "")) {
+			if rel, _ := attr(l, "rel"); rel == "manifest" {
+				t.Errorf("%s link page has a manifest", action)
+			}
+		}
+		var referrers, titles []string
+		for _, m := range findAll(root, is("meta", "")) {
+			name, _ := attr(m, "name")
+			content, _ := attr(m, "content")
+			switch name {
+			case "referrer":
+				referrers = append(referrers, content)
+			case "apple-mobile-web-app-title":
+				titles = append(titles, content)
+			}
+		}
+		if len(referrers) != 1 || referrers[0] != "no-referrer" {
+			t.Errorf("%s link page: referrer metas %q, want just no-referrer", action, referrers)
+		}
+		if len(titles) != 1 || !strings.Contains(titles[0], "pc") {
+			t.Errorf("%s link page: home-screen titles %q, want one naming the machine", action, titles)
+		}
+	}
+}
