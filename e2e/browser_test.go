@@ -56,6 +56,13 @@ func TestBrowserForwarder(t *testing.T) {
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if r.URL.Path == "/shift" {
+			// Content pushed down by a late banner: a layout shift.
+			fmt.Fprint(w, `<!doctype html><meta name="viewport" content="width=device-width"><title>shift</title>
+<p style="font-size:40px">Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p><p>More text.</p>
+<script>setTimeout(() => { const d = document.createElement("div"); d.style.height = "300px"; document.body.prepend(d); }, 800)</script>`)
+			return
+		}
 		fmt.Fprintf(w, `<!doctype html><title>ns</title><p id="host">%s</p>`, r.Host)
 	})}
 	done := make(chan struct{})
@@ -72,6 +79,14 @@ func TestBrowserForwarder(t *testing.T) {
 	b.open("/")
 	if got, want := b.text("#host"), strings.TrimPrefix(base, "http://"); got != want {
 		t.Errorf("the page says Host %q, want %q", got, want)
+	}
+	// The layout shift measure sees a shift.
+	b.phone(3)
+	b.open("/shift")
+	if ls := b.layoutShift(); ls.CLS < 0.1 {
+		t.Errorf("a page pushed down by a late banner: CLS %.3f %+v, want ≥ 0.1", ls.CLS, ls.Shifts)
+	} else {
+		t.Logf("a page pushed down by a late banner: CLS %.3f", ls.CLS)
 	}
 	// A name: the host resolver refuses it at once, with no lookup.
 	ctx, cancel := context.WithTimeout(b.ctx, browserTimeout)
@@ -402,9 +417,9 @@ func TestBrowserCSRF(t *testing.T) {
 	}
 }
 
-// TestBrowserPhoneLayout loads the dashboard as a 390×844 phone: no
+// TestBrowserPhoneLayout loads the pages as a 390×844 phone: no
 // horizontal scroll, buttons at least 44 px tall (a finger's target), and
-// no layout shift while it loads (cumulative layout shift under 0.1).
+// no layout shift while a page loads (cumulative layout shift under 0.1).
 func TestBrowserPhoneLayout(t *testing.T) {
 	t.Parallel()
 	needChromium(t)
@@ -417,8 +432,50 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	b.phone(3)
 	b.open("/")
 	b.waitFor(card("pc"), browserTimeout)
-	b.do(chromedp.Sleep(time.Second)) // the event stream's first updates
+	if n := eval[int](b, `document.querySelectorAll("article.machine").length`); n != 3 {
+		t.Errorf("%d cards on the dashboard, want 3", n)
+	}
+	b.checkPhone("/", card("pc"))
+	b.checkPhone("/machines/living-room-htpc-with-a-long-name", card("living-room-htpc-with-a-long-name"))
+	b.checkPhone("/machines/pc", card("pc"))
+	link := b.makeLink("pc", "shutdown")
+	b.checkPhone("/tokens", "form#new-link")
+	b.checkPhone("/sessions", "main")
+	other := b.fresh()
+	other.phone(3)
+	other.checkPhone(strings.TrimPrefix(link, b.base), "form#confirm")
+	other.checkPhone("/login", "form#login")
+}
 
+// makeLink makes a one-tap link on /tokens and returns its URL.
+func (b *browser) makeLink(machine, action string) string {
+	b.t.Helper()
+	b.open("/tokens")
+	b.waitFor("form#new-link", browserTimeout)
+	b.do(
+		chromedp.SetValue(chromedp.CSS(`form#new-link select[name=machine]`), machine),
+		chromedp.SetValue(chromedp.CSS(`form#new-link select[name=action]`), action),
+	)
+	b.click(submitOf("form#new-link"))
+	b.waitFor("#link-url", browserTimeout)
+	link := eval[string](b, `(e => (e.value || e.getAttribute("href") || e.textContent).trim())(document.querySelector("#link-url"))`)
+	if !strings.HasPrefix(link, b.base+"/l/") {
+		b.t.Fatalf("#link-url %q, want %s/l/…", link, b.base)
+	}
+	return link
+}
+
+// checkPhone loads a page (as a phone: see phone) and checks its layout:
+// no sideways scroll, buttons 44 px tall or more, and a cumulative layout
+// shift under 0.1 in the page's first 2 s.
+func (b *browser) checkPhone(path, ready string) {
+	b.t.Helper()
+	what := path
+	if strings.HasPrefix(what, "/l/") {
+		what = "/l/SECRET"
+	}
+	b.open(path)
+	b.waitFor(ready, browserTimeout)
 	type smallButton struct {
 		Text   string  `json:"text"`
 		Height float64 `json:"height"`
@@ -426,29 +483,55 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	type layout struct {
 		ScrollWidth int           `json:"scrollWidth"`
 		InnerWidth  int           `json:"innerWidth"`
+		Wide        []string      `json:"wide"`
 		Small       []smallButton `json:"small"`
 		Buttons     int           `json:"buttons"`
 	}
 	lay := eval[layout](b, `(() => {
 		const visible = e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e); return r.width > 0 && r.height > 0 && s.visibility !== "hidden"; };
 		const buttons = [...document.querySelectorAll('button, input[type=submit], input[type=button], [role=button]')].filter(visible);
+		const name = e => e.nodeName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className.trim().replace(/\s+/g, ".") : "");
 		return {
 			scrollWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
 			innerWidth: innerWidth,
+			wide: [...document.body.querySelectorAll("*")].filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.right > innerWidth + 0.5; }).slice(0, 5).map(name),
 			buttons: buttons.length,
 			small: buttons.map(e => ({text: (e.textContent || e.value || "").trim().slice(0, 40), height: e.getBoundingClientRect().height})).filter(x => x.height < 44),
 		};
 	})()`)
-	type shift struct {
+	cls := b.layoutShift()
+	b.t.Logf("phone %s: scrollWidth %d (innerWidth %d), %d buttons, %d under 44 px; CLS %.4f %+v",
+		what, lay.ScrollWidth, lay.InnerWidth, lay.Buttons, len(lay.Small), cls.CLS, cls.Shifts)
+	if lay.InnerWidth != 390 {
+		b.t.Errorf("%s: innerWidth %d, want 390 (a <meta name=viewport content=\"width=device-width\">?)", what, lay.InnerWidth)
+	}
+	if lay.ScrollWidth > 390 {
+		b.t.Errorf("%s scrolls sideways on a phone: scrollWidth %d > 390; too wide: %q", what, lay.ScrollWidth, lay.Wide)
+	}
+	for _, s := range lay.Small {
+		b.t.Errorf("%s: button %q is %.1f px tall, want at least 44", what, s.Text, s.Height)
+	}
+	if cls.CLS >= 0.1 {
+		b.t.Errorf("%s: cumulative layout shift %.3f while loading, want < 0.1: %+v", what, cls.CLS, cls.Shifts)
+	}
+}
+
+// layoutShift is a page's cumulative layout shift in its first 2 s,
+// from the Layout Instability API, with the shifts.
+type layoutShift struct {
+	CLS    float64 `json:"cls"`
+	Shifts []struct {
 		Value   float64  `json:"value"`
 		At      float64  `json:"at"`
 		Sources []string `json:"sources"`
-	}
-	type clsResult struct {
-		CLS    float64 `json:"cls"`
-		Shifts []shift `json:"shifts"`
-	}
-	cls := eval[clsResult](b, `new Promise(resolve => {
+	} `json:"shifts"`
+}
+
+// layoutShift measures the page's layout shift until 2 s after it began
+// to load (shifts right after an input are left out, as the API does).
+func (b *browser) layoutShift() layoutShift {
+	b.t.Helper()
+	return eval[layoutShift](b, `new Promise(resolve => {
 		let cls = 0; const shifts = [];
 		const po = new PerformanceObserver(list => {
 			for (const e of list.getEntries()) {
@@ -458,25 +541,8 @@ func TestBrowserPhoneLayout(t *testing.T) {
 			}
 		});
 		po.observe({type: "layout-shift", buffered: true});
-		setTimeout(() => { po.disconnect(); resolve({cls, shifts}); }, 500);
+		setTimeout(() => { po.disconnect(); resolve({cls, shifts}); }, Math.max(0, 2000 - performance.now()));
 	})`)
-	t.Logf("phone: scrollWidth %d (innerWidth %d), %d buttons, %d under 44 px %+v; CLS %.4f, shifts %+v",
-		lay.ScrollWidth, lay.InnerWidth, lay.Buttons, len(lay.Small), lay.Small, cls.CLS, cls.Shifts)
-	if lay.InnerWidth != 390 {
-		t.Errorf("innerWidth %d, want 390 (a <meta name=viewport content=\"width=device-width\">?)", lay.InnerWidth)
-	}
-	if lay.ScrollWidth > 390 {
-		t.Errorf("the dashboard scrolls sideways on a phone: scrollWidth %d > 390", lay.ScrollWidth)
-	}
-	if lay.Buttons == 0 {
-		t.Errorf("no buttons on the dashboard")
-	}
-	for _, s := range lay.Small {
-		t.Errorf("button %q is %.1f px tall, want at least 44", s.Text, s.Height)
-	}
-	if cls.CLS >= 0.1 {
-		t.Errorf("cumulative layout shift %.3f while loading, want < 0.1: %+v", cls.CLS, cls.Shifts)
-	}
 }
 
 // TestBrowserScreenshots saves the README's screenshots when
