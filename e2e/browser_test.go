@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -747,4 +748,26 @@ func TestBrowserWakeLink(t *testing.T) {
 	if len(as) != 1 || as[0].Status != "succeeded" || as[0].Actor.Kind == "session" {
 		t.Errorf("wake actions %+v, want one by the link's token, succeeded", as)
 	}
+}
+
+// TestBrowserReconnect restarts the hub under an open dashboard: the page
+// reconnects to the event stream by itself, and a PC switched on after
+// the restart shows up on its card without a reload.
+func TestBrowserReconnect(t *testing.T) {
+	t.Parallel()
+	needChromium(t)
+	l := newPCLAN(t, pcOptions{})
+	b := newBrowser(t, hubURL(t, l.hp))
+	b.setup(l.hp.admin)
+	b.waitFor(card("pc", `[data-state="off"]`), 10*time.Second)
+	b.recordStates("pc")
+	if code := l.hp.signal(syscall.SIGTERM); code != 0 {
+		t.Fatalf("hub exited %d at SIGTERM", code)
+	}
+	l.restartHub(t)
+	restarted := time.Now()
+	l.pc.PowerOn(t)
+	b.waitFor(card("pc", `[data-state="on"]`), 20*time.Second)
+	t.Logf("after a restart of the hub: the card said on %s after it was back; the card went %v",
+		time.Since(restarted).Round(time.Millisecond), b.recordedStates())
 }
