@@ -44,6 +44,8 @@ type machineView struct {
 	History     []machineEvent
 	HistoryErr  string
 
+	Policies      []string  // the policies that apply, in sentences
+	PoliciesOK    bool      // the hub says which policies apply
 	KeepAwake     time.Time // zero: not kept awake
 	KeepAwakeOK   bool      // the hub has keep-awake overrides
 	KeepAwakeErr  string
@@ -126,6 +128,9 @@ func (s *Server) machineView(r *http.Request, m *moonwake.Machine) *machineView 
 		v.Action = actions[0]
 	}
 	v.History = mergeHistory(states, actions)
+	if s.Policies != nil {
+		v.PoliciesOK, v.Policies = true, s.Policies(m)
+	}
 	if s.KeepAwake != nil {
 		until, err := s.KeepAwake.KeepAwake(ctx, m.Name)
 		if err != nil {

@@ -39,6 +39,9 @@ type Server struct {
 	Pairing   httpapi.Pairer         // nil: no agents
 	KeepAwake httpapi.KeepAwaker     // nil: no keep-awake
 	Sunshine  httpapi.SunshinePairer // nil: no Sunshine pairing
+	// Policies says, in sentences for people, which schedules and idle
+	// auto-off rules apply to a machine; nil: the hub does not say.
+	Policies func(m *moonwake.Machine) []string
 	// Neighbours lists the hub's neighbour table, for suggestions when a
 	// machine is added; nil: no suggestions.
 	Neighbours func(ctx context.Context) ([]probe.Neighbour, error)
