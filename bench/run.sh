@@ -8,6 +8,9 @@
 #     (-t2 -c32, loopback inside the namespace), auth and audit log on,
 #     rate limits raised for the run
 #   - RSS after the load
+#   - the web app (bench/web.sh): GET / with a session cookie (2 and 50
+#     machines) and a one-tap wake link GET /l/<secret> of a machine
+#     that is on, each run bounded by time and by MAX_REQUESTS
 #   - the same load against bench/baseline, a bare handler that only sends
 #     the packet, for scale
 # Usage: sudo bench/run.sh [seconds per load run, default 10]
@@ -110,6 +113,7 @@ load "POST /api/v1/machines/desk/wake (machine on: one committed action per requ
 echo "RSS after load: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
 ACTIONS=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
 echo "audit log: last action before the desk run $BEFORE, after $ACTIONS; database $(du -sh "$TMP/data" | cut -f1)"
+NS=$NS TOKEN=$TOKEN TMP=$TMP DURATION=$DURATION HUB=$HUB bench/web.sh
 kill "$HUB"; wait "$HUB" 2>/dev/null || true
 
 echo
