@@ -398,6 +398,38 @@ func (s *ActionService) ListActions(ctx context.Context, f moonwake.ActionFilter
 	return as, nil
 }
 
+// LatestActions returns the newest action of each of the named machines
+// that has one, in one query: each machine's newest id comes from the
+// actions_machine index, so the cost grows with the machines asked for, not
+// with the length of the audit log.
+func (s *ActionService) LatestActions(ctx context.Context, machines []string) (map[string]*moonwake.Action, error) {
+	out := make(map[string]*moonwake.Action, len(machines))
+	if len(machines) == 0 {
+		return out, nil
+	}
+	names, err := json.Marshal(machines)
+	if err != nil {
+		return nil, fmt.Errorf("latest actions: %w", err)
+	}
+	rows, err := s.db.rdb.QueryContext(ctx, `SELECT `+actionColumns+` FROM actions WHERE id IN (
+		SELECT (SELECT id FROM actions WHERE machine = m.value ORDER BY id DESC LIMIT 1) FROM json_each(?) AS m)`, string(names))
+	if err != nil {
+		return nil, fmt.Errorf("latest actions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("latest actions: %w", err)
+		}
+		out[a.Machine] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("latest actions: %w", err)
+	}
+	return out, nil
+}
+
 // FailRunningActions marks every running action failed with reason. The hub
 // calls it at start: an action still running then was cut short by a stop.
 func (s *ActionService) FailRunningActions(ctx context.Context, reason string) (int, error) {

@@ -350,3 +350,31 @@ func TestActionService_Closed(t *testing.T) {
 		}
 	}
 }
+
+func TestActionService_LatestActions(t *testing.T) {
+	ctx := context.Background()
+	db, clk := MustOpenDB(t)
+	s := sqlite.NewActionService(db)
+
+	latest := map[string]string{}
+	for i := range 30 {
+		clk.Add(time.Millisecond)
+		m := []string{"pc", "nas", "desk"}[i%3]
+		latest[m] = MustCreateAction(t, s, newAction(m)).ID
+	}
+	got, err := s.LatestActions(ctx, []string{"pc", "desk", "never-acted", "pc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got actions of %d machines, want 2 (pc, desk): %v", len(got), got)
+	}
+	for _, m := range []string{"pc", "desk"} {
+		if a := got[m]; a == nil || a.ID != latest[m] || a.Machine != m {
+			t.Errorf("%s: got %+v, want action %s", m, a, latest[m])
+		}
+	}
+	if got, err := s.LatestActions(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no machines: %v, %v", got, err)
+	}
+}

@@ -51,14 +51,41 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := dashboardData{Machines: make([]card, 0, len(ms)), Seq: seq}
+	latest := s.latestActions(r.Context(), ms)
 	for _, m := range ms {
-		d.Machines = append(d.Machines, s.card(r.Context(), m))
+		d.Machines = append(d.Machines, s.card(r.Context(), m, latest))
 	}
 	s.render(w, r, http.StatusOK, "dashboard.html", d)
 }
 
-// card gathers what the dashboard shows of m.
-func (s *Server) card(ctx context.Context, m *moonwake.Machine) card {
+// latestActioner is an action store that reads the newest action of many
+// machines at once (sqlite.ActionService does).
+type latestActioner interface {
+	LatestActions(ctx context.Context, machines []string) (map[string]*moonwake.Action, error)
+}
+
+// latestActions returns the newest action of each of ms, in one query when
+// the store can; nil when it cannot, and each card asks for its own.
+func (s *Server) latestActions(ctx context.Context, ms []*moonwake.Machine) map[string]*moonwake.Action {
+	la, ok := s.Actions.(latestActioner)
+	if !ok || len(ms) == 0 {
+		return nil
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	latest, err := la.LatestActions(ctx, names)
+	if err != nil {
+		s.log().Warn("web: latest actions", "err", err)
+		return nil
+	}
+	return latest
+}
+
+// card gathers what the dashboard shows of m. latest, when not nil, holds
+// the newest action of every machine that has one.
+func (s *Server) card(ctx context.Context, m *moonwake.Machine, latest map[string]*moonwake.Action) card {
 	c := card{Name: m.Name, Host: m.Host, MAC: m.MAC, Tags: m.Tags, State: moonwake.StateUnknown, CanKeep: s.KeepAwake != nil}
 	if s.Monitor != nil {
 		info := s.Monitor.Info(ctx, m.Name)
@@ -71,7 +98,12 @@ func (s *Server) card(ctx context.Context, m *moonwake.Machine) card {
 	if c.Reason == "" {
 		c.Reason = "No probe has answered yet."
 	}
-	if s.Actions != nil {
+	if latest != nil {
+		if a := latest[m.Name]; a != nil {
+			c.Action = a
+			c.Progress, c.Outcome = progress(a, s.now())
+		}
+	} else if s.Actions != nil {
 		if as, err := s.Actions.ListActions(ctx, moonwake.ActionFilter{Machine: m.Name, Limit: 1}); err == nil && len(as) > 0 {
 			c.Action = as[0]
 			c.Progress, c.Outcome = progress(as[0], s.now())
