@@ -578,7 +578,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	b.login()
 
 	// The dashboard, at rest.
-	b.waitJS("the cards settled", `document.querySelector(`+jsString(card("gaming-pc", `[data-state="on"]`))+`) && document.querySelector(`+jsString(card("office-pc", `[data-state="off"]`))+`)`, 20*time.Second)
+	b.waitJS("the cards settled", `document.querySelector(`+jsString(card("gaming-pc", `[data-state="on"]`))+`) && document.querySelector(`+jsString(card("basement-pc", `[data-state="off"]`))+`)`, 20*time.Second)
 	b.screenshot(dir, "dashboard-phone")
 	b.setMedia("dark")
 	b.screenshot(dir, "dashboard-phone-dark")
@@ -592,10 +592,10 @@ func TestBrowserScreenshots(t *testing.T) {
 	// A wake under way.
 	b.phone(2)
 	b.open("/")
-	b.waitFor(card("office-pc", `[data-state="off"]`), browserTimeout)
-	b.click(card("office-pc") + ` button[data-action="wake"]`)
-	b.waitFor(card("office-pc", `[data-state="waking"]`), 10*time.Second)
-	b.screenshot(dir, "waking-phone", card("office-pc"))
+	b.waitFor(card("basement-pc", `[data-state="off"]`), browserTimeout)
+	b.click(card("basement-pc") + ` button[data-action="wake"]`)
+	b.waitFor(card("basement-pc", `[data-state="waking"]`), 10*time.Second)
+	b.screenshot(dir, "waking-phone")
 
 	// A shutdown that did not happen.
 	b.click(card("gaming-pc") + ` button[data-action="shutdown"]`)
@@ -604,10 +604,10 @@ func TestBrowserScreenshots(t *testing.T) {
 		b.click(submitOf("form#confirm"))
 	}
 	b.waitFor(card("gaming-pc", `[data-outcome="failed"]`), 4*shutdownDeadline+20*time.Second)
-	b.waitFor(card("office-pc", `[data-state="on"]`), 20*time.Second)
-	b.screenshot(dir, "shutdown-failed-phone")
+	b.waitFor(card("basement-pc", `[data-state="on"]`), 20*time.Second)
+	b.screenshot(dir, "shutdown-failed-phone", card("gaming-pc"))
 	b.setMedia("dark")
-	b.screenshot(dir, "shutdown-failed-phone-dark")
+	b.screenshot(dir, "shutdown-failed-phone-dark", card("gaming-pc"))
 	b.setMedia("light")
 
 	// A machine's page.
@@ -620,7 +620,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	b.open("/tokens")
 	b.waitFor("form#new-link", browserTimeout)
 	b.do(
-		chromedp.SetValue(chromedp.CSS(`form#new-link select[name=machine]`), "office-pc"),
+		chromedp.SetValue(chromedp.CSS(`form#new-link select[name=machine]`), "basement-pc"),
 		chromedp.SetValue(chromedp.CSS(`form#new-link select[name=action]`), "shutdown"),
 	)
 	b.click(submitOf("form#new-link"))
@@ -665,7 +665,7 @@ func newShotScene(t *testing.T) *shotScene {
 	for _, m := range []struct {
 		name string
 		pc   *pc
-	}{{"gaming-pc", s.gaming}, {"office-pc", s.office}} {
+	}{{"gaming-pc", s.gaming}, {"basement-pc", s.office}} {
 		s.hp.addMachine(t, map[string]any{"name": m.name, "mac": m.pc.MAC().String(), "host": m.pc.Addr().String(), "interface": "eth0"})
 	}
 	s.hp.addMachine(t, map[string]any{"name": "media-box", "mac": "02:11:22:33:44:55"})
@@ -674,7 +674,7 @@ func newShotScene(t *testing.T) *shotScene {
 	s.hp.waitPower(t, "gaming-pc", 10*time.Second, "on with its agent", func(p wirePower) bool {
 		return p.Agent != nil && p.Agent.Connected && up(p.State)
 	})
-	s.hp.waitPower(t, "office-pc", 10*time.Second, "off", func(p wirePower) bool { return p.State == "off" })
+	s.hp.waitPower(t, "basement-pc", 10*time.Second, "off", func(p wirePower) bool { return p.State == "off" })
 	return s
 }
 
