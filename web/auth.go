@@ -166,6 +166,9 @@ func (s *Server) signedIn(h http.HandlerFunc) http.Handler {
 	})
 }
 
+// maxFormBody bounds the body of a form the signed-in pages read.
+const maxFormBody = 64 << 10
+
 // checkChange refuses a change that comes from another site, or that does
 // not carry the token. The cross-origin check reads Sec-Fetch-Site and
 // Origin; the token covers browsers that send neither.
@@ -173,9 +176,18 @@ func (s *Server) checkChange(r *http.Request, token string) error {
 	if err := s.cop.Check(r); err != nil {
 		return moonwake.Errorf(moonwake.EForbidden, "This request came from another site, so it was refused. Go back to the hub's page and try again.")
 	}
+	// Parse the body whichever way the token came, so a form sent with
+	// the header is still read (handlers use r.PostForm). Bounded, as the
+	// sign-in forms are.
+	if r.PostForm == nil {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxFormBody)
+		if err := r.ParseForm(); err != nil {
+			return moonwake.Errorf(moonwake.EInvalid, "The form could not be read.")
+		}
+	}
 	got := r.Header.Get("X-CSRF-Token")
 	if got == "" {
-		got = r.PostFormValue("csrf")
+		got = r.PostForm.Get("csrf")
 	}
 	if got == "" || !hmac.Equal([]byte(got), []byte(token)) {
 		return moonwake.Errorf(moonwake.EForbidden, "The form had expired or did not come from this hub (missing or wrong CSRF token). Reload the page and try again.")
