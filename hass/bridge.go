@@ -3,7 +3,10 @@
 // power switch, wake and shut-down buttons, power and streaming binary
 // sensors, state and last-action sensors), its state follows the hub's
 // events, and commands from Home Assistant run verified actions, within a
-// scope that is checked exactly as an API token's.
+// scope that is checked exactly as an API token's. Commands are events:
+// a retained message on a command topic is never run; the bridge reports
+// it on <prefix>/error and clears it (an empty retained payload on its
+// topic).
 package hass
 
 import (
@@ -125,7 +128,13 @@ type Bridge struct {
 	// Owned by Run's loop.
 	published map[string]bool // machines whose discovery is out
 	scanning  bool
-	wg        sync.WaitGroup
+	// retainedSeen are the command topics a retained command came on, to
+	// warn once per topic; clearing are those whose retained message the
+	// bridge cleared, by when, so the empty payload that comes back is not
+	// taken for a command.
+	retainedSeen map[string]bool
+	clearing     map[string]time.Time
+	wg           sync.WaitGroup
 
 	closeOnce sync.Once
 }
@@ -141,8 +150,9 @@ const (
 
 // message is an MQTT message copied out of the client's callback.
 type message struct {
-	topic   string
-	payload []byte
+	topic    string
+	payload  []byte
+	retained bool // the broker kept it: it was sent before we subscribed
 }
 
 // staleConfig is a retained discovery payload of a moonwake node.
@@ -158,6 +168,9 @@ const (
 	commandTimeout = 30 * time.Second
 	closeTimeout   = 2 * time.Second
 	maxStale       = 4096
+	// clearEcho is how long after clearing a retained command the empty
+	// payload that comes back is ignored.
+	clearEcho = 10 * time.Second
 )
 
 // New checks o and prepares a bridge; it does not connect yet.
@@ -212,7 +225,7 @@ func New(o Options) (*Bridge, error) {
 		connected: make(chan struct{}, 1), haOnline: make(chan struct{}, 1), dirtyC: make(chan struct{}, 1),
 		cmds: make(chan message, cmdQueue), stale: make(chan []staleConfig, 1),
 		dirty: map[string]op{}, last: map[string]*moonwake.Action{}, cmdErr: map[string]*commandError{},
-		published: map[string]bool{},
+		published: map[string]bool{}, retainedSeen: map[string]bool{}, clearing: map[string]time.Time{},
 	}
 	co := mqtt.NewClientOptions().
 		AddBroker(o.Broker).
@@ -265,7 +278,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 	// paho runs this handler on a goroutine of its own: waiting is fine.
 	toks := []mqtt.Token{
 		c.Subscribe(b.t.commands(), 1, func(_ mqtt.Client, m mqtt.Message) {
-			msg := message{topic: m.Topic(), payload: slices.Clone(m.Payload())}
+			msg := message{topic: m.Topic(), payload: slices.Clone(m.Payload()), retained: m.Retained()}
 			select {
 			case b.cmds <- msg:
 			default:
@@ -651,6 +664,18 @@ func (b *Bridge) wait(what string, toks []mqtt.Token) bool {
 
 // command handles one message on a command topic.
 func (b *Bridge) command(ctx context.Context, msg message) {
+	if msg.retained {
+		b.retainedCommand(msg)
+		return
+	}
+	if len(msg.payload) == 0 {
+		if at, ok := b.clearing[msg.topic]; ok {
+			delete(b.clearing, msg.topic)
+			if time.Since(at) < clearEcho {
+				return // our own clearing of a retained command
+			}
+		}
+	}
 	c, perr := ParseCommand(b.t.prefix, msg.topic, msg.payload)
 	if c.Machine == "" {
 		b.log.Warn("mqtt: invalid command", "topic", truncate(msg.topic, 200), "error", perr)
@@ -695,13 +720,51 @@ func (b *Bridge) command(ctx context.Context, msg message) {
 	b.log.Info("mqtt: command", "machine", c.Machine, "action", c.Action, "id", a.ID, "status", a.Status)
 }
 
+// retainedCommand handles a retained message on a command topic. A
+// command is an event, not a state: a retained one would run again at
+// every connect of the bridge (a hub restart, a broker flap). So it runs
+// nothing, is reported on <prefix>/error, and is cleared from the broker
+// with an empty retained payload on its topic, so it does not come back.
+// The warning is logged once per topic.
+func (b *Bridge) retainedCommand(msg message) {
+	if len(msg.payload) == 0 {
+		return // nothing retained
+	}
+	c, _ := ParseCommand(b.t.prefix, msg.topic, msg.payload)
+	if !b.retainedSeen[msg.topic] && len(b.retainedSeen) < maxStale {
+		b.retainedSeen[msg.topic] = true
+		b.log.Warn("mqtt: retained command ignored and cleared; send commands without the retain flag",
+			"topic", truncate(msg.topic, 200))
+	}
+	b.publishError(&commandError{At: time.Now().UTC(), Machine: c.Machine, Command: c.Entity,
+		Error: "retained command ignored (a command must not be retained, or it would run at every reconnect); the retained message was cleared"})
+	if !b.client.IsConnectionOpen() {
+		return
+	}
+	now := time.Now()
+	for t, at := range b.clearing {
+		if now.Sub(at) >= clearEcho {
+			delete(b.clearing, t)
+		}
+	}
+	if len(b.clearing) < maxStale {
+		b.clearing[msg.topic] = now
+	}
+	b.wait("clear a retained command", []mqtt.Token{b.client.Publish(msg.topic, 1, true, []byte{})})
+}
+
+// publishError publishes ce on <prefix>/error, not retained.
+func (b *Bridge) publishError(ce *commandError) {
+	if p, err := json.Marshal(ce); err == nil && b.client.IsConnectionOpen() {
+		b.client.Publish(b.t.errors(), 1, false, p)
+	}
+}
+
 // refuse publishes a refused command on <prefix>/error and, for a known
 // machine, in its state's attributes.
 func (b *Bridge) refuse(machine, command, why string) {
 	ce := &commandError{At: time.Now().UTC(), Machine: machine, Command: command, Error: why}
-	if p, err := json.Marshal(ce); err == nil && b.client.IsConnectionOpen() {
-		b.client.Publish(b.t.errors(), 1, false, p)
-	}
+	b.publishError(ce)
 	if machine == "" {
 		return
 	}

@@ -3,6 +3,7 @@ package hass
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -409,5 +410,81 @@ func TestEventBurst(t *testing.T) {
 	}
 	if n := obs.seen(tp.state("gaming-pc")); n > 2600 {
 		t.Errorf("%d state messages for 2500 changes: nothing coalesced", n)
+	}
+}
+
+// A retained command, left on the broker before the bridge starts, is not
+// run: it is reported on the error topic and cleared from the broker. A
+// command sent as it should be (not retained) still runs.
+func TestRetainedCommandIgnored(t *testing.T) {
+	broker := brokerURL(t)
+	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
+	o := testOptions(f, broker)
+	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	obs := newObserver(t, broker, o.TopicPrefix+"/#")
+	shutdown, power := tp.command("pc", "shutdown"), tp.command("pc", "power")
+	obs.publish(shutdown, true, "PRESS")
+	obs.publish(power, true, "ON")
+	t.Cleanup(func() { obs.publish(shutdown, true, ""); obs.publish(power, true, "") })
+	obs.waitPayload(shutdown, wait, func(p []byte) bool { return string(p) == "PRESS" })
+
+	tb := startBridge(t, o)
+	obs.waitPayload(shutdown, wait, func(p []byte) bool { return len(p) == 0 })
+	obs.waitPayload(power, wait, func(p []byte) bool { return len(p) == 0 })
+	obs.wait("two errors", wait, func() bool { return obs.seen(tp.errors()) >= 2 })
+	if p, _ := obs.get(tp.errors()); !strings.Contains(string(p), "retained command ignored") || !strings.Contains(string(p), `"machine":"pc"`) {
+		t.Errorf("error %s", p)
+	}
+	// Cleared for real: a newcomer gets no retained command.
+	late := newObserver(t, broker, tp.prefix+"/machine/+/+/set")
+	obs.waitPayload(tp.state("pc"), wait, func(p []byte) bool { return len(p) > 0 })
+	time.Sleep(300 * time.Millisecond)
+	for _, topic := range []string{shutdown, power} {
+		if p, ok := late.get(topic); ok {
+			t.Errorf("%s is still retained: %q", topic, p)
+		}
+	}
+
+	obs.publish(tp.command("pc", "wake"), false, "PRESS")
+	deadline := time.Now().Add(wait)
+	for len(f.Calls()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := f.Calls(); len(got) != 1 || got[0].Action != moonwake.ActionWake {
+		t.Fatalf("calls %+v: want the one wake", got)
+	}
+	logs := tb.logs.String()
+	if n := strings.Count(logs, "retained command ignored"); n != 2 {
+		t.Errorf("%d warnings about retained commands, want one per topic:\n%s", n, logs)
+	}
+	if strings.Contains(logs, "invalid command") {
+		t.Errorf("clearing a retained command was taken for a command:\n%s", logs)
+	}
+	if n := obs.seen(tp.errors()); n != 2 {
+		t.Errorf("%d errors, want 2", n)
+	}
+}
+
+// The warning about a retained command comes once per topic, however
+// often one comes.
+func TestRetainedCommandWarnsOncePerTopic(t *testing.T) {
+	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
+	o := testOptions(f, "tcp://127.0.0.1:1")
+	logs := &syncBuffer{}
+	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	b, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		b.command(t.Context(), message{topic: b.t.command("pc", "shutdown"), payload: []byte("PRESS"), retained: true})
+	}
+	b.command(t.Context(), message{topic: b.t.command("pc", "wake"), payload: []byte("PRESS"), retained: true})
+	if n := strings.Count(logs.String(), "retained command ignored"); n != 2 {
+		t.Errorf("%d warnings, want 2:\n%s", n, logs)
+	}
+	if len(f.Calls()) != 0 {
+		t.Errorf("calls %+v", f.Calls())
 	}
 }
