@@ -34,6 +34,16 @@ func (s *Server) linkRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /l/{secret}", lp.page)
 	mux.HandleFunc("POST /l/{secret}", lp.page)
 	mux.HandleFunc("GET /l/{secret}/events", lp.events)
+	// Anything else under /l/ (/l/SECRET/, /l/SECRET/x …) is a gone link
+	// too: never the catch-all, which would echo the path or send the
+	// secret on to the sign-in page.
+	mux.HandleFunc("/l/", lp.gone)
+}
+
+// gone answers a path under /l/ that no link page serves.
+func (lp *linkPages) gone(w http.ResponseWriter, r *http.Request) {
+	linkHeaders(w)
+	lp.s.render(w, redacted(r), http.StatusNotFound, "link_gone.html", nil)
 }
 
 // linkPages serves the one-tap links, with their own rate limits.

@@ -279,6 +279,9 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) {
 
 // notFound is the error of a path nothing serves.
 func notFound(r *http.Request) error {
+	if strings.HasPrefix(r.URL.Path, "/l/") || strings.HasPrefix(r.URL.EscapedPath(), "/l/") {
+		return moonwake.Errorf(moonwake.ENotFound, "There is no such page.") // never a link's secret
+	}
 	return moonwake.Errorf(moonwake.ENotFound, "There is no page at %s.", r.URL.Path)
 }
 
