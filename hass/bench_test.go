@@ -36,7 +36,7 @@ func BenchmarkStatePayload(b *testing.B) {
 		b.ReportMetric(float64(n), "bytes/payload")
 	})
 	b.Run("discovery", func(b *testing.B) {
-		d := discoveryInfo{topics: topics{prefix: "moonwake", discovery: "homeassistant"},
+		d := discoveryInfo{topics: topics{prefix: "moonwake", discovery: "homeassistant", hub: "0123456789"},
 			publicURL: "https://wake.example.net", version: moonwake.Version}
 		scope := moonwake.Token{Name: "home-assistant", Admin: true}
 		b.ReportAllocs()

@@ -11,7 +11,9 @@ package hass
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +73,13 @@ type Options struct {
 	Username string
 	Password string // never logged
 	ClientID string // default DefaultClientID
+	// HubID tells this hub from others on the same broker: it is part of
+	// every node id, unique_id and device identifier the bridge publishes
+	// (moonwake_<hub id>_<machine>), and the bridge clears stale discovery
+	// payloads only when they carry it. 1 to 32 characters a-z, 0-9; keep
+	// it stable, or Home Assistant sees new devices. Default: derived from
+	// ClientID. The hub derives it from its identity key.
+	HubID string
 	// TopicPrefix roots the bridge's own topics: availability, state,
 	// commands. Default DefaultTopicPrefix.
 	TopicPrefix string
@@ -117,7 +126,7 @@ type Bridge struct {
 	haOnline  chan struct{} // Home Assistant restarted: publish everything
 	dirtyC    chan struct{} // events marked machines dirty
 	cmds      chan message  // commands, in order, bounded
-	stale     chan []staleConfig
+	stale     chan scanResult
 
 	mu     sync.Mutex
 	dirty  map[string]op               // by machine
@@ -134,6 +143,7 @@ type Bridge struct {
 	// taken for a command.
 	retainedSeen map[string]bool
 	clearing     map[string]time.Time
+	otherHubs    map[string]bool // hubs found sharing our topic prefix, warned about
 	wg           sync.WaitGroup
 
 	closeOnce sync.Once
@@ -159,6 +169,13 @@ type message struct {
 type staleConfig struct {
 	topic   string
 	machine string
+}
+
+// scanResult is what a scan of the retained discovery payloads found:
+// this bridge's, and the ids of other hubs that use the same topic prefix.
+type scanResult struct {
+	found  []staleConfig
+	others []string
 }
 
 // Bounds.
@@ -190,6 +207,13 @@ func New(o Options) (*Bridge, error) {
 	if o.ClientID == "" {
 		o.ClientID = DefaultClientID
 	}
+	if o.HubID == "" {
+		sum := sha256.Sum256([]byte(o.ClientID))
+		o.HubID = hex.EncodeToString(sum[:5])
+	}
+	if !validHubID(o.HubID) {
+		return nil, fmt.Errorf("mqtt bridge: hub id %q: want 1 to 32 characters a-z, 0-9", truncate(o.HubID, 40))
+	}
 	if o.TopicPrefix == "" {
 		o.TopicPrefix = DefaultTopicPrefix
 	}
@@ -217,15 +241,16 @@ func New(o Options) (*Bridge, error) {
 	if err := scope.Normalize(); err != nil {
 		return nil, fmt.Errorf("mqtt bridge: command scope: %s", moonwake.ErrorMessage(err))
 	}
-	t := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	t := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix, hub: o.HubID}
 	b := &Bridge{
 		o: o, t: t, scope: scope,
 		disc:      discoveryInfo{topics: t, publicURL: strings.TrimSuffix(o.PublicURL, "/"), version: moonwake.Version},
 		log:       o.Logger.With("component", "mqtt", "broker", moonwake.RedactURL(o.Broker)),
 		connected: make(chan struct{}, 1), haOnline: make(chan struct{}, 1), dirtyC: make(chan struct{}, 1),
-		cmds: make(chan message, cmdQueue), stale: make(chan []staleConfig, 1),
+		cmds: make(chan message, cmdQueue), stale: make(chan scanResult, 1),
 		dirty: map[string]op{}, last: map[string]*moonwake.Action{}, cmdErr: map[string]*commandError{},
 		published: map[string]bool{}, retainedSeen: map[string]bool{}, clearing: map[string]time.Time{},
+		otherHubs: map[string]bool{},
 	}
 	co := mqtt.NewClientOptions().
 		AddBroker(o.Broker).
@@ -254,6 +279,13 @@ func New(o Options) (*Bridge, error) {
 	}
 	b.client = mqtt.NewClient(co)
 	return b, nil
+}
+
+// validHubID reports whether id is 1 to 32 characters a-z, 0-9.
+func validHubID(id string) bool {
+	return id != "" && len(id) <= 32 && !strings.ContainsFunc(id, func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < '0' || r > '9')
+	})
 }
 
 // checkPrefix checks a topic prefix: one or more levels, no wildcards, no
@@ -329,7 +361,8 @@ func (b *Bridge) Run(ctx context.Context) {
 			b.flush(ctx)
 		case s := <-b.stale:
 			b.scanning = false
-			b.clearStale(ctx, s)
+			b.warnOtherHubs(s.others)
+			b.clearStale(ctx, s.found)
 		}
 	}
 }
@@ -514,12 +547,15 @@ func (b *Bridge) reconcile(ctx context.Context, scan bool) {
 }
 
 // scan subscribes to every retained discovery payload for ScanWindow and
-// returns those on moonwake nodes that this bridge published (their
-// availability topic is ours: another hub's nodes on the same broker are
-// left alone).
-func (b *Bridge) scan(ctx context.Context) []staleConfig {
+// returns those that this bridge published: on a node of this hub
+// (moonwake_<hub id>_<machine>), with a unique_id of that node and our
+// availability topic. Another hub's are left alone, even under the same
+// prefixes; those that share our availability topic are reported, since
+// the two hubs then share availability and command topics too.
+func (b *Bridge) scan(ctx context.Context) scanResult {
 	var mu sync.Mutex
 	var found []staleConfig
+	others := map[string]bool{}
 	tok := b.client.Subscribe(b.t.allConfigs(), 1, func(_ mqtt.Client, m mqtt.Message) {
 		if len(m.Payload()) == 0 {
 			return
@@ -528,25 +564,33 @@ func (b *Bridge) scan(ctx context.Context) []staleConfig {
 		if len(parts) != 4 {
 			return
 		}
-		name, ok := machineOfNode(parts[1])
-		if !ok {
+		node := parts[1]
+		if !strings.HasPrefix(node, nodePrefix) {
 			return
 		}
 		var c struct {
 			Availability string `json:"availability_topic"`
+			UniqueID     string `json:"unique_id"`
 		}
 		if json.Unmarshal(m.Payload(), &c) != nil || c.Availability != b.t.status() {
 			return
 		}
+		name, ours := b.t.machineOfNode(node)
 		mu.Lock()
-		if len(found) < maxStale {
-			found = append(found, staleConfig{topic: m.Topic(), machine: name})
+		defer mu.Unlock()
+		switch {
+		case ours && strings.HasPrefix(c.UniqueID, node+"_"):
+			if len(found) < maxStale {
+				found = append(found, staleConfig{topic: m.Topic(), machine: name})
+			}
+		case !ours && len(others) < 16:
+			other, _, _ := strings.Cut(strings.TrimPrefix(node, nodePrefix), "_")
+			others[truncate(other, 40)] = true
 		}
-		mu.Unlock()
 	})
 	if !tok.WaitTimeout(publishTimeout) || tok.Error() != nil {
 		b.log.Warn("mqtt: could not look for stale discovery payloads", "error", tok.Error())
-		return nil
+		return scanResult{}
 	}
 	select {
 	case <-ctx.Done():
@@ -555,7 +599,29 @@ func (b *Bridge) scan(ctx context.Context) []staleConfig {
 	b.client.Unsubscribe(b.t.allConfigs()).WaitTimeout(publishTimeout)
 	mu.Lock()
 	defer mu.Unlock()
-	return found
+	r := scanResult{found: found}
+	for id := range others {
+		r.others = append(r.others, id)
+	}
+	slices.Sort(r.others)
+	return r
+}
+
+// warnOtherHubs warns, once per hub, about other hubs whose discovery
+// payloads use our availability topic: same topic prefix, same broker.
+// Neither clears the other's entities, but they share the availability
+// topic (one's last will marks the other's entities unavailable) and the
+// command topics (a command for a machine both have runs on both).
+func (b *Bridge) warnOtherHubs(others []string) {
+	for _, id := range others {
+		if b.otherHubs[id] {
+			continue
+		}
+		b.otherHubs[id] = true
+		b.log.Warn("mqtt: another moonwake hub publishes under the same topic prefix on this broker; "+
+			"give each hub its own mqtt.topic_prefix and mqtt.client_id, or they share availability and commands",
+			"prefix", b.t.prefix, "hub_id", b.t.hub, "other_hub_id", id)
+	}
 }
 
 // clearStale clears the scanned discovery payloads of unknown machines.

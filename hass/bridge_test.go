@@ -34,7 +34,7 @@ func TestDiscoveryAndAvailability(t *testing.T) {
 	o.Scope = moonwake.Token{Machines: []string{"gaming-pc"}} // nas: read-only
 	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
 	startBridge(t, o)
-	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tp := testTopics(o)
 
 	obs.waitPayload(tp.status(), wait, func(p []byte) bool { return string(p) == Online })
 	for _, e := range entities {
@@ -49,7 +49,7 @@ func TestDiscoveryAndAvailability(t *testing.T) {
 			t.Errorf("%s: availability_topic %v", topic, c["availability_topic"])
 		}
 		dev := c["device"].(map[string]any)
-		if got := dev["identifiers"].([]any); len(got) != 1 || got[0] != "moonwake_gaming-pc" {
+		if got := dev["identifiers"].([]any); len(got) != 1 || got[0] != "moonwake_"+o.HubID+"_gaming-pc" {
 			t.Errorf("identifiers %v", got)
 		}
 		if got := dev["connections"].([]any)[0].([]any); got[0] != "mac" || got[1] != "aa:bb:cc:dd:ee:01" {
@@ -108,7 +108,7 @@ func TestCommands(t *testing.T) {
 	o.Scope = moonwake.Token{Machines: []string{"gaming-pc", "htpc"}, Actions: []string{moonwake.ActionWake, moonwake.ActionShutdown}}
 	obs := newObserver(t, broker, o.TopicPrefix+"/#")
 	startBridge(t, o)
-	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tp := testTopics(o)
 	obs.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 })
 
 	waitCalls := func(n int) []call {
@@ -179,7 +179,7 @@ func TestStateUpdates(t *testing.T) {
 	o := testOptions(f, broker)
 	obs := newObserver(t, broker, o.TopicPrefix+"/#")
 	startBridge(t, o)
-	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tp := testTopics(o)
 	st := decodeState(t, obs.waitPayload(tp.state("gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 }))
 	if st.LastAction.Outcome != moonwake.StatusSucceeded || st.LastAction.ID != "old" || st.LastAction.Actor != "token:phone" {
 		t.Errorf("last action from the audit log: %+v", st.LastAction)
@@ -227,7 +227,7 @@ func TestMachineAddedAndRemoved(t *testing.T) {
 	o := testOptions(f, broker)
 	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
 	startBridge(t, o)
-	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tp := testTopics(o)
 	for _, e := range entities {
 		obs.waitPayload(tp.config(e, "gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 })
 	}
@@ -264,7 +264,7 @@ func TestRepublishOnHomeAssistantOnline(t *testing.T) {
 	o := testOptions(f, broker)
 	obs := newObserver(t, broker, o.DiscoveryPrefix+"/+/+/+/config", o.TopicPrefix+"/machine/+/state")
 	startBridge(t, o)
-	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tp := testTopics(o)
 	topic := tp.config(entities[0], "gaming-pc")
 	obs.waitPayload(topic, wait, func(p []byte) bool { return len(p) > 0 })
 	time.Sleep(200 * time.Millisecond)
@@ -282,7 +282,7 @@ func TestStaleDiscoveryCleared(t *testing.T) {
 	broker := brokerURL(t)
 	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
-	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tp := testTopics(o)
 	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
 	ghost := testMachine("ghost", "aa:bb:cc:dd:ee:09")
 	d := discoveryInfo{topics: tp, version: "old"}
@@ -291,7 +291,7 @@ func TestStaleDiscoveryCleared(t *testing.T) {
 		obs.publish(tp.config(e, "ghost"), true, string(b))
 	}
 	obs.publish(tp.state("ghost"), true, `{"state":"off"}`)
-	other := discoveryInfo{topics: topics{prefix: "another-hub", discovery: o.DiscoveryPrefix}}
+	other := discoveryInfo{topics: topics{prefix: "another-hub", discovery: o.DiscoveryPrefix, hub: o.HubID}}
 	b, _ := json.Marshal(other.config(entities[3], testMachine("elsewhere", "aa:bb:cc:dd:ee:0a")))
 	otherTopic := tp.config(entities[3], "elsewhere")
 	obs.publish(otherTopic, true, string(b))
@@ -317,7 +317,7 @@ func TestBrokerRestart(t *testing.T) {
 	broker := "tcp://" + mq.addr
 	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
-	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tp := testTopics(o)
 	tb := startBridge(t, o)
 	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
 	obs.waitPayload(tp.status(), wait, func(p []byte) bool { return string(p) == Online })
@@ -389,7 +389,7 @@ func TestEventBurst(t *testing.T) {
 	o := testOptions(f, broker)
 	obs := newObserver(t, broker, o.TopicPrefix+"/#")
 	startBridge(t, o)
-	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tp := testTopics(o)
 	obs.waitPayload(tp.state("nas"), wait, func(p []byte) bool { return len(p) > 0 })
 
 	start := time.Now()
@@ -420,7 +420,7 @@ func TestRetainedCommandIgnored(t *testing.T) {
 	broker := brokerURL(t)
 	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
-	tp := topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix}
+	tp := testTopics(o)
 	obs := newObserver(t, broker, o.TopicPrefix+"/#")
 	shutdown, power := tp.command("pc", "shutdown"), tp.command("pc", "power")
 	obs.publish(shutdown, true, "PRESS")
@@ -486,5 +486,64 @@ func TestRetainedCommandWarnsOncePerTopic(t *testing.T) {
 	}
 	if len(f.Calls()) != 0 {
 		t.Errorf("calls %+v", f.Calls())
+	}
+}
+
+// Two hubs on one broker with the same prefixes but different hub ids:
+// their nodes differ, neither clears the other's entities at connect, and
+// each warns about the other.
+func TestTwoHubsSamePrefix(t *testing.T) {
+	broker := brokerURL(t)
+	fa := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	fb := newFakeHub(t, testMachine("nas", "aa:bb:cc:dd:ee:02"), testMachine("gaming-pc", "aa:bb:cc:dd:ee:03"))
+	oa := testOptions(fa, broker)
+	ob := testOptions(fb, broker)
+	ob.TopicPrefix, ob.DiscoveryPrefix = oa.TopicPrefix, oa.DiscoveryPrefix
+	ta, tb := testTopics(oa), testTopics(ob)
+	obs := newObserver(t, broker, oa.DiscoveryPrefix+"/#")
+	t.Cleanup(func() { // leave nothing retained
+		for _, tp := range []topics{ta, tb} {
+			for _, name := range []string{"gaming-pc", "nas"} {
+				for _, e := range entities {
+					obs.publish(tp.config(e, name), true, "")
+				}
+			}
+		}
+	})
+	ba := startBridge(t, oa)
+	for _, e := range entities {
+		obs.waitPayload(ta.config(e, "gaming-pc"), wait, func(p []byte) bool { return len(p) > 0 })
+	}
+	bb := startBridge(t, ob)
+	for _, name := range []string{"nas", "gaming-pc"} {
+		for _, e := range entities {
+			obs.waitPayload(tb.config(e, name), wait, func(p []byte) bool { return len(p) > 0 })
+		}
+	}
+	// B's scan saw A's gaming-pc, a machine B does not... have under A's id.
+	// A restarts and scans B's nas, which A does not have.
+	warned := func(l *syncBuffer) bool {
+		return strings.Contains(l.String(), "another moonwake hub publishes under the same topic prefix")
+	}
+	obs.wait("B warns about A", wait, func() bool { return warned(bb.logs) })
+	ba.stop()
+	ba = startBridge(t, oa)
+	obs.wait("A warns about B", wait, func() bool { return warned(ba.logs) })
+	time.Sleep(oa.ScanWindow + 500*time.Millisecond) // past both scans and their clearing
+	for _, c := range []struct {
+		tp   topics
+		name string
+	}{{ta, "gaming-pc"}, {tb, "gaming-pc"}, {tb, "nas"}} {
+		for _, e := range entities {
+			if p, _ := obs.get(c.tp.config(e, c.name)); len(p) == 0 {
+				t.Errorf("hub %s: %s was cleared", c.tp.hub, c.tp.config(e, c.name))
+			}
+		}
+	}
+	if ta.config(entities[0], "gaming-pc") == tb.config(entities[0], "gaming-pc") {
+		t.Error("both hubs publish gaming-pc on one topic")
+	}
+	if !strings.Contains(ba.logs.String(), "other_hub_id="+ob.HubID) {
+		t.Errorf("A's warning does not name B:\n%s", ba.logs)
 	}
 }

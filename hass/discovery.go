@@ -55,6 +55,7 @@ var entities = []entityDef{
 type topics struct {
 	prefix    string // moonwake
 	discovery string // homeassistant
+	hub       string // Options.HubID
 }
 
 func (t topics) status() string              { return t.prefix + "/status" }
@@ -67,16 +68,21 @@ func (t topics) command(machine, e string) string {
 	return t.prefix + "/machine/" + machine + "/" + e + "/set"
 }
 func (t topics) config(e entityDef, machine string) string {
-	return t.discovery + "/" + e.component + "/" + nodeID(machine) + "/" + e.object + "/config"
+	return t.discovery + "/" + e.component + "/" + t.node(machine) + "/" + e.object + "/config"
 }
 
-// nodeID is a machine's node in discovery topics and its device
-// identifier.
-func nodeID(machine string) string { return "moonwake_" + machine }
+// nodePrefix starts every moonwake node id.
+const nodePrefix = "moonwake_"
 
-// machineOfNode returns the machine a discovery node_id stands for.
-func machineOfNode(node string) (string, bool) {
-	name, ok := strings.CutPrefix(node, "moonwake_")
+// node is a machine's node in discovery topics and its device identifier,
+// moonwake_<hub id>_<machine>: unique per hub, so hubs sharing a broker
+// and a discovery prefix neither overwrite nor clear each other's.
+func (t topics) node(machine string) string { return nodePrefix + t.hub + "_" + machine }
+
+// machineOfNode returns the machine a discovery node_id of this hub stands
+// for; false for other hubs' nodes.
+func (t topics) machineOfNode(node string) (string, bool) {
+	name, ok := strings.CutPrefix(node, nodePrefix+t.hub+"_")
 	return name, ok && moonwake.ValidName(name)
 }
 
@@ -94,7 +100,7 @@ type discoveryInfo struct {
 // device is the device block of machine m.
 func (d discoveryInfo) device(m *moonwake.Machine) map[string]any {
 	dev := map[string]any{
-		"identifiers":  []string{nodeID(m.Name)},
+		"identifiers":  []string{d.node(m.Name)},
 		"connections":  [][]string{{"mac", strings.ToLower(m.MAC)}},
 		"name":         m.Name,
 		"manufacturer": "moonwake",
@@ -119,7 +125,7 @@ func (d discoveryInfo) origin() map[string]any {
 // config returns entity e's discovery payload for machine m.
 func (d discoveryInfo) config(e entityDef, m *moonwake.Machine) map[string]any {
 	c := map[string]any{
-		"unique_id":             nodeID(m.Name) + "_" + e.component + "_" + e.object,
+		"unique_id":             d.node(m.Name) + "_" + e.component + "_" + e.object,
 		"default_entity_id":     e.component + "." + slug(m.Name) + "_" + e.object,
 		"availability_topic":    d.status(),
 		"payload_available":     Online,

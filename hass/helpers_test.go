@@ -385,11 +385,16 @@ func (s *syncBuffer) String() string {
 func testOptions(f *fakeHub, broker string) Options {
 	id := randID()
 	return Options{
-		Broker: broker, ClientID: "moonwake-test-" + id,
+		Broker: broker, ClientID: "moonwake-test-" + id, HubID: "h" + id,
 		TopicPrefix: "mw-" + id, DiscoveryPrefix: "ha-" + id,
 		Machines: f, Monitor: f, Power: f, Actions: f, Events: f.events,
 		ReconnectInterval: 300 * time.Millisecond, ScanWindow: 300 * time.Millisecond,
 	}
+}
+
+// testTopics are the topics of a bridge with options o.
+func testTopics(o Options) topics {
+	return topics{prefix: o.TopicPrefix, discovery: o.DiscoveryPrefix, hub: o.HubID}
 }
 
 func startBridge(t *testing.T, o Options) *testBridge {

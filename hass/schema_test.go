@@ -308,7 +308,7 @@ func TestDiscoveryPayloadsMatchSchema(t *testing.T) {
 	s := loadSchema(t)
 	m := testMachine("gaming-pc", "AA:BB:CC:DD:EE:01")
 	for _, public := range []string{"", "https://wake.example.net"} {
-		d := discoveryInfo{topics: topics{prefix: "moonwake", discovery: "homeassistant"}, publicURL: public, version: "v1.2.3"}
+		d := discoveryInfo{topics: topics{prefix: "moonwake", discovery: "homeassistant", hub: "0123456789"}, publicURL: public, version: "v1.2.3"}
 		for _, e := range entities {
 			b, err := json.Marshal(d.config(e, m))
 			if err != nil {

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/moonwake/moonwake/hass"
@@ -21,6 +23,7 @@ func (h *Hub) openMQTT(ctx context.Context) error {
 	}
 	h.mqtt, err = hass.New(hass.Options{
 		Broker: c.Broker, Username: c.Username, Password: c.Password, ClientID: c.ClientID,
+		HubID:       mqttHubID(h.agents.fingerprint),
 		TopicPrefix: c.TopicPrefix, DiscoveryPrefix: c.DiscoveryPrefix, PublicURL: h.cfg.PublicURL,
 		Scope: c.Scope(), TLS: tlsConfig,
 		Machines: h.machines, Monitor: h.monitor, Power: h.power, Actions: h.actions, Events: h.events,
@@ -47,4 +50,12 @@ func (h *Hub) closeMQTT() error {
 		return nil
 	}
 	return h.mqtt.Close()
+}
+
+// mqttHubID is the hub's identity on MQTT, from its key's fingerprint:
+// stable as long as the data directory keeps the key, and different for
+// every hub, so hubs sharing a broker keep their entities apart.
+func mqttHubID(fingerprint string) string {
+	sum := sha256.Sum256([]byte(fingerprint))
+	return hex.EncodeToString(sum[:5])
 }

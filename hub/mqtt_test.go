@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +74,20 @@ func TestHubMQTTBridge(t *testing.T) {
 
 	r := newReceiver(t)
 	th.addMachine("gaming-pc", "AA:BB:CC:DD:EE:42", r, nil)
-	sw := cfg.MQTT.DiscoveryPrefix + "/switch/moonwake_gaming-pc/power/config"
+	// The node is moonwake_<hub id>_<machine>, the hub id from its key.
+	sw := ""
+	for deadline := time.Now().Add(10 * time.Second); sw == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		for topic, p := range seen {
+			if strings.HasPrefix(topic, cfg.MQTT.DiscoveryPrefix+"/switch/moonwake_") && strings.HasSuffix(topic, "_gaming-pc/power/config") && len(p) > 0 {
+				sw = topic
+			}
+		}
+		mu.Unlock()
+	}
+	if node := strings.Split(sw, "/"); len(node) != 5 || !regexp.MustCompile(`^moonwake_[0-9a-f]{10}_gaming-pc$`).MatchString(node[2]) {
+		t.Fatalf("switch discovery topic %q", sw)
+	}
 	var c struct {
 		CommandTopic string `json:"command_topic"`
 		Device       struct {
@@ -89,8 +103,14 @@ func TestHubMQTTBridge(t *testing.T) {
 
 	obs.Publish(c.CommandTopic, 1, false, "ON").WaitTimeout(5 * time.Second)
 	wantPacket(t, r.next(5*time.Second), "aa:bb:cc:dd:ee:42", "")
+	// The packet may go out before the action is in the audit log.
 	var list struct{ Actions []moonwake.Action }
-	th.must(200, "GET", "/api/v1/actions?machine=gaming-pc", th.Admin, nil).decode(t, &list)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		th.must(200, "GET", "/api/v1/actions?machine=gaming-pc", th.Admin, nil).decode(t, &list)
+		if len(list.Actions) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if actions := list.Actions; len(actions) != 1 || actions[0].Kind != moonwake.ActionWake || actions[0].Actor.Kind != "mqtt" || actions[0].Actor.Name != cfg.MQTT.ClientID {
 		t.Errorf("actions %+v", list.Actions)
 	}
