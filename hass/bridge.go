@@ -22,9 +22,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/time/rate"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/events"
@@ -106,6 +108,11 @@ type Options struct {
 	// ReconnectInterval bounds the wait between connection attempts.
 	// Default 30s; tests shorten it.
 	ReconnectInterval time.Duration
+	// RepublishInterval is the least time between two full republishes
+	// asked for by Home Assistant's birth message (anyone on the broker
+	// can send one): requests in between are coalesced into one, made when
+	// the interval is up. Default 5s.
+	RepublishInterval time.Duration
 	// ScanWindow is how long the bridge collects retained discovery
 	// payloads after a connect, to clear those of machines that no longer
 	// exist. Default 2s.
@@ -146,7 +153,40 @@ type Bridge struct {
 	otherHubs    map[string]bool // hubs found sharing our topic prefix, warned about
 	wg           sync.WaitGroup
 
+	// noisy and haLog limit log lines that anyone on the broker can cause.
+	noisy, haLog *logLimiter
+
 	closeOnce sync.Once
+}
+
+// logLimiter lets a kind of log line through a few times a minute, and
+// counts those it holds back; the next line through says how many.
+type logLimiter struct {
+	lim        *rate.Limiter
+	suppressed atomic.Int64
+}
+
+// Log lines anyone on the broker can cause: a burst of logBurst, then one
+// every logEvery.
+const (
+	logBurst = 5
+	logEvery = 20 * time.Second
+)
+
+func newLogLimiter() *logLimiter {
+	return &logLimiter{lim: rate.NewLimiter(rate.Every(logEvery), logBurst)}
+}
+
+// log logs msg at level, or counts it when over the limit.
+func (l *logLimiter) log(lg *slog.Logger, level slog.Level, msg string, args ...any) {
+	if !l.lim.Allow() {
+		l.suppressed.Add(1)
+		return
+	}
+	if n := l.suppressed.Swap(0); n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	lg.Log(context.Background(), level, msg, args...)
 }
 
 // op is what a machine needs published; a larger op includes the smaller.
@@ -228,6 +268,9 @@ func New(o Options) (*Bridge, error) {
 	if o.ReconnectInterval <= 0 {
 		o.ReconnectInterval = 30 * time.Second
 	}
+	if o.RepublishInterval <= 0 {
+		o.RepublishInterval = 5 * time.Second
+	}
 	if o.ScanWindow <= 0 {
 		o.ScanWindow = 2 * time.Second
 	}
@@ -250,7 +293,7 @@ func New(o Options) (*Bridge, error) {
 		cmds: make(chan message, cmdQueue), stale: make(chan scanResult, 1),
 		dirty: map[string]op{}, last: map[string]*moonwake.Action{}, cmdErr: map[string]*commandError{},
 		published: map[string]bool{}, retainedSeen: map[string]bool{}, clearing: map[string]time.Time{},
-		otherHubs: map[string]bool{},
+		otherHubs: map[string]bool{}, noisy: newLogLimiter(), haLog: newLogLimiter(),
 	}
 	co := mqtt.NewClientOptions().
 		AddBroker(o.Broker).
@@ -314,12 +357,12 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 			select {
 			case b.cmds <- msg:
 			default:
-				b.log.Warn("mqtt command dropped: too many commands queued", "topic", truncate(msg.topic, 200))
+				b.noisy.log(b.log, slog.LevelWarn, "mqtt command dropped: too many commands queued", "topic", truncate(msg.topic, 200))
 			}
 		}),
 		c.Subscribe(b.t.haStatus(), 1, func(_ mqtt.Client, m mqtt.Message) {
 			if string(m.Payload()) == Online {
-				b.log.Info("Home Assistant came online; publishing discovery again")
+				b.haLog.log(b.log, slog.LevelInfo, "Home Assistant came online; publishing discovery again")
 				nudge(b.haOnline)
 			}
 		}),
@@ -347,14 +390,31 @@ func (b *Bridge) Run(ctx context.Context) {
 		b.follow(ctx)
 	}()
 	defer b.wg.Wait()
+	// Home Assistant's birth message asks for a full republish; at most
+	// one every RepublishInterval, with one more pending at most.
+	var lastFull time.Time
+	var again <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-b.connected:
 			b.reconcile(ctx, true)
+			lastFull = time.Now()
 		case <-b.haOnline:
+			if again != nil {
+				continue // one is pending already
+			}
+			if d := b.o.RepublishInterval - time.Since(lastFull); d > 0 {
+				again = time.After(d)
+				continue
+			}
 			b.reconcile(ctx, false)
+			lastFull = time.Now()
+		case <-again:
+			again = nil
+			b.reconcile(ctx, false)
+			lastFull = time.Now()
 		case m := <-b.cmds:
 			b.command(ctx, m)
 		case <-b.dirtyC:
@@ -744,26 +804,26 @@ func (b *Bridge) command(ctx context.Context, msg message) {
 	}
 	c, perr := ParseCommand(b.t.prefix, msg.topic, msg.payload)
 	if c.Machine == "" {
-		b.log.Warn("mqtt: invalid command", "topic", truncate(msg.topic, 200), "error", perr)
+		b.noisy.log(b.log, slog.LevelWarn, "mqtt: invalid command", "topic", truncate(msg.topic, 200), "error", perr)
 		b.refuse("", "", perr.Error())
 		return
 	}
 	m, err := b.o.Machines.FindMachine(ctx, c.Machine)
 	if moonwake.ErrorCode(err) == moonwake.ENotFound {
-		b.log.Info("mqtt: command for an unknown machine ignored", "machine", c.Machine, "entity", c.Entity)
+		b.noisy.log(b.log, slog.LevelInfo, "mqtt: command for an unknown machine ignored", "machine", c.Machine, "entity", c.Entity)
 		return
 	} else if err != nil {
 		b.log.Error("mqtt: find machine", "machine", c.Machine, "error", err)
 		return
 	}
 	if perr != nil {
-		b.log.Warn("mqtt: invalid command", "machine", c.Machine, "error", perr)
+		b.noisy.log(b.log, slog.LevelWarn, "mqtt: invalid command", "machine", c.Machine, "error", perr)
 		b.refuse(c.Machine, c.Entity, perr.Error())
 		return
 	}
 	if !b.scope.Allows(c.Action, c.Machine) {
 		msg := fmt.Sprintf("MQTT commands may not %s %s: see mqtt.actions and mqtt.machines in the hub's config", c.Action, c.Machine)
-		b.log.Warn("mqtt: command refused", "machine", c.Machine, "action", c.Action, "reason", "outside the command scope")
+		b.noisy.log(b.log, slog.LevelWarn, "mqtt: command refused", "machine", c.Machine, "action", c.Action, "reason", "outside the command scope")
 		b.refuse(c.Machine, c.Action, msg)
 		return
 	}
@@ -799,7 +859,7 @@ func (b *Bridge) retainedCommand(msg message) {
 	c, _ := ParseCommand(b.t.prefix, msg.topic, msg.payload)
 	if !b.retainedSeen[msg.topic] && len(b.retainedSeen) < maxStale {
 		b.retainedSeen[msg.topic] = true
-		b.log.Warn("mqtt: retained command ignored and cleared; send commands without the retain flag",
+		b.noisy.log(b.log, slog.LevelWarn, "mqtt: retained command ignored and cleared; send commands without the retain flag",
 			"topic", truncate(msg.topic, 200))
 	}
 	b.publishError(&commandError{At: time.Now().UTC(), Machine: c.Machine, Command: c.Entity,

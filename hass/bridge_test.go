@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/moonwake/moonwake"
 )
 
@@ -545,5 +547,78 @@ func TestTwoHubsSamePrefix(t *testing.T) {
 	}
 	if !strings.Contains(ba.logs.String(), "other_hub_id="+ob.HubID) {
 		t.Errorf("A's warning does not name B:\n%s", ba.logs)
+	}
+}
+
+// A storm of Home Assistant birth messages (anyone on the broker can send
+// them) makes a bounded number of full republishes: at most one per
+// RepublishInterval, the requests in between coalesced.
+func TestRepublishStormCoalesced(t *testing.T) {
+	broker := brokerURL(t)
+	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	o := testOptions(f, broker)
+	o.RepublishInterval = time.Second
+	tp := testTopics(o)
+	obs := newObserver(t, broker, o.DiscoveryPrefix+"/+/+/+/config")
+	tb := startBridge(t, o)
+	topic := tp.config(entities[0], "gaming-pc")
+	obs.waitPayload(topic, wait, func(p []byte) bool { return len(p) > 0 })
+	before := obs.seen(topic)
+
+	start := time.Now()
+	for range 100 {
+		obs.publish(tp.haStatus(), false, Online)
+	}
+	elapsed := time.Since(start)
+	obs.wait("a republish", wait, func() bool { return obs.seen(topic) > before })
+	time.Sleep(o.RepublishInterval + time.Second) // a pending one comes at most one interval after the last request
+	n := obs.seen(topic) - before
+	if most := 2 + int(elapsed/o.RepublishInterval); n > most {
+		t.Errorf("%d republishes for 100 birth messages in %s, want at most %d", n, elapsed, most)
+	}
+	if k := strings.Count(tb.logs.String(), "Home Assistant came online"); k > logBurst+1+int(elapsed/logEvery) {
+		t.Errorf("%d log lines for 100 birth messages", k)
+	}
+}
+
+// A flood of invalid commands logs a few lines, not one each.
+func TestInvalidCommandLogsLimited(t *testing.T) {
+	broker := brokerURL(t)
+	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
+	o := testOptions(f, broker)
+	tp := testTopics(o)
+	obs := newObserver(t, broker, o.TopicPrefix+"/#")
+	tb := startBridge(t, o)
+	obs.waitPayload(tp.state("pc"), wait, func(p []byte) bool { return len(p) > 0 })
+	start := time.Now()
+	for range 100 {
+		obs.publish(tp.command("pc", "power"), false, "TOGGLE")
+	}
+	// Answered on the error topic, unless dropped as too many queued.
+	obs.wait("errors", wait, func() bool { return obs.seen(tp.errors()) > 0 })
+	for n := -1; n != obs.seen(tp.errors()); time.Sleep(500 * time.Millisecond) {
+		n = obs.seen(tp.errors())
+	}
+	logs := tb.logs.String()
+	if n, most := strings.Count(logs, "invalid command")+strings.Count(logs, "command dropped"), logBurst+1+int(time.Since(start)/logEvery); n > most {
+		t.Errorf("%d log lines for 100 invalid commands, want at most %d", n, most)
+	}
+	if len(f.Calls()) != 0 {
+		t.Errorf("calls %+v", f.Calls())
+	}
+}
+
+// The next line through the limiter counts those held back.
+func TestLogLimiterCountsSuppressed(t *testing.T) {
+	logs := &syncBuffer{}
+	lg := slog.New(slog.NewTextHandler(logs, nil))
+	l := &logLimiter{lim: rate.NewLimiter(rate.Every(time.Hour), 1)}
+	for range 4 {
+		l.log(lg, slog.LevelWarn, "noise")
+	}
+	l.lim.SetLimit(rate.Inf)
+	l.log(lg, slog.LevelWarn, "noise")
+	if got := logs.String(); strings.Count(got, "noise") != 2 || !strings.Contains(got, "suppressed=3") {
+		t.Errorf("log:\n%s", got)
 	}
 }

@@ -389,6 +389,7 @@ func testOptions(f *fakeHub, broker string) Options {
 		TopicPrefix: "mw-" + id, DiscoveryPrefix: "ha-" + id,
 		Machines: f, Monitor: f, Power: f, Actions: f, Events: f.events,
 		ReconnectInterval: 300 * time.Millisecond, ScanWindow: 300 * time.Millisecond,
+		RepublishInterval: 500 * time.Millisecond,
 	}
 }
 
