@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -8,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -30,6 +33,44 @@ var (
 	argonTime    uint32 = 2
 	argonThreads uint8  = 1
 )
+
+// At most argonSlots argon2 runs (sign-ins and password changes) at a
+// time: each takes argonMemory and tens of milliseconds, so a burst of
+// them must not exhaust the hub's memory. A run waits up to argonWait
+// for a slot; then the request is refused (429) rather than queued.
+const argonSlots = 2
+
+var (
+	argonSem  = make(chan struct{}, argonSlots)
+	argonWait atomic.Int64           // nanoseconds; 0 means 2 s. Tests shorten it.
+	argonHook atomic.Pointer[func()] // tests: called while a slot is held, before the run
+)
+
+// acquireArgon takes an argon2 slot, waiting at most argonWait. It returns
+// the slot's release, or false when none came free in time.
+func acquireArgon(ctx context.Context) (release func(), ok bool) {
+	select {
+	case argonSem <- struct{}{}:
+	default:
+		wait := time.Duration(argonWait.Load())
+		if wait <= 0 {
+			wait = 2 * time.Second
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case argonSem <- struct{}{}:
+		case <-t.C:
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+	if h := argonHook.Load(); h != nil {
+		(*h)()
+	}
+	return func() { <-argonSem }, true
+}
 
 const (
 	argonSaltLen = 16

@@ -2,10 +2,15 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/moonwake/moonwake"
 )
@@ -58,5 +63,124 @@ func TestLinkSubpathsAreGone(t *testing.T) {
 	r, _ := http.NewRequest(http.MethodGet, "/l/"+secret+"/x", nil)
 	if msg := moonwake.ErrorMessage(notFound(r)); strings.Contains(msg, secret) {
 		t.Errorf("notFound: %q", msg)
+	}
+}
+
+// Wrong passwords sent all at once get no more tries than the limit: the
+// try is paid for before the password is checked.
+func TestParallelWrongPasswordsLimited(t *testing.T) {
+	h := newHarness(t)
+	h.signIn()
+	const n = 40
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, h.ts.URL+"/login", strings.NewReader("password=not+the+password"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := h.newClient().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusTooManyRequests && res.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			codes <- res.StatusCode
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[http.StatusUnauthorized] > loginBurst || count[http.StatusUnauthorized]+count[http.StatusTooManyRequests] != n {
+		t.Errorf("answers %v: want at most %d 401s, the rest 429", count, loginBurst)
+	}
+	if count[http.StatusUnauthorized] == 0 {
+		t.Errorf("answers %v: no try was checked", count)
+	}
+}
+
+// At most argonSlots passwords are checked at a time; the others are
+// refused with 429 and Retry-After once the short wait is over.
+func TestArgonRunsBounded(t *testing.T) {
+	h := newHarness(t)
+	h.signIn()
+	var mu sync.Mutex
+	inside, most := 0, 0
+	hold := make(chan struct{})
+	entered := make(chan struct{}, 16)
+	hook := func() {
+		mu.Lock()
+		inside++
+		most = max(most, inside)
+		mu.Unlock()
+		entered <- struct{}{}
+		<-hold
+		mu.Lock()
+		inside--
+		mu.Unlock()
+	}
+	argonHook.Store(&hook)
+	argonWait.Store(int64(50 * time.Millisecond))
+	t.Cleanup(func() { argonHook.Store(nil); argonWait.Store(0) })
+
+	// Each from an address of its own, so the rate limit is not what stops them.
+	h.reconfigure(func(s *Server) { s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	const n = 6
+	codes := make(chan *http.Response, n)
+	for i := range n {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, h.ts.URL+"/login", strings.NewReader("password=not+the+password"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("192.0.2.%d", i+1))
+			res, err := h.newClient().Do(req)
+			if err != nil {
+				t.Error(err)
+				codes <- nil
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			codes <- res
+		}()
+	}
+	// Two hold the slots; the other four must be refused while they do.
+	for range n - argonSlots {
+		res := <-codes
+		if res == nil {
+			continue
+		}
+		if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+			t.Errorf("while the slots are held: %s, Retry-After %q", res.Status, res.Header.Get("Retry-After"))
+		}
+	}
+	for range argonSlots {
+		select {
+		case <-entered:
+		case <-time.After(20 * time.Second):
+			close(hold)
+			t.Fatal("no password check holds a slot")
+		}
+	}
+	close(hold)
+	for range argonSlots {
+		if res := <-codes; res != nil && res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a held check: %s", res.Status)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > argonSlots {
+		t.Errorf("%d argon2 runs at once, want at most %d", most, argonSlots)
 	}
 }

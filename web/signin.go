@@ -66,6 +66,27 @@ func (l *addrLimiter) blocked(addr string, now time.Time) (bool, time.Duration) 
 // fail spends one attempt of the address.
 func (l *addrLimiter) fail(addr string, now time.Time) { l.get(addr, now).AllowN(now, 1) }
 
+// take spends one attempt of the address before the attempt is checked,
+// so that attempts under way count: it returns a refund to call when the
+// attempt succeeds, or false and how long to wait when none is left.
+func (l *addrLimiter) take(addr string, now time.Time) (refund func(), ok bool, wait time.Duration) {
+	res := l.get(addr, now).ReserveN(now, 1)
+	if !res.OK() {
+		return nil, false, time.Minute
+	}
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return nil, false, d
+	}
+	return func() { res.CancelAt(now) }, true, 0
+}
+
+// tooBusy answers a request that found every argon2 slot taken.
+func (s *Server) tooBusy(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "2")
+	s.fail(w, r, moonwake.Errorf(moonwake.ERateLimited, "The hub is busy checking other passwords: wait a moment, then try again."))
+}
+
 // loginData is the data of login.html.
 type loginData struct {
 	Next  string
@@ -119,7 +140,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr, now := s.clientAddr(r), s.now()
-	if blocked, wait := s.loginLimit.blocked(addr, now); blocked {
+	// The attempt is paid for before the password is checked, so that
+	// attempts checked at the same time all count; a right one is refunded.
+	refund, ok, wait := s.loginLimit.take(addr, now)
+	if !ok {
 		s.tooMany(w, r, wait)
 		return
 	}
@@ -133,13 +157,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ok, err := verifyPassword(stored, r.PostFormValue("password"))
+	release, got := acquireArgon(r.Context())
+	if !got {
+		refund() // not checked: not an attempt
+		s.tooBusy(w, r)
+		return
+	}
+	ok, err = verifyPassword(stored, r.PostFormValue("password"))
+	release()
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if !ok {
-		s.loginLimit.fail(addr, now)
 		s.log().Warn("web: wrong password", "addr", addr)
 		s.render(w, r, http.StatusUnauthorized, "login.html", loginData{Next: next, Error: "wrong password"})
 		return
@@ -148,6 +178,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	refund()
 	s.log().Info("web: signed in", "addr", addr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -213,7 +244,13 @@ func (s *Server) setupPassword(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusBadRequest, "The two passwords differ.")
 		return
 	}
+	release, got := acquireArgon(r.Context())
+	if !got {
+		s.tooBusy(w, r)
+		return
+	}
 	hash, err := hashPassword(pw)
+	release()
 	if moonwake.ErrorCode(err) == moonwake.EInvalid {
 		again(http.StatusBadRequest, moonwake.ErrorMessage(err))
 		return
