@@ -14,6 +14,12 @@ type Session struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 	UserAgent  string    `json:"user_agent"` // as the browser said at sign-in, cut short
 	Addr       string    `json:"addr"`       // the client address at sign-in
+
+	// PasswordHash, when set, is the admin password hash the sign-in was
+	// checked against: CreateSession refuses (EUnauthorized) unless it is
+	// still the stored one, so a sign-in racing a password change cannot
+	// outlive it. Never stored or shown.
+	PasswordHash string `json:"-"`
 }
 
 // SessionService keeps the web app's admin password and its sessions.
@@ -25,7 +31,8 @@ type SessionService interface {
 	// session.
 	SetPasswordHash(ctx context.Context, hash string) error
 	// CreateSession stores s, fills in its ID, and returns the secret for
-	// the cookie, which cannot be recovered later.
+	// the cookie, which cannot be recovered later. EUnauthorized when
+	// s.PasswordHash is set and is no longer the stored hash.
 	CreateSession(ctx context.Context, s *Session) (secret string, err error)
 	// Authenticate returns the live session whose secret this is, and
 	// extends it; EUnauthorized when it is unknown, revoked or expired. It

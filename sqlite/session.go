@@ -118,12 +118,22 @@ func (s *SessionService) CreateSession(ctx context.Context, sess *moonwake.Sessi
 	if _, err := db.wdb.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, formatTime(now)); err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
-	if _, err := db.wdb.ExecContext(ctx, `
+	// One statement, under the write lock SetPasswordHash also takes: the
+	// session exists only if the password it was checked against is still
+	// the one set.
+	res, err := db.wdb.ExecContext(ctx, `
 		INSERT INTO sessions (id, secret_hash, created_at, last_seen_at, expires_at, user_agent, addr)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+		WHERE ?8 = '' OR (SELECT hash FROM admin_password WHERE id = 1) = ?8`,
 		sess.ID, hex.EncodeToString(hash[:]), formatTime(sess.CreatedAt), formatTime(sess.LastSeenAt),
-		formatTime(sess.ExpiresAt), sess.UserAgent, sess.Addr); err != nil {
+		formatTime(sess.ExpiresAt), sess.UserAgent, sess.Addr, sess.PasswordHash)
+	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", fmt.Errorf("create session: %w", err)
+	} else if n == 0 {
+		return "", moonwake.Errorf(moonwake.EUnauthorized, "the password changed during the sign-in")
 	}
 	c := *sess
 	s.mu.Lock()

@@ -229,3 +229,34 @@ func BenchmarkSessionService_Authenticate(b *testing.B) {
 		}
 	})
 }
+
+// A sign-in checked against the old password cannot create its session
+// once the password has changed: the change evicts it too.
+func TestSessionService_CreateAfterPasswordChange(t *testing.T) {
+	ctx := context.Background()
+	db, _ := MustOpenDBAt(t, filepath.Join(t.TempDir(), "moonwake.db"), newClock())
+	s := sqlite.NewSessionService(db, time.Hour)
+	if err := s.SetPasswordHash(ctx, "$argon2id$old"); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.PasswordHash(ctx) // the sign-in checks against this…
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPasswordHash(ctx, "$argon2id$new"); err != nil { // …while the password is reset
+		t.Fatal(err)
+	}
+	_, err = s.CreateSession(ctx, &moonwake.Session{PasswordHash: old})
+	wantCode(t, err, moonwake.EUnauthorized)
+	if list, err := s.ListSessions(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("sessions after the refused sign-in: %v %v", list, err)
+	}
+	// Against the current hash, it works.
+	secret, err := s.CreateSession(ctx, &moonwake.Session{PasswordHash: "$argon2id$new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AuthenticateSession(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -174,7 +174,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, "login.html", loginData{Next: next, Error: "wrong password"})
 		return
 	}
-	if err := s.startSession(w, r); err != nil {
+	if err := s.startSession(w, r, stored); moonwake.ErrorCode(err) == moonwake.EUnauthorized {
+		// The password changed while this one was checked against the old.
+		s.render(w, r, http.StatusUnauthorized, "login.html", loginData{Next: next, Error: "wrong password"})
+		return
+	} else if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -184,12 +188,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // startSession creates a session for this browser and sets its cookie.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request) error {
+// verified is the password hash the sign-in was checked against: the
+// session is refused if it is no longer the stored one.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, verified string) error {
 	ua := r.UserAgent()
 	if len(ua) > 200 {
 		ua = strings.ToValidUTF8(ua[:200], "")
 	}
-	secret, err := s.Sessions.CreateSession(r.Context(), &moonwake.Session{UserAgent: ua, Addr: s.clientAddr(r)})
+	secret, err := s.Sessions.CreateSession(r.Context(), &moonwake.Session{UserAgent: ua, Addr: s.clientAddr(r), PasswordHash: verified})
 	if err != nil {
 		return err
 	}
@@ -263,7 +269,7 @@ func (s *Server) setupPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log().Info("web: admin password set; every session was revoked", "token", tok.Name, "addr", addr)
-	if err := s.startSession(w, r); err != nil {
+	if err := s.startSession(w, r, hash); err != nil {
 		s.fail(w, r, err)
 		return
 	}
