@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -330,10 +331,57 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// writeLinkEvent writes e as the API's event stream does.
+// linkState is what a link page is told of a state change.
+type linkState struct {
+	To moonwake.PowerState `json:"to"`
+	At time.Time           `json:"at"`
+}
+
+// linkAction is what a link page is told of an action: never who asked
+// (token, address), the MAC, the steps or the probes' evidence.
+type linkAction struct {
+	ID         string     `json:"id"`
+	Kind       string     `json:"kind"`
+	Machine    string     `json:"machine"`
+	Status     string     `json:"status"`
+	Detail     string     `json:"detail,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// linkEventData reduces an event's payload to what link.js uses.
+func linkEventData(e *moonwake.Event) any {
+	switch e.Type {
+	case moonwake.EventState:
+		var sc moonwake.StateChange
+		if json.Unmarshal(e.Data, &sc) != nil {
+			return struct{}{}
+		}
+		return linkState{To: sc.To, At: sc.At}
+	case moonwake.EventAction:
+		var a moonwake.Action
+		if json.Unmarshal(e.Data, &a) != nil {
+			return struct{}{}
+		}
+		return linkAction{ID: a.ID, Kind: a.Kind, Machine: a.Machine, Status: a.Status, Detail: a.Detail, CreatedAt: a.CreatedAt, FinishedAt: a.FinishedAt}
+	}
+	return struct{}{}
+}
+
+// writeLinkEvent writes e as the API's event stream does, with a payload
+// reduced to what the link page uses.
 func writeLinkEvent(w http.ResponseWriter, e *moonwake.Event) {
-	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: {\"seq\":%d,\"at\":%q,\"type\":%q,\"machine\":%q,\"data\":%s}\n\n",
-		e.Seq, e.Type, e.Seq, e.At.Format(time.RFC3339Nano), e.Type, e.Machine, e.Data)
+	data, err := json.Marshal(struct {
+		Seq     int64     `json:"seq"`
+		At      time.Time `json:"at"`
+		Type    string    `json:"type"`
+		Machine string    `json:"machine"`
+		Data    any       `json:"data"`
+	}{e.Seq, e.At, e.Type, e.Machine, linkEventData(e)})
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, data)
 }
 
 // linkBuckets keeps one token bucket per key (a token ID or a client

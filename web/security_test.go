@@ -1,12 +1,15 @@
 package web
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -182,5 +185,74 @@ func TestArgonRunsBounded(t *testing.T) {
 	defer mu.Unlock()
 	if most > argonSlots {
 		t.Errorf("%d argon2 runs at once, want at most %d", most, argonSlots)
+	}
+}
+
+// openLinkStream opens a link's event stream from c.
+func openLinkStream(t *testing.T, h *harness, c *http.Client, secret, after string, header map[string]string) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	p := "/l/" + secret + "/events"
+	if after != "" {
+		p += "?after=" + after
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.ts.URL+p, nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
+// A link's stream tells what the page shows, not who acted, the MAC, the
+// steps or the probes' evidence.
+func TestLinkEventsReduced(t *testing.T) {
+	h := newHarness(t, "pc")
+	secret, _ := newLink(t, h, "pc", "shutdown")
+	res := openLinkStream(t, h, anon(h), secret, strconv.FormatInt(h.broker.Seq(), 10), nil)
+	if res.StatusCode != http.StatusOK {
+		t.Fatal(res.Status)
+	}
+	evs := readEvents(bufio.NewReader(res.Body))
+	now := time.Now()
+	h.broker.Publish(moonwake.EventAction, "pc", &moonwake.Action{
+		ID: "act_1", Kind: "shutdown", Machine: "pc", MAC: "02:00:00:00:00:01", Status: "running",
+		Actor:     moonwake.Actor{Kind: "token", Name: "secret-token-name", TokenID: "tok_x", Addr: "198.51.100.7"},
+		Steps:     []moonwake.Step{{At: now, Kind: "send", Via: "udp", Target: "10.0.0.255:9"}},
+		CreatedAt: now,
+	})
+	h.broker.Publish(moonwake.EventState, "pc", moonwake.StateChange{Machine: "pc", From: "on", To: "off", Reason: "no answer from 10.0.0.5", At: now})
+	for _, want := range []string{"action", "state"} {
+		var ev sseEvent
+		select {
+		case ev = <-evs:
+		case <-time.After(20 * time.Second):
+			t.Fatal("no event")
+		}
+		if ev.typ != want {
+			t.Fatalf("event %+v, want %s", ev, want)
+		}
+		for _, bad := range []string{`"actor"`, `"mac"`, `"steps"`, `"evidence"`, `"reason"`, "secret-token-name", "tok_x", "198.51.100.7", "02:00:00:00:00:01", "10.0.0"} {
+			if strings.Contains(ev.data, bad) {
+				t.Errorf("%s event carries %s: %s", want, bad, ev.data)
+			}
+		}
+		var msg struct {
+			Data map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(ev.data), &msg); err != nil {
+			t.Fatal(err)
+		}
+		keys := map[string][]string{"action": {"id", "kind", "machine", "status", "created_at"}, "state": {"to", "at"}}[want]
+		for _, k := range keys {
+			if _, ok := msg.Data[k]; !ok {
+				t.Errorf("%s event lacks %s: %s", want, k, ev.data)
+			}
+		}
 	}
 }
