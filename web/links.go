@@ -31,6 +31,7 @@ func (s *Server) linkRoutes(mux *http.ServeMux) {
 		byToken:  newLinkBuckets(10, 6),
 		byAddr:   newLinkBuckets(30, 10),
 		failures: newLinkBuckets(20, 10),
+		streams:  map[string]int{},
 	}
 	mux.HandleFunc("GET /l/{secret}", lp.page)
 	mux.HandleFunc("POST /l/{secret}", lp.page)
@@ -53,6 +54,37 @@ type linkPages struct {
 	// byToken and byAddr bound actions; failures bounds unknown or
 	// revoked secrets per client address.
 	byToken, byAddr, failures *linkBuckets
+
+	// streams counts the open event streams per token ("t"+ID) and per
+	// client address ("a"+address).
+	mu      sync.Mutex
+	streams map[string]int
+}
+
+// maxLinkStreams bounds the open event streams of one link, and of one
+// client address.
+const maxLinkStreams = 4
+
+// openStream counts a stream of the token from the address, and returns
+// its release; false when either has maxLinkStreams open already.
+func (lp *linkPages) openStream(tokenID, addr string) (func(), bool) {
+	kt, ka := "t"+tokenID, "a"+addr
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.streams[kt] >= maxLinkStreams || lp.streams[ka] >= maxLinkStreams {
+		return nil, false
+	}
+	lp.streams[kt]++
+	lp.streams[ka]++
+	return func() {
+		lp.mu.Lock()
+		defer lp.mu.Unlock()
+		for _, k := range []string{kt, ka} {
+			if lp.streams[k]--; lp.streams[k] <= 0 {
+				delete(lp.streams, k)
+			}
+		}
+	}, true
 }
 
 // linkView is the data of link.html and link_confirm.html.
@@ -251,10 +283,16 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 	s := lp.s
 	linkHeaders(w)
 	rr := redacted(r)
-	tok, m, _ := lp.token(w, r, rr)
+	tok, m, addr := lp.token(w, r, rr)
 	if tok == nil {
 		return
 	}
+	release, ok := lp.openStream(tok.ID, addr)
+	if !ok {
+		lp.tooMany(w, rr, "Too many pages follow this link; close some and try again.")
+		return
+	}
+	defer release()
 	secret := r.PathValue("secret")
 	if s.Events == nil {
 		http.Error(w, "no events on this hub", http.StatusServiceUnavailable)

@@ -256,3 +256,48 @@ func TestLinkEventsReduced(t *testing.T) {
 		}
 	}
 }
+
+// A link has at most 4 open event streams, and so has a
+// client address; a closed stream frees its place.
+func TestLinkStreamsBounded(t *testing.T) {
+	h := newHarness(t, "pc")
+	a, _ := newLink(t, h, "pc", "wake")
+	b, _ := newLink(t, h, "pc", "shutdown")
+	h.reconfigure(func(s *Server) { s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	var open []*http.Response
+	for i := range maxLinkStreams {
+		res := openLinkStream(t, h, anon(h), a, "", from(fmt.Sprintf("192.0.2.%d", i+1)))
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d: %s", i, res.Status)
+		}
+		open = append(open, res)
+	}
+	// Per link.
+	if res := openLinkStream(t, h, anon(h), a, "", from("192.0.2.100")); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("stream past the link's limit: %s", res.Status)
+	}
+	// Per address: 192.0.2.1 has one open; three more of link b, then no more.
+	for i := range maxLinkStreams - 1 {
+		if res := openLinkStream(t, h, anon(h), b, "", from("192.0.2.1")); res.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d of b: %s", i, res.Status)
+		}
+	}
+	if res := openLinkStream(t, h, anon(h), b, "", from("192.0.2.1")); res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("stream past the address's limit: %s", res.Status)
+	}
+	// Closing one of a's streams frees a place.
+	open[3].Body.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res := openLinkStream(t, h, anon(h), a, "", from("192.0.2.200"))
+		if res.StatusCode == http.StatusOK {
+			break
+		}
+		res.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed stream still counts: %s", res.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
