@@ -145,7 +145,7 @@ func linkHeaders(w http.ResponseWriter) {
 func (lp *linkPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwake.Token, *moonwake.Machine, string) {
 	s := lp.s
 	addr := s.clientAddr(r)
-	if lp.failures.exhausted(addr) {
+	if lp.failures.exhausted(addrKey(addr)) {
 		lp.tooMany(w, rr, "Too many wrong links from your address; wait a minute.")
 		return nil, nil, addr
 	}
@@ -160,7 +160,7 @@ func (lp *linkPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwak
 		if code := moonwake.ErrorCode(err); code != moonwake.EUnauthorized && code != moonwake.ENotFound {
 			s.log().Error("web: link", "err", err) // never the secret: the services do not put it in errors
 		}
-		lp.failures.allow(addr)
+		lp.failures.allow(addrKey(addr))
 		s.render(w, rr, http.StatusNotFound, "link_gone.html", nil)
 		return nil, nil, addr
 	}
@@ -204,7 +204,7 @@ func (lp *linkPages) page(w http.ResponseWriter, r *http.Request) {
 		s.render(w, rr, http.StatusOK, page, v)
 		return
 	}
-	if !lp.byToken.allow(tok.ID) || !lp.byAddr.allow(addr) {
+	if !lp.byToken.allow(tok.ID) || !lp.byAddr.allow(addrKey(addr)) {
 		w.Header().Set("Retry-After", "60")
 		v.Error = "Too many presses; wait a minute and try again. What was asked before goes on."
 		s.render(w, rr, http.StatusTooManyRequests, "link.html", v)
@@ -287,7 +287,7 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 	if tok == nil {
 		return
 	}
-	release, ok := lp.openStream(tok.ID, addr)
+	release, ok := lp.openStream(tok.ID, addrKey(addr))
 	if !ok {
 		lp.tooMany(w, rr, "Too many pages follow this link; close some and try again.")
 		return
@@ -423,8 +423,9 @@ func writeLinkEvent(w http.ResponseWriter, e *moonwake.Event) {
 }
 
 // linkBuckets keeps one token bucket per key (a token ID or a client
-// address). When the map is full, buckets that have refilled are dropped;
-// if none has, newcomers share one bucket, so memory stays bounded.
+// address, keyed by addrKey). When the map is full, buckets that have
+// refilled are dropped, at most once a minute; meanwhile newcomers share
+// one bucket, so memory stays bounded.
 type linkBuckets struct {
 	every rate.Limit
 	burst int
@@ -432,6 +433,7 @@ type linkBuckets struct {
 	mu       sync.Mutex
 	buckets  map[string]*rate.Limiter
 	overflow *rate.Limiter
+	swept    time.Time
 }
 
 // maxLinkBuckets bounds the keys remembered.
@@ -450,10 +452,13 @@ func (b *linkBuckets) get(key string, create bool) *rate.Limiter {
 		return l
 	}
 	if len(b.buckets) >= maxLinkBuckets {
-		now := time.Now()
-		for k, x := range b.buckets {
-			if x.TokensAt(now) >= float64(b.burst) {
-				delete(b.buckets, k)
+		// Sweep at most once a minute, not at every newcomer.
+		if now := time.Now(); now.Sub(b.swept) >= sweepEvery {
+			b.swept = now
+			for k, x := range b.buckets {
+				if x.TokensAt(now) >= float64(b.burst) {
+					delete(b.buckets, k)
+				}
 			}
 		}
 		if len(b.buckets) >= maxLinkBuckets {

@@ -301,3 +301,62 @@ func TestLinkStreamsBounded(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestAddrKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":            "192.0.2.7",
+		"::ffff:192.0.2.7":     "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2::9":      "2001:db8:1:2::/64",
+		"fe80::1%eth0":         "fe80::/64",
+		"not an address":       "not an address",
+	} {
+		if got := addrKey(in); got != want {
+			t.Errorf("addrKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Two addresses of one IPv6 /64 share a sign-in bucket; another /64 does not.
+func TestAddrLimiterIPv6Prefix(t *testing.T) {
+	l := newAddrLimiter(loginRate, loginBurst)
+	now := time.Now()
+	for i := range loginBurst {
+		l.fail(fmt.Sprintf("2001:db8:1:2::%x", i+1), now)
+	}
+	if blocked, _ := l.blocked("2001:db8:1:2:ffff::1", now); !blocked {
+		t.Error("another address of the same /64 is not blocked")
+	}
+	if blocked, _ := l.blocked("2001:db8:1:3::1", now); blocked {
+		t.Error("another /64 is blocked")
+	}
+}
+
+// The limiters' maps stay bounded, however many addresses come.
+func TestLimiterMapsBounded(t *testing.T) {
+	l := newAddrLimiter(loginRate, loginBurst)
+	lb := newLinkBuckets(30, 10)
+	now := time.Now()
+	for i := range maxLinkBuckets + 2000 {
+		addr := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+		l.fail(addr, now)
+		lb.allow(addrKey(addr))
+	}
+	if n := len(l.buckets); n > maxAddrBuckets {
+		t.Errorf("sign-in limiter: %d buckets, cap %d", n, maxAddrBuckets)
+	}
+	if n := len(lb.buckets); n > maxLinkBuckets {
+		t.Errorf("link limiter: %d buckets, cap %d", n, maxLinkBuckets)
+	}
+	// Past the cap, newcomers share the overflow bucket and are limited by it.
+	blocked := false
+	for i := range 2 * loginBurst {
+		if b, _ := l.blocked(fmt.Sprintf("172.16.%d.%d", i>>8, i&255), now); b {
+			blocked = true
+		}
+		l.fail(fmt.Sprintf("172.16.%d.%d", i>>8, i&255), now)
+	}
+	if !blocked {
+		t.Error("newcomers past the cap are not limited")
+	}
+}

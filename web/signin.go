@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,35 +22,72 @@ const (
 	loginBurst = 10                   // …after ten in a row
 )
 
-// addrLimiter keeps a token bucket per client address.
+// addrLimiter keeps a token bucket per client address (per /64 for IPv6,
+// see addrKey). It remembers at most maxAddrBuckets of them; past that,
+// newcomers share one overflow bucket until a sweep, at most once a
+// minute, forgets the buckets that have refilled.
 type addrLimiter struct {
-	mu      sync.Mutex
-	limit   rate.Limit
-	burst   int
-	buckets map[string]*rate.Limiter
+	mu       sync.Mutex
+	limit    rate.Limit
+	burst    int
+	buckets  map[string]*rate.Limiter
+	overflow *rate.Limiter
+	swept    time.Time
 }
+
+// maxAddrBuckets bounds the addresses an addrLimiter remembers.
+const maxAddrBuckets = 4096
+
+// sweepEvery is how often a full map of buckets is swept, at most.
+const sweepEvery = time.Minute
 
 func newAddrLimiter(limit rate.Limit, burst int) *addrLimiter {
-	return &addrLimiter{limit: limit, burst: burst, buckets: map[string]*rate.Limiter{}}
+	return &addrLimiter{limit: limit, burst: burst, buckets: map[string]*rate.Limiter{}, overflow: rate.NewLimiter(limit, burst)}
 }
 
-// get returns the address's bucket. Full buckets are forgotten now and then,
-// so the map stays as small as the set of addresses failing recently.
+// addrKey is the key of a client address in the rate limits: an IPv4
+// address itself, an IPv6 address's /64 (one host usually has a whole
+// /64 to pick from), anything else as it is.
+func addrKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
+// get returns the address's bucket.
 func (l *addrLimiter) get(addr string, now time.Time) *rate.Limiter {
+	key := addrKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buckets[addr]
-	if b == nil {
-		if len(l.buckets) >= 4096 {
+	b := l.buckets[key]
+	if b != nil {
+		return b
+	}
+	if len(l.buckets) >= maxAddrBuckets {
+		if now.Sub(l.swept) >= sweepEvery || now.Before(l.swept) {
+			l.swept = now
 			for a, x := range l.buckets {
 				if x.TokensAt(now) >= float64(l.burst) {
 					delete(l.buckets, a)
 				}
 			}
 		}
-		b = rate.NewLimiter(l.limit, l.burst)
-		l.buckets[addr] = b
+		if len(l.buckets) >= maxAddrBuckets {
+			return l.overflow
+		}
 	}
+	b = rate.NewLimiter(l.limit, l.burst)
+	l.buckets[key] = b
 	return b
 }
 
