@@ -360,3 +360,31 @@ func TestLimiterMapsBounded(t *testing.T) {
 		t.Error("newcomers past the cap are not limited")
 	}
 }
+
+// A sign-in whose check began before a password reset does not get a
+// session after it.
+func TestSignInRacingResetRefused(t *testing.T) {
+	h := newHarness(t)
+	h.signIn()
+	var once sync.Once
+	hook := func() {
+		once.Do(func() {
+			hash, err := hashPassword("a brand new password")
+			if err == nil {
+				err = h.sessions.SetPasswordHash(context.Background(), hash)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	argonHook.Store(&hook)
+	t.Cleanup(func() { argonHook.Store(nil) })
+	res, body := h.do(h.newClient(), http.MethodPost, "/login", url.Values{"password": {harnessPassword}}, nil)
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "wrong password") {
+		t.Fatalf("sign-in racing a reset: %s", res.Status)
+	}
+	if list, err := h.sessions.ListSessions(context.Background()); err != nil || len(list) != 0 {
+		t.Fatalf("sessions after the reset: %d %v", len(list), err)
+	}
+}
