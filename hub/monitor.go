@@ -86,6 +86,15 @@ func (mo *monitor) Current(name string) (moonwake.PowerState, time.Time) {
 	return st.State, st.Since
 }
 
+// Reason implements power.Reasoner: the words behind the machine's state.
+func (mo *monitor) Reason(name string) string {
+	st, ok := mo.w.Status(name)
+	if !ok {
+		return ""
+	}
+	return st.Reason
+}
+
 // SetPending implements power.States. The watcher forgets what it is told
 // of a machine it does not watch yet (an action resumed at start-up, a
 // machine created a moment ago), so the monitor keeps it too and passes it

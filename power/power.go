@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,6 +198,26 @@ func (s *Service) state(name string) (moonwake.PowerState, time.Time) {
 		return moonwake.StateUnknown, time.Time{}
 	}
 	return s.o.States.Current(name)
+}
+
+// Reasoner is implemented by States that can say, in words, why a machine
+// is in its state (the hub's monitor can).
+type Reasoner interface {
+	Reason(machine string) string
+}
+
+// upBecause says what still answers on a machine that should be off, such
+// as "tcp/47989 open", from the monitor's reason; "" when it cannot tell.
+func (s *Service) upBecause(name string) string {
+	r, ok := s.o.States.(Reasoner)
+	if !ok {
+		return ""
+	}
+	why := r.Reason(name)
+	if i := strings.LastIndex(why, "up: "); i >= 0 {
+		why = why[i+len("up: "):]
+	}
+	return why
 }
 
 func (s *Service) newAction(ctx context.Context, kind string, m *moonwake.Machine) *moonwake.Action {
@@ -644,7 +665,11 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		s.publish(clone(r.a))
 	case !now.Before(*r.a.Deadline):
 		st, _ := s.state(r.m.Name)
-		s.end(r, moonwake.StatusFailed, fmt.Sprintf("%s is still %s %s after the %s command, sent twice", r.m.Name, st, 2*s.o.ShutdownDeadline, r.a.Kind))
+		detail := fmt.Sprintf("%s is still %s %s after the %s command, sent twice", r.m.Name, st, 2*s.o.ShutdownDeadline, r.a.Kind)
+		if why := s.upBecause(r.m.Name); why != "" {
+			detail += ": " + why
+		}
+		s.end(r, moonwake.StatusFailed, detail)
 		s.mu.Unlock()
 		return
 	case r.a.Kind == moonwake.ActionWake:

@@ -1495,3 +1495,28 @@ func BenchmarkWakeJoin(b *testing.B) {
 		b.Errorf("%d packets sent in %s of joins", sent, b.Elapsed())
 	}
 }
+
+// reasoningStates is a monitor that also says why a machine is up.
+type reasoningStates struct {
+	*fakeStates
+	reason string
+}
+
+func (r reasoningStates) Reason(string) string { return r.reason }
+
+// A failed shutdown says what still answers, when the monitor can tell.
+func TestShutdownStillUpSaysWhy(t *testing.T) {
+	t.Parallel()
+	const deadline = 100 * time.Millisecond
+	h := newHarness(t, Options{ShutdownDeadline: deadline}, func(h *harness) {
+		h.o.States = reasoningStates{h.states, "shutdown pending for 1s, still up: tcp/47989 open"}
+	})
+	h.states.set("pc", moonwake.StateOn)
+	a, err := h.s.Power(as(alice), pc("pc"), moonwake.ActionShutdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.changeState("pc", moonwake.StateShuttingDown)
+	a = h.wait(a.ID)
+	wantStatus(t, a, moonwake.StatusFailed, "pc is still shutting-down 200ms after the shutdown command, sent twice: tcp/47989 open")
+}
