@@ -2,13 +2,12 @@ package httpapi
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/clientip"
 )
 
 type tokenKey struct{}
@@ -106,40 +105,8 @@ func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait float64, m
 	s.error(w, r, moonwake.Errorf(moonwake.ERateLimited, "%s; retry in %d s", msg, secs))
 }
 
-// clientAddr returns the client's IP address. X-Forwarded-For is believed
-// only when the connection comes from a trusted proxy, and then the
-// rightmost address that is not itself a trusted proxy is the client.
+// clientAddr returns the client's IP address, believing X-Forwarded-For
+// only from a trusted proxy (see clientip).
 func (s *Server) clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if len(s.TrustedProxies) == 0 {
-		return host
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil || !s.trusted(peer.Unmap()) {
-		return host
-	}
-	xff := r.Header.Values("X-Forwarded-For")
-	hops := strings.Split(strings.Join(xff, ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		if !s.trusted(a.Unmap()) {
-			return a.Unmap().String()
-		}
-	}
-	return host
-}
-
-func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return clientip.Resolver{Trusted: s.TrustedProxies}.Addr(r)
 }

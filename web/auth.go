@@ -6,14 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/clientip"
 )
 
 // Cookie names. Over HTTPS the cookie takes the __Host- prefix, which
@@ -59,7 +58,7 @@ func (s *Server) https(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	if s.fromTrustedProxy(r) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
+	if (clientip.Resolver{Trusted: s.TrustedProxies}).FromTrustedProxy(r) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
 		return true
 	}
 	if u, err := url.Parse(s.PublicURL); err == nil && u.Scheme == "https" && strings.EqualFold(u.Host, r.Host) {
@@ -214,50 +213,10 @@ func (s *Server) actor(r *http.Request) moonwake.Actor {
 	return moonwake.Actor{Kind: "session", Name: "admin", Addr: s.clientAddr(r)}
 }
 
-// clientAddr returns the client's IP address. X-Forwarded-For is believed
-// only from a trusted proxy, and then the rightmost address that is not
-// itself a trusted proxy is the client.
+// clientAddr returns the client's IP address, believing X-Forwarded-For
+// only from a trusted proxy (see clientip).
 func (s *Server) clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if !s.fromTrustedProxy(r) {
-		return host
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		if !s.trusted(a.Unmap()) {
-			return a.Unmap().String()
-		}
-	}
-	return host
-}
-
-// fromTrustedProxy reports whether the connection comes from a trusted proxy.
-func (s *Server) fromTrustedProxy(r *http.Request) bool {
-	if len(s.TrustedProxies) == 0 {
-		return false
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && s.trusted(a.Unmap())
-}
-
-func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return clientip.Resolver{Trusted: s.TrustedProxies}.Addr(r)
 }
 
 // wantsJSON reports whether the request is app.js asking for JSON.
