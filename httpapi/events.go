@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/sse"
 )
 
 // maxReplay bounds the events replayed to a client that resumes.
@@ -62,49 +64,24 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	rc := http.NewResponseController(w)
-	// A stream outlives the server's write timeout, which is for requests.
-	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 2000\n\n")
-	for _, e := range past {
-		writeEvent(w, e)
-	}
-	if err := rc.Flush(); err != nil {
-		return
-	}
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.closing:
-			return
-		case e, ok := <-sub.C:
-			if !ok {
-				return // fell behind: the client reconnects and resumes
+	sse.Stream[*moonwake.Event]{
+		Retry:     2 * time.Second,
+		Heartbeat: heartbeat,
+		Closing:   s.closing,
+		Write:     writeEvent,
+		// A token revoked since the stream opened ends it.
+		Alive: func() bool {
+			secret, err := bearer(r, false)
+			if err != nil {
+				return false
 			}
-			writeEvent(w, e)
-		case <-tick.C:
-			// A token revoked since the stream opened ends it.
-			if secret, err := bearer(r, false); err != nil {
-				return
-			} else if _, err := s.Tokens.Authenticate(r.Context(), secret); err != nil {
-				return
-			}
-			fmt.Fprint(w, ": keep-alive\n\n")
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-	}
+			_, err = s.Tokens.Authenticate(r.Context(), secret)
+			return err == nil
+		},
+	}.Serve(r.Context(), w, past, sub.C)
 }
 
-func writeEvent(w http.ResponseWriter, e *moonwake.Event) {
-	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: {\"seq\":%d,\"at\":%q,\"type\":%q,\"machine\":%q,\"data\":%s}\n\n",
-		e.Seq, e.Type, e.Seq, e.At.Format(time.RFC3339Nano), e.Type, e.Machine, e.Data)
+func writeEvent(w io.Writer, e *moonwake.Event) {
+	sse.Event(w, e.Seq, e.Type, fmt.Appendf(nil, "{\"seq\":%d,\"at\":%q,\"type\":%q,\"machine\":%q,\"data\":%s}",
+		e.Seq, e.At.Format(time.RFC3339Nano), e.Type, e.Machine, e.Data))
 }

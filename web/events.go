@@ -2,11 +2,13 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/sse"
 )
 
 // maxReplay bounds the events replayed to a browser that resumes.
@@ -52,58 +54,31 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	defer sub.Close()
 
 	secret := s.sessionSecret(r)
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the request write timeout
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 2000\n\n")
-	for _, e := range past {
-		writeEvent(w, e)
-	}
-	if err := rc.Flush(); err != nil {
-		return
-	}
 	beat := heartbeat
 	if s.heartbeat > 0 {
 		beat = s.heartbeat
 	}
-	tick := time.NewTicker(beat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.closing:
-			return
-		case e, ok := <-sub.C:
-			if !ok {
-				return // fell behind: the browser reconnects and resumes
-			}
-			writeEvent(w, e)
-		case <-tick.C:
-			if _, err := s.Sessions.AuthenticateSession(r.Context(), secret); err != nil {
-				// Revoked or expired: tell the page, which goes to /login.
-				fmt.Fprint(w, "event: signed-out\ndata: {}\n\n")
-				_ = rc.Flush()
-				return
-			}
-			fmt.Fprint(w, ": keep-alive\n\n")
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-	}
+	w.Header().Set("Cache-Control", "no-store")
+	sse.Stream[*moonwake.Event]{
+		Retry:     2 * time.Second,
+		Heartbeat: beat,
+		Closing:   s.closing,
+		Write:     writeEvent,
+		// Revoked or expired: tell the page, which goes to /login.
+		Alive: func() bool {
+			_, err := s.Sessions.AuthenticateSession(r.Context(), secret)
+			return err == nil
+		},
+		Goodbye: "signed-out",
+	}.Serve(r.Context(), w, past, sub.C)
 }
 
 // writeEvent writes one event; its payload is JSON, so it has no newline.
-func writeEvent(w http.ResponseWriter, e *moonwake.Event) {
+func writeEvent(w io.Writer, e *moonwake.Event) {
 	data := []byte(e.Data)
 	if len(data) == 0 {
 		data = []byte("null")
 	}
-	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: {\"seq\":%d,\"at\":%q,\"type\":%q,\"machine\":%q,\"data\":%s}\n\n",
-		e.Seq, e.Type, e.Seq, e.At.Format(time.RFC3339Nano), e.Type, e.Machine, data)
+	sse.Event(w, e.Seq, e.Type, fmt.Appendf(nil, "{\"seq\":%d,\"at\":%q,\"type\":%q,\"machine\":%q,\"data\":%s}",
+		e.Seq, e.At.Format(time.RFC3339Nano), e.Type, e.Machine, data))
 }

@@ -3,7 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/sse"
 	"golang.org/x/time/rate"
 )
 
@@ -324,49 +325,22 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the write timeout
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 3000\n\n")
-	for _, e := range past {
-		writeLinkEvent(w, e)
-	}
-	if rc.Flush() != nil {
-		return
-	}
-	// The heartbeat also checks that the link was not revoked meanwhile.
 	beat := heartbeat
 	if s.heartbeat > 0 {
 		beat = s.heartbeat
 	}
-	tick := time.NewTicker(beat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.closing:
-			return
-		case e, ok := <-sub.C:
-			if !ok {
-				return // fell behind: the page reconnects and resumes
-			}
-			writeLinkEvent(w, e)
-		case <-tick.C:
-			if t, err := s.Tokens.Authenticate(ctx, secret); err != nil || !isLinkToken(t) {
-				fmt.Fprint(w, "event: gone\ndata: {}\n\n")
-				_ = rc.Flush()
-				return
-			}
-			fmt.Fprint(w, ": keep-alive\n\n")
-		}
-		if rc.Flush() != nil {
-			return
-		}
-	}
+	sse.Stream[*moonwake.Event]{
+		Retry:     3 * time.Second,
+		Heartbeat: beat,
+		Closing:   s.closing,
+		Write:     writeLinkEvent,
+		// The heartbeat also checks that the link was not revoked meanwhile.
+		Alive: func() bool {
+			t, err := s.Tokens.Authenticate(ctx, secret)
+			return err == nil && isLinkToken(t)
+		},
+		Goodbye: "gone",
+	}.Serve(ctx, w, past, sub.C)
 }
 
 // linkState is what a link page is told of a state change.
@@ -408,7 +382,7 @@ func linkEventData(e *moonwake.Event) any {
 
 // writeLinkEvent writes e as the API's event stream does, with a payload
 // reduced to what the link page uses.
-func writeLinkEvent(w http.ResponseWriter, e *moonwake.Event) {
+func writeLinkEvent(w io.Writer, e *moonwake.Event) {
 	data, err := json.Marshal(struct {
 		Seq     int64     `json:"seq"`
 		At      time.Time `json:"at"`
@@ -419,7 +393,7 @@ func writeLinkEvent(w http.ResponseWriter, e *moonwake.Event) {
 	if err != nil {
 		return
 	}
-	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, data)
+	sse.Event(w, e.Seq, e.Type, data)
 }
 
 // linkBuckets keeps one token bucket per key (a token ID or a client

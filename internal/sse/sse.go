@@ -1,0 +1,92 @@
+// Package sse writes server-sent event streams: the headers and retry
+// preamble, the event framing, and the loop that relays events and sends
+// heartbeats. What a stream carries, and who may read it, stays with each
+// handler.
+package sse
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Start begins an event stream: it lifts the write deadline (a stream
+// outlives the server's write timeout, which is for requests), sets the
+// headers, writes the status and tells the client to reconnect after
+// retry. Headers the caller set before, such as Cache-Control, are kept.
+func Start(w http.ResponseWriter, retry time.Duration) *http.ResponseController {
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: %d\n\n", retry.Milliseconds())
+	return rc
+}
+
+// Event writes one event with the given id and type. data must hold no
+// newline (JSON from encoding/json does not).
+func Event(w io.Writer, id int64, typ string, data []byte) {
+	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, typ, data)
+}
+
+// Comment writes a keep-alive comment, which clients ignore.
+func Comment(w io.Writer) {
+	fmt.Fprint(w, ": keep-alive\n\n")
+}
+
+// Stream relays events of type T to a client.
+type Stream[T any] struct {
+	Retry     time.Duration   // how long the client waits to reconnect
+	Heartbeat time.Duration   // between keep-alive comments
+	Closing   <-chan struct{} // closed when the server shuts down
+	// Write writes one event.
+	Write func(w io.Writer, e T)
+	// Alive is asked at each heartbeat; false ends the stream, after an
+	// event of type Goodbye with data {} when Goodbye is not empty.
+	Alive   func() bool
+	Goodbye string
+}
+
+// Serve starts the stream, writes past, then relays events from c until
+// ctx is done, the server closes, c is closed (the client fell behind: it
+// reconnects and resumes), Alive says no, or a write fails.
+func (s Stream[T]) Serve(ctx context.Context, w http.ResponseWriter, past []T, c <-chan T) {
+	rc := Start(w, s.Retry)
+	for _, e := range past {
+		s.Write(w, e)
+	}
+	if rc.Flush() != nil {
+		return
+	}
+	tick := time.NewTicker(s.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.Closing:
+			return
+		case e, ok := <-c:
+			if !ok {
+				return
+			}
+			s.Write(w, e)
+		case <-tick.C:
+			if !s.Alive() {
+				if s.Goodbye != "" {
+					fmt.Fprintf(w, "event: %s\ndata: {}\n\n", s.Goodbye)
+					_ = rc.Flush()
+				}
+				return
+			}
+			Comment(w)
+		}
+		if rc.Flush() != nil {
+			return
+		}
+	}
+}
