@@ -24,7 +24,7 @@ import (
 	"github.com/moonwake/moonwake/probe"
 )
 
-//go:embed templates static
+//go:embed templates static templates/_*.html
 var files embed.FS
 
 // Server serves the web app. Fill in the fields, then call Handler once.
