@@ -665,6 +665,10 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		s.publish(clone(r.a))
 	case !now.Before(*r.a.Deadline):
 		st, _ := s.state(r.m.Name)
+		if st == moonwake.StateShuttingDown {
+			// That is the action's own doing: the machine is up.
+			st = "up"
+		}
 		detail := fmt.Sprintf("%s is still %s %s after the %s command, sent twice", r.m.Name, st, 2*s.o.ShutdownDeadline, r.a.Kind)
 		if why := s.upBecause(r.m.Name); why != "" {
 			detail += ": " + why

@@ -1039,7 +1039,7 @@ func TestShutdownStillUp(t *testing.T) {
 	h.changeState("pc", moonwake.StateShuttingDown)
 	a = h.wait(a.ID)
 	took := time.Since(start)
-	wantStatus(t, a, moonwake.StatusFailed, "pc is still shutting-down 300ms after the shutdown command, sent twice")
+	wantStatus(t, a, moonwake.StatusFailed, "pc is still up 300ms after the shutdown command, sent twice")
 	if took < 2*deadline || took > 2*deadline+time.Second {
 		t.Errorf("failed after %s, want about %s", took, 2*deadline)
 	}
@@ -1518,5 +1518,5 @@ func TestShutdownStillUpSaysWhy(t *testing.T) {
 	}
 	h.changeState("pc", moonwake.StateShuttingDown)
 	a = h.wait(a.ID)
-	wantStatus(t, a, moonwake.StatusFailed, "pc is still shutting-down 200ms after the shutdown command, sent twice: tcp/47989 open")
+	wantStatus(t, a, moonwake.StatusFailed, "pc is still up 200ms after the shutdown command, sent twice: tcp/47989 open")
 }

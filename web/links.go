@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -261,7 +262,7 @@ func linkProgress(a *moonwake.Action, machine string) string {
 	case a.Status == moonwake.StatusRunning && a.Kind == moonwake.ActionWake:
 		return "Magic packets sent; waiting for " + machine + " to answer…"
 	case a.Status == moonwake.StatusRunning:
-		return "Asked " + machine + " to " + a.Kind + "; waiting until it has…"
+		return "Asked " + machine + " to " + strings.ToLower(linkVerbs[a.Kind]) + "; waiting until it has…"
 	case a.Detail != "":
 		return a.Detail
 	case a.Status == moonwake.StatusSucceeded:

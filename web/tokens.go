@@ -95,6 +95,7 @@ type shownToken struct {
 type shownLink struct {
 	Machine string
 	Action  string
+	Verb    string // the action in words: "shut down"
 	URL     string
 }
 
@@ -259,7 +260,7 @@ func (s *Server) linkCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.LinkForm = f
-	v.NewLink = &shownLink{Machine: m.Name, Action: f.Action, URL: s.publicBase(r) + "/l/" + url.PathEscape(secret)}
+	v.NewLink = &shownLink{Machine: m.Name, Action: f.Action, Verb: strings.ToLower(linkVerbs[f.Action]), URL: s.publicBase(r) + "/l/" + url.PathEscape(secret)}
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, http.StatusCreated, "tokens.html", v)
 }

@@ -4,6 +4,9 @@
 (function () {
   "use strict";
 
+  // Actions in words, as the hub says them (linkVerbs in links.go).
+  var verbs = { shutdown: "shut down", reboot: "restart", sleep: "sleep", hibernate: "hibernate" };
+
   // Copy buttons: <button data-copy="#id"> copies the text of #id.
   document.addEventListener("click", function (ev) {
     var btn = ev.target.closest ? ev.target.closest("button[data-copy]") : null;
@@ -85,7 +88,7 @@
     card.setAttribute("data-outcome", a.status);
     if (a.status === "running") {
       say(kind === "wake" ? "Magic packets sent; waiting for " + machine + " to answer…"
-                          : "Asked " + machine + " to " + kind + "; waiting until it has…");
+                          : "Asked " + machine + " to " + (verbs[kind] || kind) + "; waiting until it has…");
     } else if (a.detail) {
       say(a.detail);
     } else {
