@@ -237,6 +237,9 @@
     ev.preventDefault();
     var btn = form.querySelector("button");
     if (btn && btn.getAttribute("aria-busy") === "true") return;
+    // A phone in a pocket must not turn a PC off: a shutdown asks first.
+    if (btn && btn.getAttribute("data-action") === "shutdown" &&
+        !window.confirm("Shut down " + card.getAttribute("data-machine") + "?")) return;
     if (btn) btn.setAttribute("aria-busy", "true");
     var isKeep = btn && btn.getAttribute("data-action") === "keep-awake";
     fetch(form.action, {
