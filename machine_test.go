@@ -96,3 +96,15 @@ func FuzzMachineNormalize(f *testing.F) {
 		}
 	})
 }
+
+func TestLinkTokensAreNarrow(t *testing.T) {
+	for _, tok := range []Token{
+		{Name: "a", Link: true, Machines: []string{"pc"}, Actions: []string{"wake", "shutdown"}},
+		{Name: "b", Link: true, Actions: []string{"wake"}},
+		{Name: "c", Link: true, Admin: true, Machines: []string{"pc"}, Actions: []string{"wake"}},
+	} {
+		if err := tok.Normalize(); ErrorCode(err) != EInvalid {
+			t.Errorf("%s: %v, want EInvalid", tok.Name, err)
+		}
+	}
+}

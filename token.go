@@ -29,6 +29,10 @@ type Token struct {
 	Machines []string `json:"machines"` // empty: every machine
 	Actions  []string `json:"actions"`  // what it may do to those machines
 	Admin    bool     `json:"admin"`    // may manage machines and tokens, and do anything
+	// Link marks a one-tap link: it works on its link page (/l/…) only,
+	// never on the API, so a leaked link does its one thing and reads
+	// nothing else (not the audit log, not the evidence).
+	Link bool `json:"link,omitempty"`
 
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
@@ -57,6 +61,9 @@ func (t *Token) Normalize() error {
 		if !ValidName(m) {
 			return Errorf(EInvalid, "token scope: %q is not a machine name", m)
 		}
+	}
+	if t.Link && (t.Admin || len(t.Machines) != 1 || len(t.Actions) != 1) {
+		return Errorf(EInvalid, "a one-tap link does one action on one machine, and is not an admin token")
 	}
 	for _, a := range t.Actions {
 		if !slices.Contains(KnownActions, a) {

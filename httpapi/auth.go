@@ -52,6 +52,12 @@ func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 			s.error(w, r, err)
 			return
 		}
+		if tok.Link {
+			// A one-tap link does its one thing on its own page; on the API
+			// it could read the machine's audit log and evidence.
+			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q is a one-tap link: open it in a browser; it does not work on the API", tok.Name))
+			return
+		}
 		if o.admin && !tok.Admin {
 			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q is not an admin token", tok.Name))
 			return

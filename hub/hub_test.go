@@ -20,6 +20,7 @@ import (
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/config"
 	"github.com/moonwake/moonwake/hub"
+	"github.com/moonwake/moonwake/sqlite"
 	"github.com/moonwake/moonwake/wol"
 )
 
@@ -745,4 +746,60 @@ func TestFailedShutdownNotifiesMachineTarget(t *testing.T) {
 	// A shutdown link cannot be fired by a GET, nor carry its token.
 	th.must(404, "GET", "/api/v1/machines/pc/shutdown", th.Admin, nil)
 	th.must(401, "POST", "/api/v1/machines/pc/shutdown?token="+th.Admin, "", nil)
+}
+
+// A one-tap link works on its page only: on the API it could read the
+// machine's audit log and evidence, so every API route refuses it.
+func TestLinkTokensOnlyOnTheirPage(t *testing.T) {
+	cfg := newConfig(t)
+	th := startHub(t, cfg)
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:31", r, nil)
+
+	// Made as the web app makes it, in the hub's database.
+	db, err := hub.OpenDB(context.Background(), cfg.Data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := sqlite.NewTokenService(db).CreateToken(context.Background(),
+		&moonwake.Token{Name: "link-pc-wake-abcd", Machines: []string{"pc"}, Actions: []string{"wake"}, Link: true})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hub follows writes by other processes within moments.
+	deadline := time.Now().Add(10 * time.Second)
+	for th.do("GET", "/api/v1/me", secret, nil).Status == 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("the hub never saw the new token")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range []struct{ method, path, token string }{
+		{"GET", "/api/v1/me", secret},
+		{"GET", "/api/v1/machines/pc", secret},
+		{"GET", "/api/v1/actions?machine=pc", secret},
+		{"GET", "/api/v1/events?machine=pc", secret},
+		{"POST", "/api/v1/machines/pc/wake", secret},
+		{"GET", "/wake?mac=aa:bb:cc:dd:ee:31&token=" + secret, ""},
+	} {
+		if a := th.do(c.method, c.path, c.token, nil); a.Status != 403 {
+			t.Errorf("%s %s with a link: %d %s, want 403", c.method, strings.Split(c.path, "?")[0], a.Status, a.Body)
+		}
+	}
+	if r.next(200*time.Millisecond) != nil {
+		t.Fatal("a link on the API sent a packet")
+	}
+	// Its own page wakes.
+	res, err := http.Get(th.URL + "/l/" + secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("GET the link: %s", res.Status)
+	}
+	if r.next(5*time.Second) == nil {
+		t.Fatal("the link's page sent no packet")
+	}
 }

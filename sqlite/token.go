@@ -101,9 +101,9 @@ func (s *TokenService) CreateToken(ctx context.Context, t *moonwake.Token) (stri
 	t.LastUsedAt, t.RevokedAt = nil, nil
 
 	if _, err := db.wdb.ExecContext(ctx, `
-		INSERT INTO tokens (id, name, secret_hash, machines, actions, admin, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Name, hex.EncodeToString(hash[:]), jsonList(t.Machines), jsonList(t.Actions), t.Admin, formatTime(t.CreatedAt),
+		INSERT INTO tokens (id, name, secret_hash, machines, actions, admin, link, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, hex.EncodeToString(hash[:]), jsonList(t.Machines), jsonList(t.Actions), t.Admin, t.Link, formatTime(t.CreatedAt),
 	); err != nil {
 		if isConstraint(err) { // another process wrote since the caches were loaded
 			return "", moonwake.Errorf(moonwake.EConflict, "an active token named %q exists", t.Name)
@@ -268,7 +268,7 @@ func (c *caches) cacheToken(e *tokenEntry) {
 // loadTokens fills the token cache from the table.
 func (c *caches) loadTokens(ctx context.Context, q *sql.DB) error {
 	rows, err := q.QueryContext(ctx, `
-		SELECT id, name, secret_hash, machines, actions, admin, created_at, last_used_at, revoked_at
+		SELECT id, name, secret_hash, machines, actions, admin, link, created_at, last_used_at, revoked_at
 		FROM tokens ORDER BY created_at, rowid`)
 	if err != nil {
 		return fmt.Errorf("load tokens: %w", err)
@@ -281,7 +281,7 @@ func (c *caches) loadTokens(ctx context.Context, q *sql.DB) error {
 			lastUsed, revoked sql.NullString
 		)
 		t := &e.tok
-		if err := rows.Scan(&t.ID, &t.Name, &hash, &ms, &as, &t.Admin, &cr, &lastUsed, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &hash, &ms, &as, &t.Admin, &t.Link, &cr, &lastUsed, &revoked); err != nil {
 			return fmt.Errorf("load tokens: %w", err)
 		}
 		if n, err := hex.Decode(e.hash[:], []byte(hash)); err != nil || n != len(e.hash) {

@@ -21,7 +21,7 @@ import (
 // newLink makes a link token directly and returns its secret.
 func newLink(t *testing.T, h *harness, machine, action string) (string, *moonwake.Token) {
 	t.Helper()
-	tok := &moonwake.Token{Name: linkName(machine, action), Machines: []string{machine}, Actions: []string{action}}
+	tok := &moonwake.Token{Name: linkName(machine, action), Machines: []string{machine}, Actions: []string{action}, Link: true}
 	secret, err := h.tokens.CreateToken(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)

@@ -99,16 +99,14 @@ type shownLink struct {
 	URL     string
 }
 
-// isLinkToken reports whether t is a one-tap link: one action on one machine,
-// not admin. Only such tokens open /l/ pages.
+// isLinkToken reports whether t is a one-tap link: a token made as one
+// (Link), for one action on one machine, and not an admin token.
 func isLinkToken(t *moonwake.Token) bool {
-	return t != nil && !t.Admin && len(t.Machines) == 1 && len(t.Actions) == 1 && moonwake.ValidName(t.Machines[0])
+	return t != nil && t.Link && !t.Admin && len(t.Machines) == 1 && len(t.Actions) == 1 && moonwake.ValidName(t.Machines[0])
 }
 
 // listedAsLink reports whether the tokens page lists t among the links.
-func listedAsLink(t *moonwake.Token) bool {
-	return isLinkToken(t) && strings.HasPrefix(t.Name, linkPrefix)
-}
+func listedAsLink(t *moonwake.Token) bool { return isLinkToken(t) }
 
 // scopeLabel says what a token may do, for people.
 func scopeLabel(t *moonwake.Token) string {
@@ -242,7 +240,7 @@ func (s *Server) linkCreate(w http.ResponseWriter, r *http.Request) {
 	var t *moonwake.Token
 	var secret string
 	for range 3 { // a name taken by an active link: draw again
-		t = &moonwake.Token{Name: linkName(m.Name, f.Action), Machines: []string{m.Name}, Actions: []string{f.Action}}
+		t = &moonwake.Token{Name: linkName(m.Name, f.Action), Machines: []string{m.Name}, Actions: []string{f.Action}, Link: true}
 		secret, err = s.Tokens.CreateToken(r.Context(), t)
 		if moonwake.ErrorCode(err) != moonwake.EConflict {
 			break
