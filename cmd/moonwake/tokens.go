@@ -196,6 +196,10 @@ func scope(t *moonwake.Token) string {
 	if len(t.Machines) > 0 {
 		ms = strings.Join(t.Machines, ",")
 	}
+	if t.Link {
+		// A one-tap link made in the web app: its page only, never the API.
+		return "link: " + strings.Join(t.Actions, ",") + " " + ms
+	}
 	return strings.Join(t.Actions, ",") + " on " + ms
 }
 
