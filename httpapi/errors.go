@@ -10,9 +10,9 @@ import (
 	"github.com/moonwake/moonwake"
 )
 
-// statusOf maps an error code to an HTTP status; it is the only place that
+// StatusOf maps an error code to an HTTP status; it is the only place that
 // does.
-func statusOf(code string) int {
+func StatusOf(code string) int {
 	switch code {
 	case moonwake.EInvalid:
 		return http.StatusBadRequest
@@ -49,7 +49,7 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if code == moonwake.EUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="moonwake"`)
 	}
-	writeJSON(w, statusOf(code), ErrorBody{Error: moonwake.ErrorMessage(err), Code: code})
+	writeJSON(w, StatusOf(code), ErrorBody{Error: moonwake.ErrorMessage(err), Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

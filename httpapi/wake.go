@@ -129,7 +129,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, start func() (*moon
 			return
 		}
 		code := moonwake.ErrorCode(err)
-		writeJSON(w, statusOf(code), wakeFailure{ErrorBody{Error: moonwake.ErrorMessage(err), Code: code}, a})
+		writeJSON(w, StatusOf(code), wakeFailure{ErrorBody{Error: moonwake.ErrorMessage(err), Code: code}, a})
 		return
 	}
 	w.Header().Set("Location", "/api/v1/actions/"+a.ID)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/httpapi"
 )
 
 // maxKeepAwake bounds a keep-awake override, as the API does: a forgotten
@@ -69,7 +70,7 @@ func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, a *moonwak
 		status := http.StatusAccepted
 		if err != nil {
 			code := moonwake.ErrorCode(err)
-			status = statusOf(code)
+			status = httpapi.StatusOf(code)
 			ans.Error = &errorJSON{Code: code, Message: moonwake.ErrorMessage(err)}
 		} else if a.Done() {
 			status = http.StatusOK

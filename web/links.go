@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/httpapi"
 	"github.com/moonwake/moonwake/internal/sse"
 	"golang.org/x/time/rate"
 )
@@ -233,7 +234,7 @@ func (lp *linkPages) page(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Error = moonwake.ErrorMessage(err)
 		if a == nil {
-			status = statusOf(code)
+			status = httpapi.StatusOf(code)
 		}
 	}
 	s.render(w, rr, status, "link.html", v)

@@ -227,7 +227,7 @@ func (s *Server) machinePairAgent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.Error = moonwake.ErrorMessage(err)
-		s.render(w, r, statusOf(moonwake.ErrorCode(err)), "machine.html", v)
+		s.render(w, r, httpapi.StatusOf(moonwake.ErrorCode(err)), "machine.html", v)
 		return
 	}
 	cmd := "moonwake-agent pair --hub " + shellQuote(s.publicBase(r)) + " --code " + shellQuote(p.Code)
@@ -345,7 +345,7 @@ func (s *Server) machinePairSunshine(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		status := statusOf(code)
+		status := httpapi.StatusOf(code)
 		if code == moonwake.EUnavailable && s.Sunshine != nil {
 			status = http.StatusBadGateway // the host failed, not the hub
 		}
@@ -377,7 +377,7 @@ func (s *Server) machineDelete(w http.ResponseWriter, r *http.Request) {
 		if code := moonwake.ErrorCode(err); code == moonwake.EConflict || code == moonwake.ENotFound {
 			v := s.machineView(r, m)
 			v.Error = moonwake.ErrorMessage(err)
-			s.render(w, r, statusOf(code), "machine.html", v)
+			s.render(w, r, httpapi.StatusOf(code), "machine.html", v)
 			return
 		}
 		s.fail(w, r, err)
@@ -564,7 +564,7 @@ func (s *Server) machineEdit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.Error = moonwake.ErrorMessage(err)
-		s.render(w, r, statusOf(code), "machine_edit.html", f)
+		s.render(w, r, httpapi.StatusOf(code), "machine_edit.html", f)
 		return
 	}
 	a := s.actor(r)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/httpapi"
 )
 
 // view is what every page template gets: {{.Data}} is the page's own.
@@ -89,33 +90,12 @@ type errorPage struct {
 	Message string
 }
 
-// statusOf maps an error code to an HTTP status.
-func statusOf(code string) int {
-	switch code {
-	case moonwake.EInvalid:
-		return http.StatusBadRequest
-	case moonwake.EUnauthorized:
-		return http.StatusUnauthorized
-	case moonwake.EForbidden:
-		return http.StatusForbidden
-	case moonwake.ENotFound:
-		return http.StatusNotFound
-	case moonwake.EConflict:
-		return http.StatusConflict
-	case moonwake.ERateLimited:
-		return http.StatusTooManyRequests
-	case moonwake.EUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // fail renders err as an error page, with the status its code calls for.
 // An internal error's text is logged, never shown. A request that asked for
 // JSON (fetch from app.js) gets {"error": {"code", "message"}}.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := moonwake.ErrorCode(err)
-	status := statusOf(code)
+	status := httpapi.StatusOf(code)
 	msg := moonwake.ErrorMessage(err)
 	if status == http.StatusInternalServerError {
 		s.log().Error("web: request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/httpapi"
 )
 
 // tokenRoutes registers the tokens page, where API tokens and one-tap
@@ -189,7 +190,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		v.setTokenForm(f)
 		v.Error = moonwake.ErrorMessage(err)
-		s.render(w, r, statusOf(moonwake.ErrorCode(err)), "tokens.html", v)
+		s.render(w, r, httpapi.StatusOf(moonwake.ErrorCode(err)), "tokens.html", v)
 		return
 	}
 	a := s.actor(r)
@@ -226,7 +227,7 @@ func (s *Server) linkCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.LinkForm, v.Error = f, moonwake.ErrorMessage(err)
-		s.render(w, r, statusOf(moonwake.ErrorCode(err)), "tokens.html", v)
+		s.render(w, r, httpapi.StatusOf(moonwake.ErrorCode(err)), "tokens.html", v)
 	}
 	if !slices.Contains(moonwake.KnownActions, f.Action) {
 		fail(moonwake.Errorf(moonwake.EInvalid, "Choose what the link does: %s.", strings.Join(moonwake.KnownActions, ", ")))
