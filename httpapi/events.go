@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/moonwake/moonwake"
@@ -34,28 +33,15 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "type %q: want %s, %s or %s", typ, moonwake.EventState, moonwake.EventAction, moonwake.EventMachine))
 		return
 	}
-	after := int64(-1) // only new events
-	last := r.Header.Get("Last-Event-ID")
-	if last == "" {
-		last = q.Get("after")
-	}
-	if last != "" {
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n < 0 {
-			s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "Last-Event-ID %q: want an event number", last))
-			return
-		}
-		after = n
+	// Replays are bounded: a client that missed more gets the latest
+	// ones and reads older history from the API.
+	after, err := sse.After(r, s.Events.Seq(), maxReplay)
+	if err != nil {
+		s.error(w, r, err)
+		return
 	}
 	filter := func(e *moonwake.Event) bool {
 		return tok.CanSee(e.Machine) && (machine == "" || e.Machine == machine) && (typ == "" || e.Type == typ)
-	}
-	if now := s.Events.Seq(); after < 0 {
-		after = now
-	} else if now-after > maxReplay {
-		// Replays are bounded: a client that missed more gets the latest
-		// ones and reads older history from the API.
-		after = now - maxReplay
 	}
 	past, sub, err := s.Events.Subscribe(r.Context(), after, filter)
 	if err != nil {

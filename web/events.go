@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/moonwake/moonwake"
@@ -28,23 +27,10 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, moonwake.Errorf(moonwake.EUnavailable, "This hub has no event stream."))
 		return
 	}
-	after := int64(-1) // only new events
-	last := r.Header.Get("Last-Event-ID")
-	if last == "" {
-		last = r.URL.Query().Get("after")
-	}
-	if last != "" {
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n < 0 {
-			s.fail(w, r, moonwake.Errorf(moonwake.EInvalid, "Last-Event-ID %q: want an event number.", last))
-			return
-		}
-		after = n
-	}
-	if now := s.Events.Seq(); after < 0 || after > now {
-		after = now
-	} else if now-after > maxReplay {
-		after = now - maxReplay
+	after, err := sse.After(r, s.Events.Seq(), maxReplay)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	past, sub, err := s.Events.Subscribe(r.Context(), after, nil)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -302,18 +301,10 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	machine := m.Name
-	now := s.Events.Seq()
-	after := now
-	if v := r.Header.Get("Last-Event-ID"); v != "" || r.URL.Query().Get("after") != "" {
-		if v == "" {
-			v = r.URL.Query().Get("after")
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			http.Error(w, "bad event number", http.StatusBadRequest)
-			return
-		}
-		after = max(n, now-maxLinkReplay)
+	after, err := sse.After(r, s.Events.Seq(), maxLinkReplay)
+	if err != nil {
+		http.Error(w, "bad event number", http.StatusBadRequest)
+		return
 	}
 	filter := func(e *moonwake.Event) bool {
 		return e.Machine == machine && (e.Type == moonwake.EventState || e.Type == moonwake.EventAction)

@@ -9,8 +9,32 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/moonwake/moonwake"
 )
+
+// After is the event number a stream resumes after: the one in the
+// Last-Event-ID header (a reconnecting EventSource sends it), else in
+// ?after= (a page gives the last event it was made with). Without either,
+// or with a number ahead of now (the newest event), it is now: only new
+// events. It is never more than maxReplay events back: a client that missed
+// more reads older history elsewhere. EInvalid for a number that is not one.
+func After(r *http.Request, now, maxReplay int64) (int64, error) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("after")
+	}
+	if v == "" {
+		return now, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, moonwake.Errorf(moonwake.EInvalid, "Last-Event-ID %q: want an event number", v)
+	}
+	return min(max(n, now-maxReplay), now), nil
+}
 
 // Start begins an event stream: it lifts the write deadline (a stream
 // outlives the server's write timeout, which is for requests), sets the

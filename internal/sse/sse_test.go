@@ -6,7 +6,40 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/moonwake/moonwake"
 )
+
+func TestAfter(t *testing.T) {
+	for _, c := range []struct {
+		url, header string
+		want        int64
+		bad         bool
+	}{
+		{"/events", "", 500, false},            // only new events
+		{"/events?after=450", "", 450, false},  // the page's last event
+		{"/events?after=1", "490", 490, false}, // the header wins
+		{"/events?after=10", "", 400, false},   // at most 100 back
+		{"/events?after=900", "", 500, false},  // not ahead of now
+		{"/events", "x", 0, true},
+		{"/events?after=-1", "", 0, true},
+	} {
+		r := httptest.NewRequest("GET", c.url, nil)
+		if c.header != "" {
+			r.Header.Set("Last-Event-ID", c.header)
+		}
+		got, err := After(r, 500, 100)
+		if c.bad {
+			if moonwake.ErrorCode(err) != moonwake.EInvalid {
+				t.Errorf("%s %q: %v, want EInvalid", c.url, c.header, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%s %q: %d, %v; want %d", c.url, c.header, got, err, c.want)
+		}
+	}
+}
 
 func TestServe(t *testing.T) {
 	w := httptest.NewRecorder()
