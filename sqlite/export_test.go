@@ -16,7 +16,7 @@ func (db *DB) SetFlushInterval(d time.Duration) { db.flushInterval = d }
 func NewActionID(ms int64) string { return newActionID(ms) }
 
 // NewTokenID exposes the ID generator to tests.
-func NewTokenID() (string, error) { return newTokenID() }
+func NewTokenID() (string, error) { return newID("tok_") }
 
 // ValidID reports whether id is prefix followed by n Crockford base32 characters.
 func ValidID(id, prefix string, n int) bool {

@@ -2,10 +2,8 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -99,11 +97,11 @@ func (s *SessionService) SetPasswordHash(ctx context.Context, hash string) error
 // CreateSession stores sess with a new ID and a hash of a new secret, and
 // returns the secret. It also deletes the sessions that have expired.
 func (s *SessionService) CreateSession(ctx context.Context, sess *moonwake.Session) (string, error) {
-	id, err := newSessionID()
+	id, err := newID("ses_")
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
-	secret, err := newSessionSecret()
+	secret, err := newSecret(sessionSecretPrefix)
 	if err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
@@ -152,7 +150,7 @@ func errNoSession() error {
 // expired. A cached session costs a map lookup; its last-seen time is
 // written at most once a minute.
 func (s *SessionService) AuthenticateSession(ctx context.Context, secret string) (*moonwake.Session, error) {
-	if !wellFormedSessionSecret(secret) {
+	if !wellFormedSecret(secret, sessionSecretPrefix) {
 		return nil, errNoSession()
 	}
 	hash := sha256.Sum256([]byte(secret))
@@ -294,50 +292,4 @@ func (s *SessionService) RevokeSession(ctx context.Context, id string) error {
 		return moonwake.Errorf(moonwake.ENotFound, "no session %q", id)
 	}
 	return nil
-}
-
-// sessionSecretLen is the length of the secrets newSessionSecret makes.
-const sessionSecretLen = len("ms_") + 43
-
-// newSessionSecret returns a new session secret: 256 random bits,
-// URL-safe, with a prefix unlike the API tokens' so the two are never
-// confused.
-func newSessionSecret() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return "ms_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-// wellFormedSessionSecret reports whether s could have come from
-// newSessionSecret.
-func wellFormedSessionSecret(s string) bool {
-	if len(s) != sessionSecretLen || s[:3] != "ms_" {
-		return false
-	}
-	for i := 3; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// newSessionID returns a new public session ID: "ses_" and 12 base32
-// characters (60 random bits).
-func newSessionID() (string, error) {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	v := uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-	out := []byte("ses_000000000000")
-	for i := len(out) - 1; i >= 4; i-- {
-		out[i] = crockford[v&31]
-		v >>= 5
-	}
-	return string(out), nil
 }

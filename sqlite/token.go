@@ -2,10 +2,8 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -87,11 +85,11 @@ func (s *TokenService) CreateToken(ctx context.Context, t *moonwake.Token) (stri
 		return "", moonwake.Errorf(moonwake.EConflict, "an active token named %q exists", t.Name)
 	}
 
-	id, err := newTokenID()
+	id, err := newID("tok_")
 	if err != nil {
 		return "", fmt.Errorf("create token: %w", err)
 	}
-	secret, err := newSecret()
+	secret, err := newSecret(tokenSecretPrefix)
 	if err != nil {
 		return "", fmt.Errorf("create token: %w", err)
 	}
@@ -141,7 +139,7 @@ func (s *TokenService) Authenticate(ctx context.Context, secret string) (*moonwa
 	}
 	// Perhaps the CLI made this token since the caches were loaded: look
 	// before refusing. Secrets this package cannot have made skip the look.
-	if !wellFormedSecret(secret) {
+	if !wellFormedSecret(secret, tokenSecretPrefix) {
 		return nil, errUnauthorized()
 	}
 	if err := s.db.catchUp(ctx); err != nil {
@@ -169,23 +167,6 @@ func (db *DB) useToken(hash [32]byte) *moonwake.Token {
 		e.lastUsed.Store(now)
 	}
 	return e.token()
-}
-
-// secretLen is the length of the secrets newSecret makes.
-const secretLen = len("mw_") + 43
-
-// wellFormedSecret reports whether s could have come from newSecret.
-func wellFormedSecret(s string) bool {
-	if len(s) != secretLen || s[:3] != "mw_" {
-		return false
-	}
-	for i := 3; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // ListTokens returns copies of every token, revoked ones included, oldest first.
@@ -378,32 +359,4 @@ func (db *DB) flushLastUsed(ctx context.Context) error {
 		p.e.flushed = p.n
 	}
 	return nil
-}
-
-// newSecret returns a new token secret: 256 random bits, URL-safe, with a
-// prefix that secret scanners and people can recognize.
-func newSecret() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return "mw_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-// newTokenID returns a new public token ID: "tok_" and 12 base32 characters
-// (60 random bits).
-func newTokenID() (string, error) {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	var out [16]byte
-	copy(out[:], "tok_")
-	v := uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
-	for i := 15; i >= 4; i-- {
-		out[i] = crockford[v&31]
-		v >>= 5
-	}
-	return string(out[:]), nil
 }
