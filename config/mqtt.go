@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/hass"
 )
 
 // MQTT configures the bridge to Home Assistant over an MQTT broker. An
@@ -101,7 +102,7 @@ func (m *MQTT) validate() error {
 		m.DiscoveryPrefix = "homeassistant"
 	}
 	for _, p := range []struct{ key, v string }{{"topic_prefix", m.TopicPrefix}, {"discovery_prefix", m.DiscoveryPrefix}} {
-		if err := checkTopicPrefix(p.v); err != nil {
+		if err := hass.CheckTopicPrefix(p.v); err != nil {
 			return fmt.Errorf("%s: %w", p.key, err)
 		}
 	}
@@ -156,21 +157,4 @@ func (m *MQTT) TLS() (*tls.Config, error) {
 		return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", m.CAFile)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}
-
-// checkTopicPrefix checks an MQTT topic prefix: levels without wildcards.
-func checkTopicPrefix(p string) error {
-	if len(p) > 128 {
-		return fmt.Errorf("%q: at most 128 characters", p)
-	}
-	if strings.ContainsAny(p, "+#\x00") {
-		return fmt.Errorf("%q: no MQTT wildcards (+, #)", p)
-	}
-	if strings.HasPrefix(p, "$") {
-		return fmt.Errorf("%q: topics starting with $ are the broker's", p)
-	}
-	if slices.Contains(strings.Split(p, "/"), "") {
-		return fmt.Errorf("%q: no empty level (leading, trailing or double '/')", p)
-	}
-	return nil
 }

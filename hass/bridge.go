@@ -261,8 +261,8 @@ func New(o Options) (*Bridge, error) {
 		o.DiscoveryPrefix = DefaultDiscoveryPrefix
 	}
 	for _, p := range []string{o.TopicPrefix, o.DiscoveryPrefix} {
-		if err := checkPrefix(p); err != nil {
-			return nil, fmt.Errorf("mqtt bridge: %w", err)
+		if err := CheckTopicPrefix(p); err != nil {
+			return nil, fmt.Errorf("mqtt bridge: topic prefix %w", err)
 		}
 	}
 	if o.ReconnectInterval <= 0 {
@@ -331,17 +331,21 @@ func validHubID(id string) bool {
 	})
 }
 
-// checkPrefix checks a topic prefix: one or more levels, no wildcards, no
-// empty level, no leading or trailing '/'.
-func checkPrefix(p string) error {
+// CheckTopicPrefix checks an MQTT topic prefix: one or more levels of at
+// most 128 characters in all, no wildcards, no empty level (so no leading or
+// trailing '/'), and not the broker's own $ topics.
+func CheckTopicPrefix(p string) error {
 	if p == "" || len(p) > 128 {
-		return fmt.Errorf("topic prefix %q: want 1 to 128 characters", p)
+		return fmt.Errorf("%q: want 1 to 128 characters", p)
 	}
 	if strings.ContainsAny(p, "+#\x00") {
-		return fmt.Errorf("topic prefix %q: no wildcards (+, #)", p)
+		return fmt.Errorf("%q: no MQTT wildcards (+, #)", p)
+	}
+	if strings.HasPrefix(p, "$") {
+		return fmt.Errorf("%q: topics starting with $ are the broker's", p)
 	}
 	if slices.Contains(strings.Split(p, "/"), "") {
-		return fmt.Errorf("topic prefix %q: no empty level (leading, trailing or double '/')", p)
+		return fmt.Errorf("%q: no empty level (leading, trailing or double '/')", p)
 	}
 	return nil
 }
