@@ -161,7 +161,20 @@ func (s *Server) funcs() template.FuncMap {
 		"stateLabel": stateLabel,
 		"csrfField":  csrfField,
 		"browser":    browserName,
+		"cardButtons": func(name, csrf string, keepAwake time.Time, canKeep bool) cardButtons {
+			return cardButtons{Name: name, CSRF: csrf, KeepAwake: keepAwake, CanKeep: canKeep}
+		},
 	}
+}
+
+// cardButtons is the data of the "card-buttons" template: the Wake, Shut
+// down and Keep-awake forms of a machine's card, on the dashboard and on the
+// machine's page.
+type cardButtons struct {
+	Name      string
+	CSRF      string
+	KeepAwake time.Time // zero: not kept awake
+	CanKeep   bool      // the hub has power policies
 }
 
 // timeOf accepts a time.Time or a *time.Time; ok is false for nil or zero.
