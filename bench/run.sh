@@ -64,7 +64,7 @@ IN "$TMP/startup" -bin "$TMP/moonwake" -runs 30 -listen 127.0.0.1:18181
 
 echo
 echo "== hub"
-export MOONWAKE_RATE_LIMIT_PER_MINUTE=1000000000 MOONWAKE_RATE_LIMIT_BURST=1000000
+export MOONWAKE_RATE_LIMIT_PER_MINUTE=1000000000 MOONWAKE_RATE_LIMIT_BURST=1000000 MOONWAKE_UI_REVERSE_DNS=off
 echo "wake.count=${MOONWAKE_WAKE_COUNT:-default}"
 # ip netns exec execs the program, so $! is the hub's own pid.
 ip netns exec "$NS" "$TMP/moonwake" serve --listen 127.0.0.1:8080 --data "$TMP/data" >"$TMP/hub.out" 2>"$TMP/hub.log" &

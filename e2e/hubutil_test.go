@@ -54,7 +54,10 @@ func moonwakeEnv(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(append(env, "GORACE="+gorace), extra...)
+	// No reverse DNS from the web app's machine suggestions: a lookup may
+	// leave the machine.
+	env = append(env, "GORACE="+gorace, "MOONWAKE_UI_REVERSE_DNS=off")
+	return append(env, extra...)
 }
 
 // runEnv runs the moonwake binary with args and extra environment in host
