@@ -7,7 +7,6 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/httpapi"
-	"github.com/moonwake/moonwake/policy"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/sqlite"
 	"github.com/moonwake/moonwake/web"
@@ -19,11 +18,6 @@ import (
 func (h *Hub) openWeb(ctx context.Context, machines moonwake.MachineService, api *httpapi.Server) (http.Handler, error) {
 	if !h.cfg.UI.On() {
 		return nil, nil
-	}
-	// The machine page says which policies apply, as the engine runs them.
-	schedules, idle, err := h.cfg.Policies()
-	if err != nil {
-		return nil, err
 	}
 	w := &web.Server{
 		Machines:       machines,
@@ -42,9 +36,8 @@ func (h *Hub) openWeb(ctx context.Context, machines moonwake.MachineService, api
 		Logger:         h.log.With("component", "web"),
 		// The neighbour table suggests devices when a machine is added.
 		Neighbours: probe.ListNeighbours,
-		Policies: func(m *moonwake.Machine) []string {
-			return policy.Describe(m, schedules, idle)
-		},
+		// The machine page says which policies apply, as the engine runs them.
+		Policies: h.policy.Describe,
 	}
 	if h.cfg.UI.ReverseDNSOn() {
 		w.LookupAddr = net.DefaultResolver.LookupAddr

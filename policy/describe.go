@@ -117,3 +117,9 @@ func humanDuration(d time.Duration) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// Describe says which of the engine's rules apply to m, in words; see the
+// package function Describe.
+func (e *Engine) Describe(m *moonwake.Machine) []string {
+	return Describe(m, e.o.Schedules, e.o.Idle)
+}
