@@ -116,14 +116,14 @@ func (s *Server) Handler() http.Handler {
 	burst := max(s.Burst, 1)
 	s.closing = make(chan struct{})
 	s.byToken = newLimiter(per, burst)
-	s.byAddr = newLimiter(per, burst)
+	s.byAddr = newAddrLimiter(per, burst)
 	// Pairing needs no token; it must never drain the action buckets
 	// that people share behind one address.
-	s.pairByAddr = newLimiter(10, 5)
-	s.linkByAddr = newLimiter(60, 20)
+	s.pairByAddr = newAddrLimiter(10, 5)
+	s.linkByAddr = newAddrLimiter(60, 20)
 	// Bad tokens are cheap to try and expensive to log: an address gets a
 	// few dozen a minute.
-	s.authFailures = newLimiter(max(30, per), max(30, burst))
+	s.authFailures = newAddrLimiter(max(30, per), max(30, burst))
 
 	mux := http.NewServeMux()
 	// Health: no token, no body worth hiding.

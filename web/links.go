@@ -12,8 +12,8 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/httpapi"
+	"github.com/moonwake/moonwake/internal/ratelimit"
 	"github.com/moonwake/moonwake/internal/sse"
-	"golang.org/x/time/rate"
 )
 
 // linkRoutes registers the one-tap links' pages, which need no session:
@@ -55,7 +55,7 @@ type linkPages struct {
 	s *Server
 	// byToken and byAddr bound actions; failures bounds unknown or
 	// revoked secrets per client address.
-	byToken, byAddr, failures *linkBuckets
+	byToken, byAddr, failures linkBuckets
 
 	// streams counts the open event streams per token ("t"+ID) and per
 	// client address ("a"+address).
@@ -147,7 +147,7 @@ func linkHeaders(w http.ResponseWriter) {
 func (lp *linkPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwake.Token, *moonwake.Machine, string) {
 	s := lp.s
 	addr := s.clientAddr(r)
-	if lp.failures.exhausted(addrKey(addr)) {
+	if lp.failures.exhausted(ratelimit.AddrKey(addr)) {
 		lp.tooMany(w, rr, "Too many wrong links from your address; wait a minute.")
 		return nil, nil, addr
 	}
@@ -162,7 +162,7 @@ func (lp *linkPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwak
 		if code := moonwake.ErrorCode(err); code != moonwake.EUnauthorized && code != moonwake.ENotFound {
 			s.log().Error("web: link", "err", err) // never the secret: the services do not put it in errors
 		}
-		lp.failures.allow(addrKey(addr))
+		lp.failures.allow(ratelimit.AddrKey(addr))
 		s.render(w, rr, http.StatusNotFound, "link_gone.html", nil)
 		return nil, nil, addr
 	}
@@ -206,7 +206,7 @@ func (lp *linkPages) page(w http.ResponseWriter, r *http.Request) {
 		s.render(w, rr, http.StatusOK, page, v)
 		return
 	}
-	if !lp.byToken.allow(tok.ID) || !lp.byAddr.allow(addrKey(addr)) {
+	if !lp.byToken.allow(tok.ID) || !lp.byAddr.allow(ratelimit.AddrKey(addr)) {
 		w.Header().Set("Retry-After", "60")
 		v.Error = "Too many presses; wait a minute and try again. What was asked before goes on."
 		s.render(w, rr, http.StatusTooManyRequests, "link.html", v)
@@ -289,7 +289,7 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 	if tok == nil {
 		return
 	}
-	release, ok := lp.openStream(tok.ID, addrKey(addr))
+	release, ok := lp.openStream(tok.ID, ratelimit.AddrKey(addr))
 	if !ok {
 		lp.tooMany(w, rr, "Too many pages follow this link; close some and try again.")
 		return
@@ -389,60 +389,23 @@ func writeLinkEvent(w io.Writer, e *moonwake.Event) {
 	sse.Event(w, e.Seq, e.Type, data)
 }
 
-// linkBuckets keeps one token bucket per key (a token ID or a client
-// address, keyed by addrKey). When the map is full, buckets that have
-// refilled are dropped, at most once a minute; meanwhile newcomers share
-// one bucket, so memory stays bounded.
-type linkBuckets struct {
-	every rate.Limit
-	burst int
-
-	mu       sync.Mutex
-	buckets  map[string]*rate.Limiter
-	overflow *rate.Limiter
-	swept    time.Time
-}
+// linkBuckets keeps one token bucket per key: a token ID, or a client
+// address keyed by ratelimit.AddrKey.
+type linkBuckets struct{ *ratelimit.Keyed }
 
 // maxLinkBuckets bounds the keys remembered.
 const maxLinkBuckets = 10000
 
-func newLinkBuckets(perMinute float64, burst int) *linkBuckets {
-	every := rate.Limit(perMinute / 60)
-	return &linkBuckets{every: every, burst: burst, buckets: map[string]*rate.Limiter{}, overflow: rate.NewLimiter(every, burst)}
-}
-
-func (b *linkBuckets) get(key string, create bool) *rate.Limiter {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	l := b.buckets[key]
-	if l != nil || !create {
-		return l
-	}
-	if len(b.buckets) >= maxLinkBuckets {
-		// Sweep at most once a minute, not at every newcomer.
-		if now := time.Now(); now.Sub(b.swept) >= sweepEvery {
-			b.swept = now
-			for k, x := range b.buckets {
-				if x.TokensAt(now) >= float64(b.burst) {
-					delete(b.buckets, k)
-				}
-			}
-		}
-		if len(b.buckets) >= maxLinkBuckets {
-			return b.overflow
-		}
-	}
-	l = rate.NewLimiter(b.every, b.burst)
-	b.buckets[key] = l
-	return l
+func newLinkBuckets(perMinute float64, burst int) linkBuckets {
+	return linkBuckets{ratelimit.New(perMinute, burst, maxLinkBuckets)}
 }
 
 // allow takes one request from key's bucket, and reports whether there
 // was one.
-func (b *linkBuckets) allow(key string) bool { return b.get(key, true).Allow() }
+func (b linkBuckets) allow(key string) bool {
+	ok, _ := b.Allow(key, time.Now())
+	return ok
+}
 
 // exhausted reports whether key's bucket is empty, without taking from it.
-func (b *linkBuckets) exhausted(key string) bool {
-	l := b.get(key, false)
-	return l != nil && l.Tokens() < 1
-}
+func (b linkBuckets) exhausted(key string) bool { return b.Exhausted(key) }

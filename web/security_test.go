@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/ratelimit"
 )
 
 // A form whose CSRF token comes in the X-CSRF-Token header is still read.
@@ -302,21 +303,6 @@ func TestLinkStreamsBounded(t *testing.T) {
 	}
 }
 
-func TestAddrKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.7":            "192.0.2.7",
-		"::ffff:192.0.2.7":     "192.0.2.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2::9":      "2001:db8:1:2::/64",
-		"fe80::1%eth0":         "fe80::/64",
-		"not an address":       "not an address",
-	} {
-		if got := addrKey(in); got != want {
-			t.Errorf("addrKey(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // Two addresses of one IPv6 /64 share a sign-in bucket; another /64 does not.
 func TestAddrLimiterIPv6Prefix(t *testing.T) {
 	l := newAddrLimiter(loginRate, loginBurst)
@@ -340,12 +326,12 @@ func TestLimiterMapsBounded(t *testing.T) {
 	for i := range maxLinkBuckets + 2000 {
 		addr := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
 		l.fail(addr, now)
-		lb.allow(addrKey(addr))
+		lb.allow(ratelimit.AddrKey(addr))
 	}
-	if n := len(l.buckets); n > maxAddrBuckets {
+	if n := l.k.Len(); n > maxAddrBuckets {
 		t.Errorf("sign-in limiter: %d buckets, cap %d", n, maxAddrBuckets)
 	}
-	if n := len(lb.buckets); n > maxLinkBuckets {
+	if n := lb.Len(); n > maxLinkBuckets {
 		t.Errorf("link limiter: %d buckets, cap %d", n, maxLinkBuckets)
 	}
 	// Past the cap, newcomers share the overflow bucket and are limited by it.

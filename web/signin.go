@@ -3,15 +3,14 @@ package web
 import (
 	"context"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/ratelimit"
 )
 
 // Sign-in attempts: failures cost one token of a bucket per client
@@ -23,72 +22,19 @@ const (
 )
 
 // addrLimiter keeps a token bucket per client address (per /64 for IPv6,
-// see addrKey). It remembers at most maxAddrBuckets of them; past that,
-// newcomers share one overflow bucket until a sweep, at most once a
-// minute, forgets the buckets that have refilled.
-type addrLimiter struct {
-	mu       sync.Mutex
-	limit    rate.Limit
-	burst    int
-	buckets  map[string]*rate.Limiter
-	overflow *rate.Limiter
-	swept    time.Time
-}
+// see ratelimit.AddrKey), for at most maxAddrBuckets addresses.
+type addrLimiter struct{ k *ratelimit.Keyed }
 
 // maxAddrBuckets bounds the addresses an addrLimiter remembers.
 const maxAddrBuckets = 4096
 
-// sweepEvery is how often a full map of buckets is swept, at most.
-const sweepEvery = time.Minute
-
 func newAddrLimiter(limit rate.Limit, burst int) *addrLimiter {
-	return &addrLimiter{limit: limit, burst: burst, buckets: map[string]*rate.Limiter{}, overflow: rate.NewLimiter(limit, burst)}
-}
-
-// addrKey is the key of a client address in the rate limits: an IPv4
-// address itself, an IPv6 address's /64 (one host usually has a whole
-// /64 to pick from), anything else as it is.
-func addrKey(addr string) string {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
-	}
-	a = a.Unmap()
-	if a.Is4() {
-		return a.String()
-	}
-	p, err := a.WithZone("").Prefix(64)
-	if err != nil {
-		return addr
-	}
-	return p.String()
+	return &addrLimiter{ratelimit.New(float64(limit)*60, burst, maxAddrBuckets)}
 }
 
 // get returns the address's bucket.
 func (l *addrLimiter) get(addr string, now time.Time) *rate.Limiter {
-	key := addrKey(addr)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[key]
-	if b != nil {
-		return b
-	}
-	if len(l.buckets) >= maxAddrBuckets {
-		if now.Sub(l.swept) >= sweepEvery || now.Before(l.swept) {
-			l.swept = now
-			for a, x := range l.buckets {
-				if x.TokensAt(now) >= float64(l.burst) {
-					delete(l.buckets, a)
-				}
-			}
-		}
-		if len(l.buckets) >= maxAddrBuckets {
-			return l.overflow
-		}
-	}
-	b = rate.NewLimiter(l.limit, l.burst)
-	l.buckets[key] = b
-	return b
+	return l.k.Bucket(ratelimit.AddrKey(addr), now)
 }
 
 // blocked reports whether the address has no attempt left, and how long
@@ -96,7 +42,7 @@ func (l *addrLimiter) get(addr string, now time.Time) *rate.Limiter {
 func (l *addrLimiter) blocked(addr string, now time.Time) (bool, time.Duration) {
 	b := l.get(addr, now)
 	if t := b.TokensAt(now); t < 1 {
-		return true, time.Duration((1 - t) / float64(l.limit) * float64(time.Second))
+		return true, time.Duration((1 - t) / float64(l.k.Limit()) * float64(time.Second))
 	}
 	return false, 0
 }
