@@ -106,9 +106,6 @@ func isLinkToken(t *moonwake.Token) bool {
 	return t != nil && t.Link && !t.Admin && len(t.Machines) == 1 && len(t.Actions) == 1 && moonwake.ValidName(t.Machines[0])
 }
 
-// listedAsLink reports whether the tokens page lists t among the links.
-func listedAsLink(t *moonwake.Token) bool { return isLinkToken(t) }
-
 // scopeLabel says what a token may do, for people.
 func scopeLabel(t *moonwake.Token) string {
 	if t.Admin {
@@ -144,7 +141,7 @@ func (s *Server) tokensView(r *http.Request) (*tokensView, error) {
 	// Newest first: the one just made is on top.
 	for _, t := range slices.Backward(ts) {
 		row := tokenRow{ID: t.ID, Name: t.Name, Scope: scopeLabel(t), CreatedAt: t.CreatedAt, LastUsed: t.LastUsedAt, Revoked: t.RevokedAt}
-		if listedAsLink(t) {
+		if isLinkToken(t) {
 			row.Machine, row.Action = t.Machines[0], t.Actions[0]
 			if t.RevokedAt == nil {
 				v.Links = append(v.Links, row)
