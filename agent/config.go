@@ -22,7 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/moonwake/moonwake/link"
+	"github.com/moonwake/moonwake/uplink"
 )
 
 // Config is the agent's configuration file (YAML). Every field is
@@ -44,7 +44,7 @@ type Config struct {
 
 // Defaults for Config's durations.
 const (
-	DefaultReportInterval = link.DefaultReportInterval
+	DefaultReportInterval = uplink.DefaultReportInterval
 	DefaultAckDelay       = time.Second
 )
 
@@ -201,7 +201,7 @@ func (s *State) check() error {
 	switch {
 	case checkHubURL(s.Hub) != nil:
 		return errors.New("no valid hub URL")
-	case !link.ValidPeerID(s.ID):
+	case !uplink.ValidPeerID(s.ID):
 		return errors.New("no valid agent id")
 	case len(s.HubPublicKey) != ed25519.PublicKeySize:
 		return errors.New("no valid hub key")

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/link"
+	"github.com/moonwake/moonwake/uplink"
 )
 
 // PairOptions are the inputs of Pair.
@@ -22,7 +22,7 @@ type PairOptions struct {
 	Code      string // the one-time code from "moonwake machines pair NAME"
 	StatePath string // where to store the result
 	// HubFingerprint, if set, must match the fingerprint of the hub's key
-	// (link.Fingerprint), as the hub shows it: a check against someone
+	// (uplink.Fingerprint), as the hub shows it: a check against someone
 	// answering in the hub's place during pairing over plain HTTP.
 	HubFingerprint string
 	HTTPClient     *http.Client // nil: http.DefaultClient
@@ -40,14 +40,14 @@ func Pair(ctx context.Context, o PairOptions) (*State, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	resp, err := link.Pair(ctx, o.HTTPClient, o.Hub, link.PairRequest{
-		Code: o.Code, Purpose: link.PurposeAgent, PublicKey: pub,
+	resp, err := uplink.Pair(ctx, o.HTTPClient, o.Hub, uplink.PairRequest{
+		Code: o.Code, Purpose: uplink.PurposeAgent, PublicKey: pub,
 		Hostname: host, OS: runtime.GOOS + "/" + runtime.GOARCH, Software: moonwake.Version,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if fp := link.Fingerprint(resp.HubPublicKey); o.HubFingerprint != "" && fp != strings.TrimSpace(o.HubFingerprint) {
+	if fp := uplink.Fingerprint(resp.HubPublicKey); o.HubFingerprint != "" && fp != strings.TrimSpace(o.HubFingerprint) {
 		return nil, moonwake.Errorf(moonwake.EUnauthorized,
 			"the hub's key is %s, not the expected %s: not pairing (someone else may have answered)", fp, o.HubFingerprint)
 	}
@@ -100,8 +100,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.Logger.Info("agent starting", "hub", hub, "id", a.State.ID, "machine", a.State.Machine, "version", moonwake.Version)
-	c := &link.Client{
-		HubURL: hub, ID: a.State.ID, Purpose: link.PurposeAgent,
+	c := &uplink.Client{
+		HubURL: hub, ID: a.State.ID, Purpose: uplink.PurposeAgent,
 		Key: a.State.Key(), HubKey: a.State.HubPublicKey,
 		Handle: a.Handle, Report: a.Report,
 		ReportInterval: a.Config.ReportInterval,
@@ -116,17 +116,17 @@ func (a *Agent) Run(ctx context.Context) error {
 // Handle answers a command from the hub. A known command is accepted at
 // once and carried out after the answer is sent and AckDelay has passed,
 // so the hub learns that it was accepted before the network goes down.
-func (a *Agent) Handle(ctx context.Context, cmd link.Command) (link.Result, link.Then) {
+func (a *Agent) Handle(ctx context.Context, cmd uplink.Command) (uplink.Result, uplink.Then) {
 	p, err := PlanCommand(cmd.Name, a.Config.Commands)
 	if err != nil {
-		return link.Result{Error: err.Error()}, nil
+		return uplink.Result{Error: err.Error()}, nil
 	}
 	delay := a.Config.AckDelay
 	if delay == 0 {
 		delay = DefaultAckDelay
 	}
 	detail := fmt.Sprintf("accepted; %s in %v with %s", cmd.Name, delay, p)
-	return link.Result{OK: true, Detail: detail}, func(ctx context.Context) error {
+	return uplink.Result{OK: true, Detail: detail}, func(ctx context.Context) error {
 		t := time.NewTimer(delay)
 		defer t.Stop()
 		select {
@@ -141,8 +141,8 @@ func (a *Agent) Handle(ctx context.Context, cmd link.Command) (link.Result, link
 
 // Report measures what the hub wants to know about this PC. What cannot
 // be measured is left out and said in Errors.
-func (a *Agent) Report(ctx context.Context) link.Report {
-	r := link.Report{
+func (a *Agent) Report(ctx context.Context) uplink.Report {
+	r := uplink.Report{
 		At: time.Now().UTC(), OS: runtime.GOOS, Arch: runtime.GOARCH, Software: moonwake.Version,
 	}
 	r.Hostname, _ = os.Hostname()

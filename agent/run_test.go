@@ -15,41 +15,41 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/link"
+	"github.com/moonwake/moonwake/uplink"
 )
 
 // testHub is a hub's link side on 127.0.0.1: pairing and the link route.
 type testHub struct {
-	*link.Server
-	store *link.MemoryStore
+	*uplink.Server
+	store *uplink.MemoryStore
 	key   ed25519.PrivateKey
 	url   string
 
 	mu       sync.Mutex
-	reports  []link.Report
-	outcomes []link.Result
+	reports  []uplink.Report
+	outcomes []uplink.Result
 }
 
 func newTestHub(t *testing.T) *testHub {
 	_, key, _ := ed25519.GenerateKey(nil)
-	h := &testHub{store: &link.MemoryStore{}, key: key}
+	h := &testHub{store: &uplink.MemoryStore{}, key: key}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil)).With("side", "hub")
-	h.Server = &link.Server{
+	h.Server = &uplink.Server{
 		Keys: h.store, HubKey: key, Logger: log,
-		OnReport: func(p link.Peer, r link.Report) {
+		OnReport: func(p uplink.Peer, r uplink.Report) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.reports = append(h.reports, r)
 		},
-		OnOutcome: func(p link.Peer, r link.Result) {
+		OnOutcome: func(p uplink.Peer, r uplink.Result) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.outcomes = append(h.outcomes, r)
 		},
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET "+link.Path, h.Server)
-	mux.Handle("POST "+link.PairPath, &link.Pairer{Store: h.store, HubKey: key, Logger: log})
+	mux.Handle("GET "+uplink.Path, h.Server)
+	mux.Handle("POST "+uplink.PairPath, &uplink.Pairer{Store: h.store, HubKey: key, Logger: log})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { h.Server.Close() })
@@ -58,7 +58,7 @@ func newTestHub(t *testing.T) *testHub {
 }
 
 func (h *testHub) code(t *testing.T, machine string) string {
-	code, p := link.NewPairing(machine, link.PurposeAgent, time.Now(), 0)
+	code, p := uplink.NewPairing(machine, uplink.PurposeAgent, time.Now(), 0)
 	if err := h.store.CreatePairing(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestPairRunShutdown(t *testing.T) {
 	eventually(t, "the agent's link", func() bool { return h.Connected(st.ID) })
 
 	off := filepath.Join(dir, CmdShutdown)
-	r, err := h.Send(context.Background(), st.ID, link.Command{ID: "act-1", Name: CmdShutdown})
+	r, err := h.Send(context.Background(), st.ID, uplink.Command{ID: "act-1", Name: CmdShutdown})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestPairRunShutdown(t *testing.T) {
 		return len(h.outcomes) == 1 && h.outcomes[0].OK && h.outcomes[0].CommandID == "act-1"
 	})
 
-	r, err = h.Send(context.Background(), st.ID, link.Command{Name: "format-disk"})
+	r, err = h.Send(context.Background(), st.ID, uplink.Command{Name: "format-disk"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestPairFailures(t *testing.T) {
 	}
 	// That code was used up by the hub; a new one, with the right print.
 	st, err := Pair(context.Background(), PairOptions{Hub: h.url, Code: h.code(t, "pc"), StatePath: statePath,
-		HubFingerprint: link.Fingerprint(h.key.Public().(ed25519.PublicKey))})
+		HubFingerprint: uplink.Fingerprint(h.key.Public().(ed25519.PublicKey))})
 	if err != nil {
 		t.Fatal(err)
 	}

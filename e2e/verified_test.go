@@ -35,7 +35,7 @@ import (
 
 	"github.com/moonwake/moonwake/agent"
 	"github.com/moonwake/moonwake/internal/testlan"
-	"github.com/moonwake/moonwake/link"
+	"github.com/moonwake/moonwake/uplink"
 )
 
 // The verified-action tests run a hub ("moonwake serve", host "hub") and
@@ -429,9 +429,9 @@ func TestReplay(t *testing.T) {
 			continue
 		}
 		switch {
-		case bytes.HasPrefix(s, []byte("POST "+link.PairPath+" ")):
+		case bytes.HasPrefix(s, []byte("POST "+uplink.PairPath+" ")):
 			pairReq = s
-		case bytes.HasPrefix(s, []byte("GET "+link.Path+" ")) && bytes.Contains(streams[flow{k.dst, k.src}], []byte("command")):
+		case bytes.HasPrefix(s, []byte("GET "+uplink.Path+" ")) && bytes.Contains(streams[flow{k.dst, k.src}], []byte("command")):
 			linkUp, linkDown = s, streams[flow{k.dst, k.src}]
 		}
 	}
@@ -448,7 +448,7 @@ func TestReplay(t *testing.T) {
 	}
 	capturedChallenge := findFrame(t, down, "challenge")
 	capturedCommand := findFrame(t, down, "command")
-	var cmd link.Command
+	var cmd uplink.Command
 	if err := json.Unmarshal(capturedCommand.Payload, &cmd); err != nil || cmd.Name != "shutdown" {
 		t.Fatalf("captured command %s: %v", capturedCommand.raw, err)
 	}
@@ -848,11 +848,11 @@ func (fh *fakeHub) start(t *testing.T, h *testlan.Host) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != link.Path {
+		if r.URL.Path != uplink.Path {
 			http.NotFound(w, r)
 			return
 		}
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{link.Subprotocol}})
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{uplink.Subprotocol}})
 		if err != nil {
 			return
 		}
@@ -1036,7 +1036,7 @@ func (fh *fakeHub) control(ctx context.Context, c *websocket.Conn) string {
 	if err != nil {
 		return "d: handshake: " + err.Error()
 	}
-	payload, _ := json.Marshal(link.Command{ID: "control", Name: "shutdown"})
+	payload, _ := json.Marshal(uplink.Command{ID: "control", Name: "shutdown"})
 	err = fh.write(ctx, c, linkFrame{V: 1, Type: "command", Session: s.sesID, Seq: 1, Payload: payload,
 		Sig: ed25519.Sign(fh.hubKey, s.messageInput("command", 1, payload))})
 	if err != nil {
@@ -1050,7 +1050,7 @@ func (fh *fakeHub) control(ctx context.Context, c *websocket.Conn) string {
 		if f.Type != "result" {
 			continue
 		}
-		var r link.Result
+		var r uplink.Result
 		if json.Unmarshal(f.Payload, &r) != nil || !r.OK || r.CommandID != "control" {
 			return fmt.Sprintf("d: result %s", f.Payload)
 		}

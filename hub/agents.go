@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/httpapi"
-	"github.com/moonwake/moonwake/link"
-	"github.com/moonwake/moonwake/sqlite"
+	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/uplink"
 )
 
 // KeyFile is the hub's Ed25519 identity in the data directory. Agents pin
@@ -67,7 +67,7 @@ func loadOrCreateKey(dir string) (ed25519.PrivateKey, error) {
 // machines' agents over the link.
 type agents struct {
 	peers *sqlite.PeerService
-	link  *link.Server
+	link  *uplink.Server
 	mon   *monitor
 	ttl   time.Duration // of pairing codes
 	now   func() time.Time
@@ -85,13 +85,13 @@ type pairings struct {
 	ag *agents
 }
 
-// RedeemPairing implements link.PairingStore.
-func (p pairings) RedeemPairing(ctx context.Context, codeHash string, now time.Time, peer link.Peer) (*link.Peer, error) {
+// RedeemPairing implements uplink.PairingStore.
+func (p pairings) RedeemPairing(ctx context.Context, codeHash string, now time.Time, peer uplink.Peer) (*uplink.Peer, error) {
 	got, err := p.PeerService.RedeemPairing(ctx, codeHash, now, peer)
 	if err != nil {
 		return nil, err
 	}
-	if got.Purpose == link.PurposeAgent {
+	if got.Purpose == uplink.PurposeAgent {
 		p.ag.replaced(got)
 	}
 	return got, nil
@@ -99,7 +99,7 @@ func (p pairings) RedeemPairing(ctx context.Context, codeHash string, now time.T
 
 // replaced drops the link of the agent that a new pairing replaced (its key
 // is gone from the store), and tells the monitor about the new one.
-func (ag *agents) replaced(p *link.Peer) {
+func (ag *agents) replaced(p *uplink.Peer) {
 	ag.mon.mu.Lock()
 	old := ag.mon.agentID[p.Machine]
 	ag.mon.mu.Unlock()
@@ -112,7 +112,7 @@ func (ag *agents) replaced(p *link.Peer) {
 // loadPaired tells the monitor which machines have agents.
 func (ag *agents) loadPaired(ctx context.Context, ms []*moonwake.Machine) {
 	for _, m := range ms {
-		if p, err := ag.peers.PeerForMachine(ctx, m.Name, link.PurposeAgent); err == nil {
+		if p, err := ag.peers.PeerForMachine(ctx, m.Name, uplink.PurposeAgent); err == nil {
 			ag.mon.setAgent(m.Name, p.ID, func(a *moonwake.AgentEvidence) {})
 		}
 	}
@@ -120,20 +120,20 @@ func (ag *agents) loadPaired(ctx context.Context, ms []*moonwake.Machine) {
 
 // Paired implements power.Agents.
 func (ag *agents) Paired(ctx context.Context, machine string) bool {
-	_, err := ag.peers.PeerForMachine(ctx, machine, link.PurposeAgent)
+	_, err := ag.peers.PeerForMachine(ctx, machine, uplink.PurposeAgent)
 	return err == nil
 }
 
 // Command implements power.Agents.
 func (ag *agents) Command(ctx context.Context, machine, command, id string) (string, error) {
-	p, err := ag.peers.PeerForMachine(ctx, machine, link.PurposeAgent)
+	p, err := ag.peers.PeerForMachine(ctx, machine, uplink.PurposeAgent)
 	if err != nil {
 		return "", moonwake.Errorf(moonwake.EUnavailable, "%s has no paired agent", machine)
 	}
 	if !ag.link.Connected(p.ID) {
 		return "", moonwake.Errorf(moonwake.EUnavailable, "the agent of %s is not connected", machine)
 	}
-	res, err := ag.link.Send(ctx, p.ID, link.Command{ID: id, Name: command})
+	res, err := ag.link.Send(ctx, p.ID, uplink.Command{ID: id, Name: command})
 	if err != nil {
 		return "", moonwake.Errorf(moonwake.EUnavailable, "the agent of %s did not answer: %v", machine, err)
 	}
@@ -145,7 +145,7 @@ func (ag *agents) Command(ctx context.Context, machine, command, id string) (str
 
 // NewPairing implements httpapi.Pairer.
 func (ag *agents) NewPairing(ctx context.Context, machine string) (httpapi.Pairing, error) {
-	code, p := link.NewPairing(machine, link.PurposeAgent, ag.now().UTC(), ag.ttl)
+	code, p := uplink.NewPairing(machine, uplink.PurposeAgent, ag.now().UTC(), ag.ttl)
 	if err := ag.peers.CreatePairing(ctx, p); err != nil {
 		return httpapi.Pairing{}, err
 	}
@@ -153,20 +153,20 @@ func (ag *agents) NewPairing(ctx context.Context, machine string) (httpapi.Pairi
 }
 
 // onConnect, onDisconnect and onReport are the link's callbacks.
-func (ag *agents) onConnect(p link.Peer) {
-	if p.Purpose == link.PurposeAgent {
+func (ag *agents) onConnect(p uplink.Peer) {
+	if p.Purpose == uplink.PurposeAgent {
 		ag.mon.setAgent(p.Machine, p.ID, func(a *moonwake.AgentEvidence) { a.Connected = true })
 	}
 }
 
-func (ag *agents) onDisconnect(p link.Peer, err error) {
-	if p.Purpose == link.PurposeAgent {
+func (ag *agents) onDisconnect(p uplink.Peer, err error) {
+	if p.Purpose == uplink.PurposeAgent {
 		ag.mon.setAgent(p.Machine, p.ID, func(a *moonwake.AgentEvidence) { *a = moonwake.AgentEvidence{} })
 	}
 }
 
-func (ag *agents) onOutcome(p link.Peer, r link.Result) {
-	if ag.outcome != nil && p.Purpose == link.PurposeAgent {
+func (ag *agents) onOutcome(p uplink.Peer, r uplink.Result) {
+	if ag.outcome != nil && p.Purpose == uplink.PurposeAgent {
 		detail := r.Detail
 		if !r.OK {
 			detail = r.Error
@@ -175,8 +175,8 @@ func (ag *agents) onOutcome(p link.Peer, r link.Result) {
 	}
 }
 
-func (ag *agents) onReport(p link.Peer, r link.Report) {
-	if p.Purpose != link.PurposeAgent {
+func (ag *agents) onReport(p uplink.Peer, r uplink.Report) {
+	if p.Purpose != uplink.PurposeAgent {
 		return
 	}
 	toInt := func(f *float64) *int64 {

@@ -17,18 +17,18 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/config"
-	"github.com/moonwake/moonwake/events"
-	"github.com/moonwake/moonwake/hass"
-	"github.com/moonwake/moonwake/httpapi"
-	"github.com/moonwake/moonwake/link"
-	"github.com/moonwake/moonwake/notify"
-	"github.com/moonwake/moonwake/policy"
-	"github.com/moonwake/moonwake/power"
+	"github.com/moonwake/moonwake/hub/config"
+	"github.com/moonwake/moonwake/hub/events"
+	"github.com/moonwake/moonwake/hub/hass"
+	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/hub/notify"
+	"github.com/moonwake/moonwake/hub/passthrough"
+	"github.com/moonwake/moonwake/hub/policy"
+	"github.com/moonwake/moonwake/hub/power"
+	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/hub/web"
 	"github.com/moonwake/moonwake/probe"
-	"github.com/moonwake/moonwake/relay"
-	"github.com/moonwake/moonwake/sqlite"
-	"github.com/moonwake/moonwake/web"
+	"github.com/moonwake/moonwake/uplink"
 	"github.com/moonwake/moonwake/wol"
 )
 
@@ -40,20 +40,20 @@ type Hub struct {
 	cfg config.Config
 	log *slog.Logger
 
-	db       *sqlite.DB
-	machines *sqlite.MachineService
-	tokens   *sqlite.TokenService
-	actions  *sqlite.ActionService
-	events   *events.Broker
-	power    *power.Service
-	prober   *probe.Prober
-	monitor  *monitor
-	agents   *agents
-	link     *link.Server
-	notifier *notify.Dispatcher
-	relay    *relay.Listener // nil when relay.listen is empty
-	mqtt     *hass.Bridge    // nil when mqtt.broker is empty
-	web      *web.Server     // nil when ui.enabled is off
+	db          *sqlite.DB
+	machines    *sqlite.MachineService
+	tokens      *sqlite.TokenService
+	actions     *sqlite.ActionService
+	events      *events.Broker
+	power       *power.Service
+	prober      *probe.Prober
+	monitor     *monitor
+	agents      *agents
+	link        *uplink.Server
+	notifier    *notify.Dispatcher
+	passthrough *passthrough.Listener // nil when relay.listen is empty
+	mqtt        *hass.Bridge          // nil when mqtt.broker is empty
+	web         *web.Server           // nil when ui.enabled is off
 
 	policy      *policy.Engine // schedules and idle auto-off
 	policyStore *sqlite.PolicyService
@@ -146,8 +146,8 @@ func (h *Hub) Open(ctx context.Context) error {
 	}, h.machines, h.events, evStore, h.log)
 	peers := sqlite.NewPeerService(db)
 	h.agents = &agents{peers: peers, mon: h.monitor, now: time.Now,
-		fingerprint: link.Fingerprint(key.Public().(ed25519.PublicKey))}
-	h.link = &link.Server{
+		fingerprint: uplink.Fingerprint(key.Public().(ed25519.PublicKey))}
+	h.link = &uplink.Server{
 		Keys: peers, HubKey: key, Logger: h.log,
 		OnConnect: h.agents.onConnect, OnDisconnect: h.agents.onDisconnect, OnReport: h.agents.onReport,
 		OnOutcome: h.agents.onOutcome,
@@ -185,7 +185,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	api := &httpapi.Server{
 		Machines: reg, Tokens: h.tokens, Actions: h.actions, Power: h.power, Events: h.events,
 		Monitor: h.monitor, Pairing: h.agents, Link: h.link,
-		Pair:          &link.Pairer{Store: pairings{peers, h.agents}, HubKey: key, Logger: h.log},
+		Pair:          &uplink.Pairer{Store: pairings{peers, h.agents}, HubKey: key, Logger: h.log},
 		KeepAwake:     keepAwake{h.policyStore, h.policy},
 		Sunshine:      sun,
 		Logger:        h.log,
@@ -221,8 +221,8 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	h.ln = ln
 	if len(h.cfg.Relay.Listen) > 0 {
-		h.relay = relay.New(relay.Options{Addrs: h.cfg.Relay.Listen, Machines: h.machines, Waker: h.power, Logger: h.log})
-		if err := h.relay.Listen(); err != nil {
+		h.passthrough = passthrough.New(passthrough.Options{Addrs: h.cfg.Relay.Listen, Machines: h.machines, Waker: h.power, Logger: h.log})
+		if err := h.passthrough.Listen(); err != nil {
 			return err
 		}
 	}
@@ -243,10 +243,10 @@ func (h *Hub) Addr() net.Addr { return h.ln.Addr() }
 
 // RelayAddrs are the UDP addresses the relay listens on; none when it is off.
 func (h *Hub) RelayAddrs() []net.Addr {
-	if h.relay == nil {
+	if h.passthrough == nil {
 		return nil
 	}
-	return h.relay.Addrs()
+	return h.passthrough.Addrs()
 }
 
 // Serve serves until ctx ends or Close is called, then shuts down
@@ -271,14 +271,14 @@ func (h *Hub) Serve(ctx context.Context) error {
 		defer h.wg.Done()
 		h.notifier.Run(ctx)
 	}()
-	if h.relay != nil {
+	if h.passthrough != nil {
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
-			h.relay.Serve(ctx)
+			h.passthrough.Serve(ctx)
 		}()
 		addrs := []string{}
-		for _, a := range h.relay.Addrs() {
+		for _, a := range h.passthrough.Addrs() {
 			addrs = append(addrs, a.String())
 		}
 		h.log.Info("relay listening for magic packets from outside", "udp", addrs)
@@ -312,8 +312,8 @@ func (h *Hub) Close() error {
 	}
 	h.wg.Wait()
 	var errs []error
-	if h.relay != nil {
-		errs = append(errs, h.relay.Close())
+	if h.passthrough != nil {
+		errs = append(errs, h.passthrough.Close())
 	}
 	errs = append(errs, h.closeMQTT())
 	if h.link != nil {

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/config"
 	"github.com/moonwake/moonwake/hub"
-	"github.com/moonwake/moonwake/sqlite"
+	"github.com/moonwake/moonwake/hub/config"
+	"github.com/moonwake/moonwake/hub/sqlite"
 	"github.com/moonwake/moonwake/wol"
 )
 

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/events"
-	"github.com/moonwake/moonwake/httpapi"
+	"github.com/moonwake/moonwake/hub/events"
+	"github.com/moonwake/moonwake/hub/httpapi"
 	"github.com/moonwake/moonwake/probe"
 )
 

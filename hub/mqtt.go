@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/moonwake/moonwake/hass"
+	"github.com/moonwake/moonwake/hub/hass"
 )
 
 // openMQTT prepares the MQTT bridge to Home Assistant, when one is

@@ -14,7 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/config"
+	"github.com/moonwake/moonwake/hub/config"
 )
 
 // A hub with a broker configured: a machine created through the API

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/notify"
-	"github.com/moonwake/moonwake/policy"
-	"github.com/moonwake/moonwake/sqlite"
+	"github.com/moonwake/moonwake/hub/notify"
+	"github.com/moonwake/moonwake/hub/policy"
+	"github.com/moonwake/moonwake/hub/sqlite"
 )
 
 // openPolicy builds the power policies (schedules, idle auto-off) from the

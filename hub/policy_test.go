@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moonwake/moonwake/config"
+	"github.com/moonwake/moonwake/hub/config"
 )
 
 func TestKeepAwakeAPI(t *testing.T) {

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/httpapi"
-	"github.com/moonwake/moonwake/link"
-	"github.com/moonwake/moonwake/power"
-	"github.com/moonwake/moonwake/sqlite"
+	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/hub/power"
+	"github.com/moonwake/moonwake/hub/sqlite"
 	"github.com/moonwake/moonwake/sunshine"
+	"github.com/moonwake/moonwake/uplink"
 )
 
 // SunshineDir is the directory, in the data directory, of the hub's
@@ -168,7 +168,7 @@ func (pa powerAgents) Paired(ctx context.Context, machine string) bool {
 // agentConnected reports whether the machine has a paired agent linked
 // now.
 func (pa powerAgents) agentConnected(ctx context.Context, machine string) bool {
-	p, err := pa.ag.peers.PeerForMachine(ctx, machine, link.PurposeAgent)
+	p, err := pa.ag.peers.PeerForMachine(ctx, machine, uplink.PurposeAgent)
 	return err == nil && pa.ag.link.Connected(p.ID)
 }
 

@@ -6,10 +6,10 @@ import (
 	"net/http"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/httpapi"
+	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/hub/web"
 	"github.com/moonwake/moonwake/probe"
-	"github.com/moonwake/moonwake/sqlite"
-	"github.com/moonwake/moonwake/web"
 )
 
 // openWeb builds the web app, served on every path the API does not claim.

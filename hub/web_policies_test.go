@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moonwake/moonwake/config"
+	"github.com/moonwake/moonwake/hub/config"
 )
 
 // TestWebMachinePolicies checks that a machine's page lists, in words, the

@@ -19,7 +19,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/agent"
-	"github.com/moonwake/moonwake/link"
+	"github.com/moonwake/moonwake/uplink"
 )
 
 // Exit codes.
@@ -180,7 +180,7 @@ func pair(ctx context.Context, hub, code, statePath, cfgPath, fingerprint string
 		return err
 	}
 	fmt.Fprintf(stdout, "Paired with %s as agent %s for machine %q.\n", st.Hub, st.ID, st.Machine)
-	fmt.Fprintf(stdout, "Hub key: %s (the hub shows the same fingerprint).\n", link.Fingerprint(st.HubPublicKey))
+	fmt.Fprintf(stdout, "Hub key: %s (the hub shows the same fingerprint).\n", uplink.Fingerprint(st.HubPublicKey))
 	fmt.Fprintf(stdout, "Identity stored in %s.\nNext: moonwake-agent install\n", statePath)
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake/agent"
-	"github.com/moonwake/moonwake/link"
+	"github.com/moonwake/moonwake/uplink"
 )
 
 // syncBuffer is a bytes.Buffer safe for the agent's log goroutines.
@@ -83,16 +83,16 @@ func TestRunWithoutPairing(t *testing.T) {
 // on 127.0.0.1. Every power command is overridden to touch a file.
 func TestPairThenRun(t *testing.T) {
 	_, hubKey, _ := ed25519.GenerateKey(nil)
-	store := &link.MemoryStore{}
-	srv := &link.Server{Keys: store, HubKey: hubKey}
+	store := &uplink.MemoryStore{}
+	srv := &uplink.Server{Keys: store, HubKey: hubKey}
 	mux := http.NewServeMux()
-	mux.Handle("GET "+link.Path, srv)
-	mux.Handle("POST "+link.PairPath, &link.Pairer{Store: store, HubKey: hubKey})
+	mux.Handle("GET "+uplink.Path, srv)
+	mux.Handle("POST "+uplink.PairPath, &uplink.Pairer{Store: store, HubKey: hubKey})
 	hts := httptest.NewServer(mux)
 	t.Cleanup(hts.Close)
 	t.Cleanup(func() { srv.Close() })
 
-	pairCode, p := link.NewPairing("pc", link.PurposeAgent, time.Now(), 0)
+	pairCode, p := uplink.NewPairing("pc", uplink.PurposeAgent, time.Now(), 0)
 	store.CreatePairing(context.Background(), p)
 
 	dir := t.TempDir()
@@ -111,7 +111,7 @@ func TestPairThenRun(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("pair: exit %d: %s", code, errs)
 	}
-	if !strings.Contains(out, link.Fingerprint(hubKey.Public().(ed25519.PublicKey))) || strings.Contains(out+errs, pairCode) {
+	if !strings.Contains(out, uplink.Fingerprint(hubKey.Public().(ed25519.PublicKey))) || strings.Contains(out+errs, pairCode) {
 		t.Errorf("pair output: %q %q", out, errs)
 	}
 	if fi, err := os.Stat(statePath); err != nil || fi.Mode().Perm() != 0o600 {
@@ -139,7 +139,7 @@ func TestPairThenRun(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	r, err := srv.Send(context.Background(), peer, link.Command{Name: "shutdown"})
+	r, err := srv.Send(context.Background(), peer, uplink.Command{Name: "shutdown"})
 	if err != nil || !r.OK {
 		t.Fatalf("Send: %+v, %v", r, err)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/moonwake/moonwake/config"
 	"github.com/moonwake/moonwake/hub"
+	"github.com/moonwake/moonwake/hub/config"
 )
 
 func newServeCmd(e *env) *cobra.Command {

@@ -11,9 +11,9 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/client"
-	"github.com/moonwake/moonwake/config"
 	"github.com/moonwake/moonwake/hub"
-	"github.com/moonwake/moonwake/sqlite"
+	"github.com/moonwake/moonwake/hub/config"
+	"github.com/moonwake/moonwake/hub/sqlite"
 )
 
 // tokenStore is what the token commands need, from the database on the hub

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/config"
+	"github.com/moonwake/moonwake/hub/config"
 	"github.com/moonwake/moonwake/wol"
 )
 

@@ -1,0 +1,256 @@
+// Package httpapi is the hub's HTTP interface: the JSON API under /api/v1,
+// the compatibility route GET /wake?mac=, and health checks. Every route but
+// /healthz and /readyz requires a token, whatever address the hub listens on.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/hub/events"
+)
+
+// Waker carries out power actions; power.Service implements it.
+type Waker interface {
+	Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error)
+	Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error)
+	FindAction(ctx context.Context, id string) (*moonwake.Action, error)
+	Wait(ctx context.Context, id string) (*moonwake.Action, error)
+}
+
+// PowerInfo is a machine's derived power state, as the API shows it.
+type PowerInfo struct {
+	State    moonwake.PowerState `json:"state"`
+	Since    time.Time           `json:"since,omitzero"`
+	Reason   string              `json:"reason,omitempty"`
+	Pending  *moonwake.Pending   `json:"pending,omitempty"`
+	Evidence *moonwake.Evidence  `json:"evidence,omitempty"`
+	Agent    *AgentInfo          `json:"agent,omitempty"`
+}
+
+// AgentInfo says whether a machine has an agent and whether it is linked.
+type AgentInfo struct {
+	ID        string `json:"id"`
+	Connected bool   `json:"connected"`
+}
+
+// Monitor tells machines' power states.
+type Monitor interface {
+	// Info returns what is known of the machine's power state.
+	Info(ctx context.Context, machine string) PowerInfo
+	// History returns the machine's last state changes, oldest first.
+	History(ctx context.Context, machine string, limit int) ([]*moonwake.Event, error)
+}
+
+// Pairing is a one-time code for a machine's agent, shown once.
+type Pairing struct {
+	Machine        string    `json:"machine"`
+	Code           string    `json:"code"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	HubFingerprint string    `json:"hub_fingerprint"` // the agent checks it with --hub-fingerprint
+}
+
+// Pairer hands out one-time codes that pair a machine's agent.
+type Pairer interface {
+	NewPairing(ctx context.Context, machine string) (Pairing, error)
+}
+
+// Server serves the API. Fill in the fields, then call Handler once.
+type Server struct {
+	Machines  moonwake.MachineService
+	Tokens    moonwake.TokenService
+	Actions   moonwake.ActionService
+	Power     Waker
+	Events    *events.Broker
+	Monitor   Monitor        // nil: states are unknown
+	Pairing   Pairer         // nil: no agents
+	Link      http.Handler   // the agents' link (GET /api/v1/link); nil: none
+	Pair      http.Handler   // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
+	KeepAwake KeepAwaker     // keep-awake overrides of the power policies; nil: none
+	Sunshine  SunshinePairer // pairs with machines' Sunshine hosts; nil: none
+	// UI serves every path no API route claims: the web app. nil: those
+	// paths are 404.
+	UI     http.Handler
+	Logger *slog.Logger
+
+	// RatePerMinute and Burst bound action requests for each token and for
+	// each client address separately.
+	RatePerMinute float64
+	Burst         int
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For header names the real client.
+	TrustedProxies []netip.Prefix
+	// Ready reports whether the hub can serve; nil means always.
+	Ready func(ctx context.Context) error
+
+	byToken, byAddr, authFailures *limiter
+	pairByAddr                    *limiter // unauthenticated pairing: its own buckets
+	linkByAddr                    *limiter // link handshakes, before they authenticate
+
+	closing     chan struct{} // closed by CloseStreams
+	closingOnce sync.Once
+}
+
+// CloseStreams ends the event streams, which would otherwise hold a graceful
+// shutdown until its timeout; clients reconnect and resume. Register it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() {
+	s.closingOnce.Do(func() { close(s.closing) })
+}
+
+// Handler returns the hub's HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	per := s.RatePerMinute
+	if per <= 0 {
+		per = 30
+	}
+	burst := max(s.Burst, 1)
+	s.closing = make(chan struct{})
+	s.byToken = newLimiter(per, burst)
+	s.byAddr = newAddrLimiter(per, burst)
+	// Pairing needs no token; it must never drain the action buckets
+	// that people share behind one address.
+	s.pairByAddr = newAddrLimiter(10, 5)
+	s.linkByAddr = newAddrLimiter(60, 20)
+	// Bad tokens are cheap to try and expensive to log: an address gets a
+	// few dozen a minute.
+	s.authFailures = newAddrLimiter(max(30, per), max(30, burst))
+
+	mux := http.NewServeMux()
+	// Health: no token, no body worth hiding.
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+
+	// Reading: any valid token, limited to the machines in its scope.
+	mux.Handle("GET /api/v1/me", s.auth(s.me, authOpts{}))
+	mux.Handle("GET /api/v1/machines", s.auth(s.listMachines, authOpts{}))
+	mux.Handle("GET /api/v1/machines/{name}", s.auth(s.getMachine, authOpts{}))
+	mux.Handle("GET /api/v1/actions", s.auth(s.listActions, authOpts{}))
+	mux.Handle("GET /api/v1/actions/{id}", s.auth(s.getAction, authOpts{}))
+	mux.Handle("GET /api/v1/events", s.auth(s.streamEvents, authOpts{}))
+
+	// Changing the registry: admin tokens only.
+	mux.Handle("POST /api/v1/machines", s.auth(s.createMachine, authOpts{admin: true}))
+	mux.Handle("PATCH /api/v1/machines/{name}", s.auth(s.updateMachine, authOpts{admin: true}))
+	mux.Handle("DELETE /api/v1/machines/{name}", s.auth(s.deleteMachine, authOpts{admin: true}))
+	mux.Handle("GET /api/v1/tokens", s.auth(s.listTokens, authOpts{admin: true}))
+	mux.Handle("POST /api/v1/tokens", s.auth(s.createToken, authOpts{admin: true}))
+	mux.Handle("DELETE /api/v1/tokens/{id}", s.auth(s.revokeToken, authOpts{admin: true}))
+
+	// Actions: scoped tokens, rate-limited, and the only routes that accept
+	// the token in the query string, for one-tap links.
+	mux.Handle("POST /api/v1/machines/{name}/wake", s.auth(s.wakeMachine, authOpts{action: true, queryToken: true}))
+	for _, kind := range moonwake.PowerActions {
+		// POST only, never a link that a preview could fire; and no token
+		// in the URL.
+		mux.Handle("POST /api/v1/machines/{name}/"+kind, s.auth(s.powerMachine(kind), authOpts{action: true}))
+	}
+	mux.Handle("POST /api/v1/machines/{name}/keep-awake", s.auth(s.keepAwake, authOpts{action: true}))
+	mux.Handle("DELETE /api/v1/machines/{name}/keep-awake", s.auth(s.clearKeepAwake, authOpts{action: true}))
+	mux.Handle("GET /api/v1/machines/{name}/keep-awake", s.auth(s.getKeepAwake, authOpts{}))
+	mux.Handle("GET /api/v1/machines/{name}/history", s.auth(s.machineHistory, authOpts{}))
+	mux.Handle("POST /api/v1/machines/{name}/pair", s.auth(s.pairMachine, authOpts{admin: true}))
+	mux.Handle("POST /api/v1/machines/{name}/sunshine/pair", s.auth(s.pairSunshine, authOpts{admin: true}))
+	// Agents authenticate with their own keys, not tokens.
+	if s.Link != nil {
+		mux.Handle("GET /api/v1/link", s.limitByAddr(s.linkByAddr, s.Link))
+	}
+	if s.Pair != nil {
+		// The code is the credential; guessing is bounded per address.
+		mux.Handle("POST /api/v1/agents/pair", s.limitByAddr(s.pairByAddr, s.Pair))
+	}
+	mux.Handle("GET /wake", s.auth(s.wakeByMAC, authOpts{action: true, queryToken: true}))
+
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+	mux.Handle("/api/", notFound)
+	if s.UI != nil {
+		// The web app sets its own headers (caching of static files, its
+		// content security policy).
+		root := http.NewServeMux()
+		root.Handle("/api/", s.recoverer(s.headers(mux)))
+		root.Handle("/healthz", s.recoverer(s.headers(mux)))
+		root.Handle("/readyz", s.recoverer(s.headers(mux)))
+		root.Handle("/wake", s.recoverer(s.headers(mux)))
+		root.Handle("/", s.recoverer(s.UI))
+		return root
+	}
+	mux.Handle("/", notFound)
+	return s.recoverer(s.headers(mux))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			s.Logger.Warn("not ready", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// limitByAddr rate-limits next per client address with l.
+func (s *Server) limitByAddr(l *limiter, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, wait := l.allow(s.clientAddr(r)); !ok {
+			s.tooMany(w, r, wait, "rate limit for your address reached")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// headers sets what every answer carries: nothing here is for caches or for
+// framing, and JSON is never sniffed into HTML.
+func (s *Server) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logPath is a request path as logs may show it: a one-tap link's path
+// (/l/SECRET…) is its credential, and is cut before the secret.
+func logPath(p string) string {
+	if strings.HasPrefix(p, "/l/") {
+		return "/l/…"
+	}
+	return p
+}
+
+// recoverer turns a panic in a handler into a logged 500.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error("panic", "method", r.Method, "path", logPath(r.URL.Path), "panic", v)
+				s.error(w, r, moonwake.Errorf(moonwake.EInternal, "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

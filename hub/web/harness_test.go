@@ -1,0 +1,350 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/hub/events"
+	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/hub/sqlite"
+)
+
+// Tests hash passwords with tiny argon2id costs: the race detector makes
+// the real ones take seconds. TestPasswordRealCost checks the real ones.
+func init() { argonMemory, argonTime = 64, 1 }
+
+// harness is a web app on real SQLite behind a real HTTP server, with a
+// fake power service, monitor and keep-awake store, and a browser-like
+// client (a cookie jar, redirects not followed).
+type harness struct {
+	t        *testing.T
+	srv      *Server
+	ts       *httptest.Server
+	db       *sqlite.DB
+	machines *sqlite.MachineService
+	tokens   *sqlite.TokenService
+	sessions *sqlite.SessionService
+	broker   *events.Broker
+	power    *fakePower
+	monitor  *fakeMonitor
+	keep     *fakeKeepAwake
+	admin    string // an admin token's secret
+	client   *http.Client
+	skew     atomic.Int64 // added to the clock of the server and the DB
+}
+
+// now is the harness's clock: the real time plus the skew a test set.
+func (h *harness) now() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) }
+
+// harnessPassword is the admin password harness.signIn sets.
+const harnessPassword = "correct horse battery"
+
+// newHarness starts a web app with no password set, one admin token and
+// the given machines.
+func newHarness(t *testing.T, machines ...string) *harness {
+	t.Helper()
+	ctx := context.Background()
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "moonwake.db"))
+	h := &harness{t: t, db: db}
+	db.Now = h.now
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	h.machines = sqlite.NewMachineService(db)
+	h.tokens = sqlite.NewTokenService(db)
+	h.sessions = sqlite.NewSessionService(db, time.Hour)
+	h.monitor = &fakeMonitor{states: map[string]httpapi.PowerInfo{}}
+	h.keep = &fakeKeepAwake{until: map[string]time.Time{}}
+	var err error
+	if h.broker, err = events.NewBroker(ctx, sqlite.NewEventService(db), nil); err != nil {
+		t.Fatal(err)
+	}
+	h.power = &fakePower{broker: h.broker, actions: map[string]*moonwake.Action{}}
+	if h.admin, err = h.tokens.CreateToken(ctx, &moonwake.Token{Name: "admin", Admin: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range machines {
+		m := &moonwake.Machine{Name: name, MAC: fmt.Sprintf("02:00:00:00:00:%02x", i+1), Host: fmt.Sprintf("127.0.0.%d", i+2)}
+		if err := h.machines.CreateMachine(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.srv = &Server{
+		Machines: h.machines, Tokens: h.tokens, Actions: sqlite.NewActionService(db), Sessions: h.sessions,
+		Power: h.power, Events: h.broker, Monitor: h.monitor, KeepAwake: h.keep,
+		SessionTTL: time.Hour,
+		Now:        h.now,
+		heartbeat:  50 * time.Millisecond,
+	}
+	h.ts = httptest.NewServer(h.srv.Handler())
+	t.Cleanup(h.ts.Close)
+	t.Cleanup(h.srv.CloseStreams)
+	h.client = h.newClient()
+	return h
+}
+
+// newClient returns a client with its own cookie jar that does not follow
+// redirects.
+func (h *harness) newClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// do sends a request with c and returns the response and its body.
+func (h *harness) do(c *http.Client, method, path string, form url.Values, header map[string]string) (*http.Response, string) {
+	h.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, h.ts.URL+path, body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res, string(b)
+}
+
+// get is a GET with the harness's client.
+func (h *harness) get(path string) (*http.Response, string) {
+	h.t.Helper()
+	return h.do(h.client, http.MethodGet, path, nil, nil)
+}
+
+// post is a form POST with the harness's client, carrying the CSRF token.
+func (h *harness) post(path string, form url.Values) (*http.Response, string) {
+	h.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if form.Get("csrf") == "" {
+		form.Set("csrf", h.csrf())
+	}
+	return h.do(h.client, http.MethodPost, path, form, nil)
+}
+
+var csrfRE = regexp.MustCompile(`data-csrf="([^"]*)"`)
+
+// csrf returns the CSRF token of the client's session, as pages show it.
+func (h *harness) csrf() string {
+	h.t.Helper()
+	_, body := h.do(h.client, http.MethodGet, "/sessions", nil, nil)
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil || m[1] == "" {
+		h.t.Fatalf("no CSRF token on /sessions (signed in?):\n%s", body)
+	}
+	return m[1]
+}
+
+// setPassword sets the admin password through /setup with the admin
+// token, which signs c in.
+func (h *harness) setPassword(c *http.Client, pw string) {
+	h.t.Helper()
+	res, body := h.do(c, http.MethodPost, "/setup", url.Values{"token": {h.admin}, "password": {pw}, "confirm": {pw}}, nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		h.t.Fatalf("setup: %s %s\n%s", res.Status, res.Header.Get("Location"), body)
+	}
+}
+
+// signIn sets the password (if not yet) and signs the harness's client in.
+func (h *harness) signIn() {
+	h.t.Helper()
+	if _, err := h.sessions.PasswordHash(context.Background()); err != nil {
+		h.setPassword(h.client, harnessPassword)
+		return
+	}
+	h.login(h.client, harnessPassword, "")
+}
+
+// login signs c in with pw and returns where it was sent.
+func (h *harness) login(c *http.Client, pw, next string) string {
+	h.t.Helper()
+	form := url.Values{"password": {pw}}
+	if next != "" {
+		form.Set("next", next)
+	}
+	res, body := h.do(c, http.MethodPost, "/login", form, nil)
+	if res.StatusCode != http.StatusSeeOther {
+		h.t.Fatalf("login: %s\n%s", res.Status, body)
+	}
+	return res.Header.Get("Location")
+}
+
+// eventually polls cond until it holds or 20 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// fakePower starts actions that stay running until the test ends them,
+// and publishes them as the power service does.
+type fakePower struct {
+	broker *events.Broker
+
+	mu      sync.Mutex
+	calls   []string // "wake pc", "shutdown pc"
+	actors  []moonwake.Actor
+	actions map[string]*moonwake.Action
+	n       int
+	err     error // returned, with a failed action, when set
+}
+
+func (p *fakePower) start(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	actor, _ := moonwake.ActorFrom(ctx)
+	p.calls = append(p.calls, kind+" "+m.Name)
+	p.actors = append(p.actors, actor)
+	a := &moonwake.Action{ID: fmt.Sprintf("act_%d", p.n), Kind: kind, Machine: m.Name, MAC: m.MAC, Actor: actor,
+		Status: moonwake.StatusRunning, Steps: []moonwake.Step{}, CreatedAt: time.Now().UTC()}
+	if p.err != nil {
+		now := time.Now().UTC()
+		a.Status, a.Detail, a.FinishedAt = moonwake.StatusFailed, moonwake.ErrorMessage(p.err), &now
+	}
+	p.actions[a.ID] = a
+	c := *a
+	_, _ = p.broker.Publish(moonwake.EventAction, m.Name, &c)
+	return &c, p.err
+}
+
+func (p *fakePower) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
+	return p.start(ctx, m, moonwake.ActionWake)
+}
+
+func (p *fakePower) Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
+	return p.start(ctx, m, kind)
+}
+
+func (p *fakePower) FindAction(ctx context.Context, id string) (*moonwake.Action, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a := p.actions[id]; a != nil {
+		c := *a
+		return &c, nil
+	}
+	return nil, moonwake.Errorf(moonwake.ENotFound, "no action %q", id)
+}
+
+func (p *fakePower) Wait(ctx context.Context, id string) (*moonwake.Action, error) {
+	return p.FindAction(ctx, id)
+}
+
+// Calls returns the actions asked for so far.
+func (p *fakePower) Calls() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.calls...)
+}
+
+// fakeMonitor tells the states a test sets.
+type fakeMonitor struct {
+	mu     sync.Mutex
+	states map[string]httpapi.PowerInfo
+}
+
+func (m *fakeMonitor) set(name string, info httpapi.PowerInfo) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.states[name] = info
+}
+
+func (m *fakeMonitor) Info(ctx context.Context, name string) httpapi.PowerInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if info, ok := m.states[name]; ok {
+		return info
+	}
+	return httpapi.PowerInfo{State: moonwake.StateUnknown}
+}
+
+func (m *fakeMonitor) History(ctx context.Context, name string, limit int) ([]*moonwake.Event, error) {
+	return nil, nil
+}
+
+// fakeKeepAwake keeps overrides in memory.
+type fakeKeepAwake struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+	by    []string
+}
+
+func (k *fakeKeepAwake) KeepAwake(ctx context.Context, machine string) (time.Time, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.until[machine], nil
+}
+
+func (k *fakeKeepAwake) SetKeepAwake(ctx context.Context, machine string, until time.Time, by string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.until[machine] = until
+	k.by = append(k.by, by)
+	return nil
+}
+
+func (k *fakeKeepAwake) ClearKeepAwake(ctx context.Context, machine string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.until, machine)
+	return nil
+}
+
+func (k *fakeKeepAwake) get(machine string) time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.until[machine]
+}
+
+// mustPrefixes parses CIDR prefixes.
+func mustPrefixes(t *testing.T, ps ...string) []netip.Prefix {
+	t.Helper()
+	var out []netip.Prefix
+	for _, p := range ps {
+		x, err := netip.ParsePrefix(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, x)
+	}
+	return out
+}
