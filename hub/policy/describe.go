@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -56,10 +57,13 @@ func (c *Cron) Describe() string {
 	if c.loc == time.Local {
 		zone = "the hub's local time"
 	}
-	fs := strings.Fields(c.spec)
-	minute, errM := strconv.Atoi(fs[0])
-	hour, errH := strconv.Atoi(fs[1])
-	if errM != nil || errH != nil || fs[2] != "*" || fs[3] != "*" {
+	// Read the parsed fields, not the text, so that "04 22 * * *",
+	// "0 0 * jan-dec *" and @daily are worded like "4 22 * * *" and
+	// "0 0 * * *". The day of month must be "*" itself (not "1-31", which
+	// would make a restricted day of week fire every day, nor "*/2").
+	minute, okM := only(c.minute)
+	hour, okH := only(c.hour)
+	if !okM || !okH || !c.domStar || c.dom != allDays || c.month != allMonths {
 		return fmt.Sprintf("by cron %s (%s)", c.spec, zone)
 	}
 	days := "every day"
@@ -67,6 +71,17 @@ func (c *Cron) Describe() string {
 		days = weekdays(c.dow)
 	}
 	return fmt.Sprintf("at %02d:%02d %s (cron %s, %s)", hour, minute, days, c.spec, zone)
+}
+
+// The bits of a day-of-month or month field that has every value.
+const (
+	allDays   = 1<<32 - 2 // 1-31
+	allMonths = 1<<13 - 2 // 1-12
+)
+
+// only returns the value whose bit is set when exactly one is.
+func only(b uint64) (int, bool) {
+	return bits.TrailingZeros64(b), bits.OnesCount64(b) == 1
 }
 
 // weekdays names the days whose bits (0 Sunday … 6 Saturday) are set,

@@ -25,6 +25,20 @@ func TestCronDescribe(t *testing.T) {
 		{"*/5 * * * *", "by cron */5 * * * * (Europe/Paris)"},
 		{"0 18 1 * *", "by cron 0 18 1 * * (Europe/Paris)"},
 		{"0 8,18 * * *", "by cron 0 8,18 * * * (Europe/Paris)"},
+		// Worded from the parsed fields, so leading zeros, names and
+		// macros read like the plain forms.
+		{"04 22 * * *", "at 22:04 every day (cron 04 22 * * *, Europe/Paris)"},
+		{"0 18 * jan-dec Mon-Fri", "at 18:00 Mon–Fri (cron 0 18 * jan-dec Mon-Fri, Europe/Paris)"},
+		{"@daily", "at 00:00 every day (cron @daily, Europe/Paris)"},
+		{"@midnight", "at 00:00 every day (cron @midnight, Europe/Paris)"},
+		{"@weekly", "at 00:00 Sun (cron @weekly, Europe/Paris)"},
+		{"@hourly", "by cron @hourly (Europe/Paris)"},
+		{"@monthly", "by cron @monthly (Europe/Paris)"},
+		{"@yearly", "by cron @yearly (Europe/Paris)"},
+		{"0 18 * jan *", "by cron 0 18 * jan * (Europe/Paris)"},
+		{"0 18 */2 * *", "by cron 0 18 */2 * * (Europe/Paris)"},
+		// 1-31 is not "*": with a day of week, either day field fires.
+		{"0 18 1-31 * mon", "by cron 0 18 1-31 * mon (Europe/Paris)"},
 	} {
 		cr, err := ParseCron(c.spec, paris)
 		if err != nil {
