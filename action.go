@@ -56,9 +56,6 @@ type ActionService interface {
 	FindAction(ctx context.Context, id string) (*Action, error)
 	// ListActions returns actions newest first.
 	ListActions(ctx context.Context, f ActionFilter) ([]*Action, error)
-	// FailRunningActions ends every action still running (they were cut
-	// short by a stop of the hub) with reason, and returns how many.
-	FailRunningActions(ctx context.Context, reason string) (int, error)
 	// RunningActions returns the actions still running, oldest first: after
 	// a restart, the hub takes them up again.
 	RunningActions(ctx context.Context) ([]*Action, error)

@@ -24,7 +24,7 @@ const (
 type Machine struct {
 	Name      string   `json:"name"`
 	MAC       string   `json:"mac"`                 // normalized: aa:bb:cc:dd:ee:ff
-	Host      string   `json:"host,omitempty"`      // IP or DNS name, for unicast and (later) probes
+	Host      string   `json:"host,omitempty"`      // IP or DNS name, for unicast and probes
 	Interface string   `json:"interface,omitempty"` // send on this interface's subnet broadcast
 	Broadcast string   `json:"broadcast,omitempty"` // or to this address
 	Port      int      `json:"port,omitempty"`      // UDP port; 0 means wol.DefaultPort

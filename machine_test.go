@@ -108,3 +108,19 @@ func TestLinkTokensAreNarrow(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenScopeWords(t *testing.T) {
+	for _, c := range []struct {
+		tok  Token
+		want string
+	}{
+		{Token{Admin: true, Actions: []string{"wake"}}, "admin: everything"},
+		{Token{}, "read-only on every machine"},
+		{Token{Machines: []string{"pc-a", "pc-b"}, Actions: []string{"shutdown", "wake"}}, "shutdown, wake on pc-a, pc-b"},
+		{Token{Link: true, Machines: []string{"pc-a"}, Actions: []string{"wake"}}, "tap link: wake on pc-a"},
+	} {
+		if got := c.tok.Scope(); got != c.want {
+			t.Errorf("%+v: Scope() = %q, want %q", c.tok, got, c.want)
+		}
+	}
+}

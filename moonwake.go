@@ -1,7 +1,12 @@
 // Package moonwake holds the domain of moonwake: machines that can be woken
-// and shut down, the tokens that may ask for it, and the actions that record
-// what was done. Subpackages implement these types against one dependency
-// each (sqlite, httpapi, wol, power); the binaries live under cmd/.
+// and shut down, their power states and the evidence behind them, the
+// tokens that may ask for it, and the actions that record what was done.
+// It also declares, once, every service contract that more than one
+// package uses (PowerService, Monitor, Commander, the pairers,
+// KeepAwakeService, and the stores); package mock fakes each of them once.
+// The hub's parts live under hub/, what runs on a LAN or a PC (wol, probe,
+// sunshine, uplink, agent) at the top, and the binaries under cmd/;
+// ARCHITECTURE.md draws the map.
 package moonwake
 
 import (
@@ -19,10 +24,11 @@ type Clock func() time.Time
 // actorKey is the context key for the Actor of a request.
 type actorKey struct{}
 
-// Actor is who asks for something: a token, the command line on the hub host,
-// or (later) a policy. It is written into every action for the audit log.
+// Actor is who asks for something: a token, the command line on the hub
+// host, a policy, an MQTT client or the UDP passthrough. It is written into
+// every action for the audit log.
 type Actor struct {
-	Kind    string `json:"kind"`               // "token", "cli", "config", "policy"
+	Kind    string `json:"kind"`               // "token", "cli", "policy", "mqtt", "relay" (the UDP passthrough)
 	Name    string `json:"name"`               // token name, policy name …
 	TokenID string `json:"token_id,omitempty"` // the public id of the token, never the secret
 	Addr    string `json:"addr,omitempty"`     // client address, when it came over the network

@@ -3,6 +3,7 @@ package moonwake
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -50,6 +51,28 @@ func (t *Token) Allows(action, name string) bool {
 		return true
 	}
 	return t.CanSee(name) && slices.Contains(t.Actions, action)
+}
+
+// Scope says, in words for people, what t may do: "admin: everything",
+// "wake, shutdown on pc-a, pc-b", "read-only on every machine", or for a
+// tap link "tap link: wake on pc-a". The CLI and the web app both show it.
+func (t *Token) Scope() string {
+	if t.Admin {
+		return "admin: everything"
+	}
+	acts := "read-only"
+	if len(t.Actions) > 0 {
+		acts = strings.Join(t.Actions, ", ")
+	}
+	on := "every machine"
+	if len(t.Machines) > 0 {
+		on = strings.Join(t.Machines, ", ")
+	}
+	if t.Link {
+		// Its link page only, never the API.
+		return "tap link: " + acts + " on " + on
+	}
+	return acts + " on " + on
 }
 
 // Normalize checks t's name and scope.

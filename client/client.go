@@ -295,9 +295,9 @@ func readEvents(r io.Reader, emit func(Event) bool) error {
 	return sc.Err()
 }
 
-// Power asks the hub for a power action on a machine: "shutdown", "reboot",
-// "sleep" or "hibernate".
-func (c *Client) Power(ctx context.Context, name, action string) (*moonwake.Action, error) {
+// Command asks the hub to shut a machine down, reboot it or put it to sleep:
+// action is "shutdown", "reboot", "sleep" or "hibernate".
+func (c *Client) Command(ctx context.Context, name, action string) (*moonwake.Action, error) {
 	var out moonwake.Action
 	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/"+url.PathEscape(action), nil, &out)
 }

@@ -1,11 +1,13 @@
-// Package hub assembles a moonwake hub from its configuration: the SQLite
-// store, the power service and the HTTP API. The command line and the
-// end-to-end tests run the same Hub.
+// Package hub assembles a moonwake hub from its configuration and runs it:
+// it builds each part once, in dependency order (the store, the events,
+// the agents, the monitor, the power service, the policies, the front
+// doors), starts their loops, and stops them in reverse. It holds no
+// domain logic of its own; ARCHITECTURE.md draws the parts. The command
+// line and the end-to-end tests run the same Hub.
 package hub
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,10 +23,12 @@ import (
 	"github.com/moonwake/moonwake/hub/events"
 	"github.com/moonwake/moonwake/hub/hass"
 	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/hub/monitor"
 	"github.com/moonwake/moonwake/hub/notify"
 	"github.com/moonwake/moonwake/hub/passthrough"
 	"github.com/moonwake/moonwake/hub/policy"
 	"github.com/moonwake/moonwake/hub/power"
+	"github.com/moonwake/moonwake/hub/remote"
 	"github.com/moonwake/moonwake/hub/sqlite"
 	"github.com/moonwake/moonwake/hub/web"
 	"github.com/moonwake/moonwake/probe"
@@ -35,6 +39,10 @@ import (
 // DBFile is the name of the database in the data directory.
 const DBFile = "moonwake.db"
 
+// KeyFile is the hub's Ed25519 identity in the data directory. Agents pin
+// its public key when they pair; losing it means pairing them again.
+const KeyFile = "hub.key"
+
 // Hub is a running hub. Open it, Serve it, Close it.
 type Hub struct {
 	cfg config.Config
@@ -42,21 +50,18 @@ type Hub struct {
 
 	db          *sqlite.DB
 	machines    *sqlite.MachineService
-	tokens      *sqlite.TokenService
 	actions     *sqlite.ActionService
 	events      *events.Broker
-	power       *power.Service
 	prober      *probe.Prober
-	monitor     *monitor
-	agents      *agents
-	link        *uplink.Server
+	agents      *remote.Agents
+	monitor     *monitor.Monitor
 	notifier    *notify.Dispatcher
-	passthrough *passthrough.Listener // nil when relay.listen is empty
-	mqtt        *hass.Bridge          // nil when mqtt.broker is empty
+	power       *power.Service
+	policy      *policy.Engine
+	api         *httpapi.Server
 	web         *web.Server           // nil when ui.enabled is off
-
-	policy      *policy.Engine // schedules and idle auto-off
-	policyStore *sqlite.PolicyService
+	mqtt        *hass.Bridge          // nil when mqtt.broker is empty
+	passthrough *passthrough.Listener // nil when relay.listen is empty
 
 	ln     net.Listener
 	srv    *http.Server
@@ -98,130 +103,65 @@ func OpenDB(ctx context.Context, dir string, log *slog.Logger) (*sqlite.DB, erro
 	return db, nil
 }
 
-// Open opens the database, applies the config file's machines, closes the
-// books on actions cut short by a previous stop, makes sure an admin token
-// exists, and starts listening.
+// Open builds the hub: it opens the database, applies the config file's
+// machines, makes sure an admin token exists, builds every part once, each
+// after the parts it depends on, takes up the actions a previous run left
+// running, and starts listening. Parts that hear of others (the power
+// service of state changes and command outcomes, the policies of state
+// changes) register themselves when they are built.
 func (h *Hub) Open(ctx context.Context) error {
-	db, err := OpenDB(ctx, h.cfg.Data, h.log)
+	if err := h.openStore(ctx); err != nil {
+		return err
+	}
+	key, err := uplink.LoadOrCreateKey(filepath.Join(h.cfg.Data, KeyFile))
 	if err != nil {
 		return err
 	}
-	h.db = db
-	h.machines = sqlite.NewMachineService(db)
-	h.tokens = sqlite.NewTokenService(db)
-	h.actions = sqlite.NewActionService(db)
-
-	ms := make([]*moonwake.Machine, 0, len(h.cfg.Machines))
-	for _, m := range h.cfg.Machines {
-		ms = append(ms, m.Domain())
-	}
-	if err := h.machines.SyncConfigMachines(ctx, ms); err != nil {
-		return fmt.Errorf("machines from the config file: %s", moonwake.ErrorMessage(err))
-	}
-	if ok, err := h.tokens.HasAdminToken(ctx); err != nil {
-		return err
-	} else if !ok {
-		secret, err := h.tokens.CreateToken(ctx, &moonwake.Token{Name: "admin", Admin: true})
-		if err != nil && moonwake.ErrorCode(err) == moonwake.EConflict {
-			secret, err = h.tokens.CreateToken(ctx, &moonwake.Token{Name: "admin-" + time.Now().UTC().Format("20060102-150405"), Admin: true})
-		}
-		if err != nil {
-			return fmt.Errorf("create the first admin token: %w", err)
-		}
-		h.AdminSecret = secret
-	}
-
-	key, err := loadOrCreateKey(h.cfg.Data)
-	if err != nil {
+	history := sqlite.NewEventService(h.db)
+	if h.events, err = events.NewBroker(ctx, history, nil); err != nil {
 		return err
 	}
-	evStore := sqlite.NewEventService(db)
-	if h.events, err = events.NewBroker(ctx, evStore, nil); err != nil {
+	if h.agents, err = remote.NewAgents(ctx, remote.AgentOptions{Peers: sqlite.NewPeerService(h.db), Key: key, Logger: h.log}); err != nil {
 		return err
 	}
+	sunshineHosts := remote.NewSunshineHosts(h.db, h.cfg.Data)
 	h.prober = probe.NewProber(probe.ProberOptions{Timeout: h.cfg.Probe.Timeout})
-	h.monitor = newMonitor(probe.NewWatcher, probe.WatchOptions{
-		Probe: h.prober.Probe, Rest: h.cfg.Probe.Interval, Fast: h.cfg.Probe.FastInterval,
-		IdleAfter: h.cfg.Probe.IdleAfter,
-	}, h.machines, h.events, evStore, h.log)
-	peers := sqlite.NewPeerService(db)
-	h.agents = &agents{peers: peers, mon: h.monitor, now: time.Now,
-		fingerprint: uplink.Fingerprint(key.Public().(ed25519.PublicKey))}
-	h.link = &uplink.Server{
-		Keys: peers, HubKey: key, Logger: h.log,
-		OnConnect: h.agents.onConnect, OnDisconnect: h.agents.onDisconnect, OnReport: h.agents.onReport,
-		OnOutcome: h.agents.onOutcome,
-	}
-	h.agents.link = h.link
-	h.monitor.dropLink = h.link.Drop
-	if ms, err := h.machines.ListMachines(ctx); err == nil {
-		h.agents.loadPaired(ctx, ms)
-	}
+	h.monitor = monitor.New(monitor.Options{
+		Machines: h.machines, Events: h.events, Store: history, Agents: h.agents, Logger: h.log,
+		Watch: probe.WatchOptions{Probe: h.prober.Probe, Rest: h.cfg.Probe.Interval, Fast: h.cfg.Probe.FastInterval, IdleAfter: h.cfg.Probe.IdleAfter},
+	})
 	h.notifier = notify.NewDispatcher(nil, h.log)
-	sun := newSunshineHosts(db, h.cfg.Data)
 	h.power = power.New(h.actions, power.Options{
 		Count: h.cfg.Wake.Count, WakeDeadline: h.cfg.Wake.Deadline, ShutdownDeadline: h.cfg.Shutdown.Deadline,
-		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, States: h.monitor, Agents: powerAgents{h.agents, sun}, Logger: h.log,
-		Notify: h.notify,
+		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, Logger: h.log,
+		Monitor: h.monitor, Commander: remote.NewCommander(h.agents, sunshineHosts), Notify: h.notifyAction,
 	})
-	if err := h.openPolicy(); err != nil {
+	schedules, idle, err := h.cfg.Policies()
+	if err != nil {
 		return err
 	}
-	h.monitor.changed = func(sc moonwake.StateChange) {
-		h.power.StateChanged(sc)
-		h.policy.Observe(sc)
-	}
-	h.agents.outcome = h.power.CommandOutcome
+	policyStore := sqlite.NewPolicyService(h.db)
+	h.policy = policy.New(policy.Options{
+		Schedules: schedules, Idle: idle, Power: h.power, Machines: h.machines,
+		Monitor: h.monitor, Store: policyStore, Notify: h.notifyPolicy, Logger: h.log,
+	})
 	if err := h.power.Resume(ctx, func(name string) (*moonwake.Machine, error) {
 		return h.machines.FindMachine(ctx, name)
 	}); err != nil {
 		return err
 	}
-	proxies, err := h.cfg.Proxies()
-	if err != nil {
+	// The front doors change machines and overrides through wrappers that
+	// make the monitor and the idle policy look again at once.
+	machines := registry{h.machines, h.monitor.Resync}
+	keepAwake := keepAwake{policyStore, h.policy}
+	if err := h.openFrontDoors(ctx, machines, keepAwake, sunshineHosts); err != nil {
 		return err
 	}
-	reg := registry{h.machines, h.monitor.Resync}
-	api := &httpapi.Server{
-		Machines: reg, Tokens: h.tokens, Actions: h.actions, Power: h.power, Events: h.events,
-		Monitor: h.monitor, Pairing: h.agents, Link: h.link,
-		Pair:          &uplink.Pairer{Store: pairings{peers, h.agents}, HubKey: key, Logger: h.log},
-		KeepAwake:     keepAwake{h.policyStore, h.policy},
-		Sunshine:      sun,
-		Logger:        h.log,
-		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
-		TrustedProxies: proxies,
-		Ready:          db.Ping,
-	}
-	if api.UI, err = h.openWeb(ctx, reg, api); err != nil {
-		return err
-	}
-	if err := h.openMQTT(ctx); err != nil {
-		return err
-	}
-	h.srv = &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
-	}
-	h.srv.RegisterOnShutdown(api.CloseStreams)
-	if h.web != nil {
-		h.srv.RegisterOnShutdown(h.web.CloseStreams)
-	}
-	// Links are hijacked connections, which Shutdown neither waits for nor
-	// closes.
-	h.srv.RegisterOnShutdown(func() { h.link.Close() })
-	ln, err := net.Listen("tcp", h.cfg.Listen)
-	if err != nil {
+	if h.ln, err = net.Listen("tcp", h.cfg.Listen); err != nil {
 		return fmt.Errorf("listen on %s: %w", h.cfg.Listen, err)
 	}
-	h.ln = ln
 	if len(h.cfg.Relay.Listen) > 0 {
-		h.passthrough = passthrough.New(passthrough.Options{Addrs: h.cfg.Relay.Listen, Machines: h.machines, Waker: h.power, Logger: h.log})
+		h.passthrough = passthrough.New(passthrough.Options{Addrs: h.cfg.Relay.Listen, Machines: h.machines, Power: h.power, Logger: h.log})
 		if err := h.passthrough.Listen(); err != nil {
 			return err
 		}
@@ -229,19 +169,101 @@ func (h *Hub) Open(ctx context.Context) error {
 	return nil
 }
 
-// notify reports an ended action to the hub's target and the machine's own.
-func (h *Hub) notify(a *moonwake.Action) {
-	targets := []notify.Target{h.cfg.Notify}
-	if m, err := h.machines.FindMachine(context.Background(), a.Machine); err == nil && m.Notify != nil {
-		targets = append(targets, *m.Notify)
+// openStore opens the database and its services, applies the config
+// file's machines, and creates the first admin token when there is none.
+func (h *Hub) openStore(ctx context.Context) error {
+	db, err := OpenDB(ctx, h.cfg.Data, h.log)
+	if err != nil {
+		return err
 	}
-	h.notifier.Send(notify.ForAction(a), targets...)
+	h.db = db
+	h.machines = sqlite.NewMachineService(db)
+	h.actions = sqlite.NewActionService(db)
+	ms := make([]*moonwake.Machine, 0, len(h.cfg.Machines))
+	for _, m := range h.cfg.Machines {
+		ms = append(ms, m.Domain())
+	}
+	if err := h.machines.SyncConfigMachines(ctx, ms); err != nil {
+		return fmt.Errorf("machines from the config file: %s", moonwake.ErrorMessage(err))
+	}
+	tokens := sqlite.NewTokenService(db)
+	if ok, err := tokens.HasAdminToken(ctx); err != nil {
+		return err
+	} else if ok {
+		return nil
+	}
+	secret, err := tokens.CreateToken(ctx, &moonwake.Token{Name: "admin", Admin: true})
+	if err != nil && moonwake.ErrorCode(err) == moonwake.EConflict {
+		secret, err = tokens.CreateToken(ctx, &moonwake.Token{Name: "admin-" + time.Now().UTC().Format("20060102-150405"), Admin: true})
+	}
+	if err != nil {
+		return fmt.Errorf("create the first admin token: %w", err)
+	}
+	h.AdminSecret = secret
+	return nil
+}
+
+// openFrontDoors builds the API, the web app (on every path the API does
+// not claim), the Home Assistant bridge and the HTTP server.
+func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineService, keepAwake moonwake.KeepAwakeService, sunshineHosts moonwake.SunshinePairer) error {
+	proxies, err := h.cfg.Proxies()
+	if err != nil {
+		return err
+	}
+	tokens := sqlite.NewTokenService(h.db)
+	h.api = &httpapi.Server{
+		Machines: machines, Tokens: tokens, Actions: h.actions, Power: h.power, Events: h.events,
+		Monitor: h.monitor, Pairing: h.agents, Uplink: h.agents.Uplink(), Pair: h.agents.Pair(),
+		KeepAwake: keepAwake, Sunshine: sunshineHosts, Logger: h.log,
+		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
+		TrustedProxies: proxies,
+		Ready:          h.db.Ping,
+	}
+	if h.cfg.UI.On() {
+		h.web = &web.Server{
+			Machines: machines, Tokens: tokens, Actions: h.actions,
+			Sessions: sqlite.NewSessionService(h.db, h.cfg.UI.TTL()),
+			Power:    h.power, Events: h.events, Monitor: h.monitor, Pairing: h.agents,
+			KeepAwake: keepAwake, Sunshine: sunshineHosts,
+			PublicURL: h.cfg.PublicURL, TrustedProxies: proxies, SessionTTL: h.cfg.UI.TTL(),
+			Logger: h.log.With("component", "web"),
+			// The neighbour table suggests devices when a machine is added.
+			Neighbours: probe.ListNeighbours,
+			// The machine page says which policies apply, as the engine runs them.
+			Policies: h.policy.Describe,
+		}
+		if h.cfg.UI.ReverseDNSOn() {
+			h.web.LookupAddr = net.DefaultResolver.LookupAddr
+		}
+		h.api.UI = h.web.Handler()
+	}
+	if h.mqtt, err = h.openMQTT(); err != nil {
+		return err
+	}
+	h.srv = &http.Server{
+		Handler:           h.api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+	}
+	h.srv.RegisterOnShutdown(h.api.CloseStreams)
+	if h.web != nil {
+		h.srv.RegisterOnShutdown(h.web.CloseStreams)
+	}
+	// Uplinks are hijacked connections, which Shutdown neither waits for
+	// nor closes.
+	h.srv.RegisterOnShutdown(func() { h.agents.Close() })
+	return nil
 }
 
 // Addr is the address the hub listens on.
 func (h *Hub) Addr() net.Addr { return h.ln.Addr() }
 
-// RelayAddrs are the UDP addresses the relay listens on; none when it is off.
+// RelayAddrs are the UDP addresses the passthrough listens on; none when
+// it is off.
 func (h *Hub) RelayAddrs() []net.Addr {
 	if h.passthrough == nil {
 		return nil
@@ -254,36 +276,25 @@ func (h *Hub) RelayAddrs() []net.Addr {
 func (h *Hub) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	h.cancel = cancel
-	h.wg.Add(4)
-	go func() {
-		defer h.wg.Done()
-		h.power.Run(ctx)
-	}()
-	go func() {
-		defer h.wg.Done()
-		h.policy.Run(ctx)
-	}()
-	go func() {
-		defer h.wg.Done()
-		h.monitor.run(ctx)
-	}()
-	go func() {
-		defer h.wg.Done()
-		h.notifier.Run(ctx)
-	}()
+	h.goRun(ctx, h.power.Run)
+	h.goRun(ctx, h.policy.Run)
+	h.goRun(ctx, h.monitor.Run)
+	h.goRun(ctx, h.notifier.Run)
 	if h.passthrough != nil {
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			h.passthrough.Serve(ctx)
-		}()
+		h.goRun(ctx, func(ctx context.Context) {
+			if err := h.passthrough.Serve(ctx); err != nil {
+				h.log.Error("passthrough stopped", "error", err)
+			}
+		})
 		addrs := []string{}
 		for _, a := range h.passthrough.Addrs() {
 			addrs = append(addrs, a.String())
 		}
 		h.log.Info("relay listening for magic packets from outside", "udp", addrs)
 	}
-	h.runMQTT(ctx)
+	if h.mqtt != nil {
+		h.goRun(ctx, h.mqtt.Run)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- h.srv.Serve(h.ln) }()
 	h.log.Info("serving", "addr", h.ln.Addr().String(), "data", h.cfg.Data, "version", moonwake.Version)
@@ -305,6 +316,15 @@ func (h *Hub) Serve(ctx context.Context) error {
 	return nil
 }
 
+// goRun runs loop in a goroutine that Close waits for.
+func (h *Hub) goRun(ctx context.Context, loop func(context.Context)) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		loop(ctx)
+	}()
+}
+
 // Close stops serving and releases everything, the database last.
 func (h *Hub) Close() error {
 	if h.cancel != nil {
@@ -315,9 +335,11 @@ func (h *Hub) Close() error {
 	if h.passthrough != nil {
 		errs = append(errs, h.passthrough.Close())
 	}
-	errs = append(errs, h.closeMQTT())
-	if h.link != nil {
-		errs = append(errs, h.link.Close())
+	if h.mqtt != nil {
+		errs = append(errs, h.mqtt.Close())
+	}
+	if h.agents != nil {
+		errs = append(errs, h.agents.Close())
 	}
 	if h.srv != nil {
 		errs = append(errs, h.srv.Close())

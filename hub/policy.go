@@ -10,48 +10,34 @@ import (
 	"github.com/moonwake/moonwake/hub/sqlite"
 )
 
-// openPolicy builds the power policies (schedules, idle auto-off) from the
-// config file; Serve runs them and Close stops them.
-func (h *Hub) openPolicy() error {
-	schedules, idle, err := h.cfg.Policies()
-	if err != nil {
-		return err
+// notifyTargets returns where news of the machine goes: the hub's target
+// and the machine's own.
+func (h *Hub) notifyTargets(machine string) []moonwake.NotifyTarget {
+	targets := []moonwake.NotifyTarget{h.cfg.Notify}
+	if m, err := h.machines.FindMachine(context.Background(), machine); err == nil && m.Notify != nil {
+		targets = append(targets, *m.Notify)
 	}
-	h.policyStore = sqlite.NewPolicyService(h.db)
-	h.policy = policy.New(policy.Options{
-		Schedules: schedules, Idle: idle, Power: h.power, Machines: h.machines,
-		States: monitorStates{h.monitor}, Store: h.policyStore, Notify: h.notifyPolicy, Logger: h.log,
-	})
-	return nil
+	return targets
 }
 
-// notifyPolicy sends a policy's warning to the hub's target and the
-// machine's own. A warning is not a failure, but it is sent whether or
-// not the targets asked for successes: it is the last chance to say no.
+// notifyAction reports an ended action.
+func (h *Hub) notifyAction(a *moonwake.Action) {
+	h.notifier.Send(notify.ForAction(a), h.notifyTargets(a.Machine)...)
+}
+
+// notifyPolicy sends a policy's warning. A warning is not a failure, but it
+// is sent whether or not the targets asked for successes: it is the last
+// chance to say no.
 func (h *Hub) notifyPolicy(m notify.Message) {
-	targets := []notify.Target{h.cfg.Notify}
-	if mc, err := h.machines.FindMachine(context.Background(), m.Machine); err == nil && mc.Notify != nil {
-		targets = append(targets, *mc.Notify)
-	}
+	targets := h.notifyTargets(m.Machine)
 	for i := range targets {
 		targets[i].OnSuccess = true
 	}
 	h.notifier.Send(m, targets...)
 }
 
-// monitorStates gives the policies the monitor's current states.
-type monitorStates struct{ mo *monitor }
-
-func (s monitorStates) Status(name string) (moonwake.PowerState, moonwake.Evidence, bool) {
-	st, ok := s.mo.w.Status(name)
-	if !ok {
-		return moonwake.StateUnknown, moonwake.Evidence{}, false
-	}
-	return st.State, st.Evidence, true
-}
-
-// keepAwake is the API's view of the overrides: a change makes the idle
-// policy look at the machine again at once.
+// keepAwake is the front doors' view of the overrides: a change makes the
+// idle policy look at the machine again at once.
 type keepAwake struct {
 	*sqlite.PolicyService
 	engine *policy.Engine

@@ -1,5 +1,5 @@
-// Command moonwake is the hub (serve), the relay (later) and the command line
-// (wake, tokens, machines, status) of moonwake.
+// Command moonwake is the hub (serve) and the command line (wake, tokens,
+// machines, status) of moonwake.
 package main
 
 import (

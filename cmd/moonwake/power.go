@@ -115,7 +115,7 @@ best method the machine has: its paired agent.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAction(cmd, e, &hf, args[0], verb, !noWait, quiet, func(ctx context.Context, c *client.Client) (*moonwake.Action, error) {
-				return c.Power(ctx, args[0], verb)
+				return c.Command(ctx, args[0], verb)
 			})
 		},
 	}

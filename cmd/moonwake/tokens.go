@@ -177,7 +177,7 @@ func newTokensListCmd(e *env) *cobra.Command {
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tCREATED\tLAST USED\tSTATUS")
 			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, scope(t),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Scope(),
 					t.CreatedAt.Local().Format(time.DateTime), when(t.LastUsedAt), status(t))
 			}
 			return tw.Flush()
@@ -186,21 +186,6 @@ func newTokensListCmd(e *env) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	f.register(cmd)
 	return cmd
-}
-
-func scope(t *moonwake.Token) string {
-	if t.Admin {
-		return "admin"
-	}
-	ms := "all machines"
-	if len(t.Machines) > 0 {
-		ms = strings.Join(t.Machines, ",")
-	}
-	if t.Link {
-		// A one-tap link made in the web app: its page only, never the API.
-		return "link: " + strings.Join(t.Actions, ",") + " " + ms
-	}
-	return strings.Join(t.Actions, ",") + " on " + ms
 }
 
 func when(t *time.Time) string {

@@ -22,7 +22,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/notify"
 )
 
 // Config is the whole configuration of a hub (and of the CLI's wake).
@@ -37,14 +36,14 @@ type Config struct {
 	// configuration_url are made from it. Empty: from each request.
 	PublicURL string `yaml:"public_url"`
 
-	RateLimit RateLimit     `yaml:"rate_limit"`
-	Wake      Wake          `yaml:"wake"`
-	Shutdown  Shutdown      `yaml:"shutdown"`
-	Probe     Probe         `yaml:"probe"`
-	Notify    notify.Target `yaml:"notify"` // where failed actions (and, if asked, successes) are reported
-	Relay     Relay         `yaml:"relay"`
-	UI        UI            `yaml:"ui"`   // the web app (ui.go)
-	MQTT      MQTT          `yaml:"mqtt"` // the Home Assistant bridge (mqtt.go)
+	RateLimit RateLimit             `yaml:"rate_limit"`
+	Wake      Wake                  `yaml:"wake"`
+	Shutdown  Shutdown              `yaml:"shutdown"`
+	Probe     Probe                 `yaml:"probe"`
+	Notify    moonwake.NotifyTarget `yaml:"notify"` // where failed actions (and, if asked, successes) are reported
+	Relay     Relay                 `yaml:"relay"`
+	UI        UI                    `yaml:"ui"`   // the web app (ui.go)
+	MQTT      MQTT                  `yaml:"mqtt"` // the Home Assistant bridge (mqtt.go)
 
 	// Power policies: cron schedules and idle auto-off (see policy.go).
 	Schedules []Schedule `yaml:"schedules"`

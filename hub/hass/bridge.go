@@ -30,33 +30,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/events"
-	"github.com/moonwake/moonwake/hub/httpapi"
 )
-
-// Machines finds the hub's machines.
-type Machines interface {
-	// FindMachine returns the machine called name, or ENotFound.
-	FindMachine(ctx context.Context, name string) (*moonwake.Machine, error)
-	// ListMachines returns every machine.
-	ListMachines(ctx context.Context) ([]*moonwake.Machine, error)
-}
-
-// Monitor tells a machine's power state.
-type Monitor interface {
-	Info(ctx context.Context, machine string) httpapi.PowerInfo
-}
-
-// Power carries out verified power actions on behalf of the actor in ctx;
-// the hub's power service implements it.
-type Power interface {
-	Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error)
-	Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error)
-}
-
-// Actions lists the audit log, newest first.
-type Actions interface {
-	ListActions(ctx context.Context, f moonwake.ActionFilter) ([]*moonwake.Action, error)
-}
 
 // Defaults of Options.
 const (
@@ -98,10 +72,10 @@ type Options struct {
 	// TLS configures ssl:// and wss:// brokers; nil: the system's roots.
 	TLS *tls.Config
 
-	Machines Machines
-	Monitor  Monitor
-	Power    Power
-	Actions  Actions
+	Machines moonwake.MachineService
+	Monitor  moonwake.Monitor
+	Power    moonwake.PowerService
+	Actions  moonwake.ActionService
 	Events   *events.Broker
 	Logger   *slog.Logger
 
@@ -837,7 +811,7 @@ func (b *Bridge) command(ctx context.Context, msg message) {
 	if c.Action == moonwake.ActionWake {
 		a, err = b.o.Power.Wake(actx, m)
 	} else {
-		a, err = b.o.Power.Power(actx, m, c.Action)
+		a, err = b.o.Power.Command(actx, m, c.Action)
 	}
 	if err != nil {
 		b.log.Warn("mqtt: command failed", "machine", c.Machine, "action", c.Action, "error", moonwake.ErrorMessage(err))

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
 )
 
 // Home Assistant's payload for "state unknown", which switches and binary
@@ -80,7 +79,7 @@ func streamingPayload(s moonwake.PowerState) string {
 
 // newStateDoc builds a machine's state document from what the monitor
 // knows, its newest action (nil: none yet) and the last refused command.
-func newStateDoc(info httpapi.PowerInfo, last *moonwake.Action, cmdErr *commandError) stateDoc {
+func newStateDoc(info moonwake.PowerInfo, last *moonwake.Action, cmdErr *commandError) stateDoc {
 	st := info.State
 	if st == "" {
 		st = moonwake.StateUnknown

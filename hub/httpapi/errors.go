@@ -8,30 +8,8 @@ import (
 	"net/http"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/httperr"
 )
-
-// StatusOf maps an error code to an HTTP status; it is the only place that
-// does.
-func StatusOf(code string) int {
-	switch code {
-	case moonwake.EInvalid:
-		return http.StatusBadRequest
-	case moonwake.ENotFound:
-		return http.StatusNotFound
-	case moonwake.EConflict:
-		return http.StatusConflict
-	case moonwake.EUnauthorized:
-		return http.StatusUnauthorized
-	case moonwake.EForbidden:
-		return http.StatusForbidden
-	case moonwake.ERateLimited:
-		return http.StatusTooManyRequests
-	case moonwake.EUnavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
 
 // ErrorBody is the JSON of every error answer.
 type ErrorBody struct {
@@ -49,7 +27,7 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	if code == moonwake.EUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="moonwake"`)
 	}
-	writeJSON(w, StatusOf(code), ErrorBody{Error: moonwake.ErrorMessage(err), Code: code})
+	writeJSON(w, httperr.Status(code), ErrorBody{Error: moonwake.ErrorMessage(err), Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -10,13 +10,6 @@ import (
 	"github.com/moonwake/moonwake/internal/sse"
 )
 
-// maxReplay bounds the events replayed to a client that resumes.
-const maxReplay = 1000
-
-// heartbeat keeps idle event streams alive through proxies that close quiet
-// connections, and lets the hub notice clients that went away.
-const heartbeat = 15 * time.Second
-
 // streamEvents is GET /api/v1/events: server-sent events of the machines the
 // token may see, optionally of one machine (?machine=) or one type (?type=).
 // A client that reconnects with Last-Event-ID (or ?after=) first gets the
@@ -35,7 +28,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	// Replays are bounded: a client that missed more gets the latest
 	// ones and reads older history from the API.
-	after, err := sse.After(r, s.Events.Seq(), maxReplay)
+	after, err := sse.After(r, s.Events.Seq(), sse.MaxReplay)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -52,7 +45,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 
 	sse.Stream[*moonwake.Event]{
 		Retry:     2 * time.Second,
-		Heartbeat: heartbeat,
+		Heartbeat: sse.Heartbeat,
 		Closing:   s.closing,
 		Write:     writeEvent,
 		// A token revoked since the stream opened ends it.

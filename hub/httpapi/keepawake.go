@@ -1,23 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"time"
 
 	"github.com/moonwake/moonwake"
 )
-
-// KeepAwaker keeps machines out of idle auto-off (and scheduled shutdowns)
-// until a time; the hub's policy store implements it.
-type KeepAwaker interface {
-	KeepAwake(ctx context.Context, machine string) (time.Time, error)
-	SetKeepAwake(ctx context.Context, machine string, until time.Time, by string) error
-	ClearKeepAwake(ctx context.Context, machine string) error
-}
-
-// maxKeepAwake bounds an override: a forgotten one must end.
-const maxKeepAwake = 31 * 24 * time.Hour
 
 // KeepAwakeInput is the body of POST /api/v1/machines/{name}/keep-awake:
 // one of Until (RFC 3339) and For (a duration like 2h).
@@ -65,8 +53,8 @@ func (s *Server) keepAwake(w http.ResponseWriter, r *http.Request) {
 		}
 		until = now.Add(d)
 	}
-	if !until.After(now) || until.Sub(now) > maxKeepAwake {
-		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "keep awake until %s: want a time in the next %s", until.UTC().Format(time.RFC3339), maxKeepAwake))
+	if !until.After(now) || until.Sub(now) > moonwake.MaxKeepAwake {
+		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "keep awake until %s: want a time in the next %s", until.UTC().Format(time.RFC3339), moonwake.MaxKeepAwake))
 		return
 	}
 	until = until.UTC().Truncate(time.Second)

@@ -13,8 +13,8 @@ import (
 // never sent back, only whether one is set.
 type machineJSON struct {
 	*moonwake.Machine
-	PasswordSet bool       `json:"password_set"`
-	Power       *PowerInfo `json:"power,omitempty"`
+	PasswordSet bool                `json:"password_set"`
+	Power       *moonwake.PowerInfo `json:"power,omitempty"`
 }
 
 func viewMachine(m *moonwake.Machine) machineJSON {
@@ -127,7 +127,7 @@ func (s *Server) pairMachine(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.EUnavailable, "this hub does not pair agents"))
 		return
 	}
-	p, err := s.Pairing.NewPairing(r.Context(), m.Name)
+	p, err := s.Pairing.NewAgentPairing(r.Context(), m.Name)
 	if err != nil {
 		s.error(w, r, err)
 		return

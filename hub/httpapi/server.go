@@ -16,64 +16,19 @@ import (
 	"github.com/moonwake/moonwake/hub/events"
 )
 
-// Waker carries out power actions; power.Service implements it.
-type Waker interface {
-	Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error)
-	Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error)
-	FindAction(ctx context.Context, id string) (*moonwake.Action, error)
-	Wait(ctx context.Context, id string) (*moonwake.Action, error)
-}
-
-// PowerInfo is a machine's derived power state, as the API shows it.
-type PowerInfo struct {
-	State    moonwake.PowerState `json:"state"`
-	Since    time.Time           `json:"since,omitzero"`
-	Reason   string              `json:"reason,omitempty"`
-	Pending  *moonwake.Pending   `json:"pending,omitempty"`
-	Evidence *moonwake.Evidence  `json:"evidence,omitempty"`
-	Agent    *AgentInfo          `json:"agent,omitempty"`
-}
-
-// AgentInfo says whether a machine has an agent and whether it is linked.
-type AgentInfo struct {
-	ID        string `json:"id"`
-	Connected bool   `json:"connected"`
-}
-
-// Monitor tells machines' power states.
-type Monitor interface {
-	// Info returns what is known of the machine's power state.
-	Info(ctx context.Context, machine string) PowerInfo
-	// History returns the machine's last state changes, oldest first.
-	History(ctx context.Context, machine string, limit int) ([]*moonwake.Event, error)
-}
-
-// Pairing is a one-time code for a machine's agent, shown once.
-type Pairing struct {
-	Machine        string    `json:"machine"`
-	Code           string    `json:"code"`
-	ExpiresAt      time.Time `json:"expires_at"`
-	HubFingerprint string    `json:"hub_fingerprint"` // the agent checks it with --hub-fingerprint
-}
-
-// Pairer hands out one-time codes that pair a machine's agent.
-type Pairer interface {
-	NewPairing(ctx context.Context, machine string) (Pairing, error)
-}
-
 // Server serves the API. Fill in the fields, then call Handler once.
 type Server struct {
 	Machines  moonwake.MachineService
 	Tokens    moonwake.TokenService
 	Actions   moonwake.ActionService
-	Power     Waker
+	Power     moonwake.PowerService
 	Events    *events.Broker
-	Monitor   Monitor        // nil: states are unknown
-	Pairing   Pairer         // nil: no agents
-	Link      http.Handler   // the agents' link (GET /api/v1/link); nil: none
-	Pair      http.Handler   // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
-	KeepAwake KeepAwaker     // keep-awake overrides of the power policies; nil: none
-	Sunshine  SunshinePairer // pairs with machines' Sunshine hosts; nil: none
+	Monitor   moonwake.Monitor          // nil: states are unknown
+	Pairing   moonwake.AgentPairer      // nil: no agents
+	Uplink    http.Handler              // the agents' uplink (GET /api/v1/link); nil: none
+	Pair      http.Handler              // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
+	KeepAwake moonwake.KeepAwakeService // keep-awake overrides of the power policies; nil: none
+	Sunshine  moonwake.SunshinePairer   // pairs with machines' Sunshine hosts; nil: none
 	// UI serves every path no API route claims: the web app. nil: those
 	// paths are 404.
 	UI     http.Handler
@@ -91,7 +46,7 @@ type Server struct {
 
 	byToken, byAddr, authFailures *limiter
 	pairByAddr                    *limiter // unauthenticated pairing: its own buckets
-	linkByAddr                    *limiter // link handshakes, before they authenticate
+	uplinkByAddr                  *limiter // uplink handshakes, before they authenticate
 
 	closing     chan struct{} // closed by CloseStreams
 	closingOnce sync.Once
@@ -120,7 +75,7 @@ func (s *Server) Handler() http.Handler {
 	// Pairing needs no token; it must never drain the action buckets
 	// that people share behind one address.
 	s.pairByAddr = newAddrLimiter(10, 5)
-	s.linkByAddr = newAddrLimiter(60, 20)
+	s.uplinkByAddr = newAddrLimiter(60, 20)
 	// Bad tokens are cheap to try and expensive to log: an address gets a
 	// few dozen a minute.
 	s.authFailures = newAddrLimiter(max(30, per), max(30, burst))
@@ -152,7 +107,7 @@ func (s *Server) Handler() http.Handler {
 	for _, kind := range moonwake.PowerActions {
 		// POST only, never a link that a preview could fire; and no token
 		// in the URL.
-		mux.Handle("POST /api/v1/machines/{name}/"+kind, s.auth(s.powerMachine(kind), authOpts{action: true}))
+		mux.Handle("POST /api/v1/machines/{name}/"+kind, s.auth(s.commandMachine(kind), authOpts{action: true}))
 	}
 	mux.Handle("POST /api/v1/machines/{name}/keep-awake", s.auth(s.keepAwake, authOpts{action: true}))
 	mux.Handle("DELETE /api/v1/machines/{name}/keep-awake", s.auth(s.clearKeepAwake, authOpts{action: true}))
@@ -161,8 +116,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/machines/{name}/pair", s.auth(s.pairMachine, authOpts{admin: true}))
 	mux.Handle("POST /api/v1/machines/{name}/sunshine/pair", s.auth(s.pairSunshine, authOpts{admin: true}))
 	// Agents authenticate with their own keys, not tokens.
-	if s.Link != nil {
-		mux.Handle("GET /api/v1/link", s.limitByAddr(s.linkByAddr, s.Link))
+	if s.Uplink != nil {
+		mux.Handle("GET /api/v1/link", s.limitByAddr(s.uplinkByAddr, s.Uplink))
 	}
 	if s.Pair != nil {
 		// The code is the credential; guessing is bounded per address.

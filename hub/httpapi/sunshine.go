@@ -1,66 +1,17 @@
 package httpapi
 
 import (
-	"context"
-	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/sunshine"
 )
-
-// DefaultSunshinePort is Sunshine's plain HTTP GameStream port (its base
-// port), where pairing starts.
-const DefaultSunshinePort = 47989
-
-// SunshinePairing is the outcome of pairing the hub with a machine's
-// Sunshine host.
-type SunshinePairing struct {
-	Machine  string    `json:"machine"`
-	PairedAt time.Time `json:"paired_at"`
-	// MAC is the one the host gave over the paired HTTPS /serverinfo; ""
-	// when it gave none.
-	MAC string `json:"mac"`
-	// MACMatches says whether MAC is the machine's registered MAC.
-	MACMatches bool `json:"mac_matches"`
-}
-
-// SunshinePairer pairs the hub, as a Moonlight client, with a machine's
-// Sunshine host, and keeps the pairing.
-type SunshinePairer interface {
-	// PairSunshine pairs with the host at http://<m.Host>:<port> while pin
-	// is typed into Sunshine. EInvalid for a wrong PIN; EUnavailable when
-	// the host cannot be reached or is not the one that answered pairing.
-	PairSunshine(ctx context.Context, m *moonwake.Machine, pin string, port int) (SunshinePairing, error)
-	// PairSunshineAuto pairs with the host at http://<m.Host>:<port>,
-	// sending a random PIN itself to Sunshine's web UI with web's
-	// credentials, which it neither logs nor keeps. EInvalid for refused
-	// credentials; EUnavailable as for PairSunshine, and for a web UI that
-	// does not present the host's certificate.
-	PairSunshineAuto(ctx context.Context, m *moonwake.Machine, port int, web SunshineWeb) (SunshinePairing, error)
-}
-
-// DefaultSunshineWebPort is Sunshine's web UI port (its base port + 1).
-const DefaultSunshineWebPort = 47990
-
-// SunshineWeb is how to reach Sunshine's web UI to send it a PIN. Its
-// Password is never logged, kept nor echoed.
-type SunshineWeb struct {
-	Port     int
-	Username string
-	Password string
-}
-
-// String hides the password.
-func (w SunshineWeb) String() string {
-	return fmt.Sprintf("{port %d, user %q, password hidden}", w.Port, w.Username)
-}
 
 type sunshinePairInput struct {
 	PIN  string `json:"pin"`
-	Port int    `json:"port,omitempty"` // the host's base (HTTP) port; 0 means DefaultSunshinePort
+	Port int    `json:"port,omitempty"` // the host's base (HTTP) port; 0 means sunshine.DefaultPort
 	// Auto: the hub sends a PIN of its own to the web UI, with these
-	// credentials, at WebPort (0 means DefaultSunshineWebPort).
+	// credentials, at WebPort (0 means sunshine.DefaultWebPort).
 	Auto     bool   `json:"auto,omitempty"`
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
@@ -92,7 +43,7 @@ func (s *Server) pairSunshine(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if in.WebPort == 0 {
-			in.WebPort = DefaultSunshineWebPort
+			in.WebPort = sunshine.DefaultWebPort
 		}
 		if in.WebPort < 1 || in.WebPort > 65535 {
 			s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "web_port %d: want 1 to 65535", in.WebPort))
@@ -109,7 +60,7 @@ func (s *Server) pairSunshine(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if in.Port == 0 {
-		in.Port = DefaultSunshinePort
+		in.Port = sunshine.DefaultPort
 	}
 	if in.Port < 1 || in.Port > 65535 {
 		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "port %d: want 1 to 65535", in.Port))
@@ -119,9 +70,9 @@ func (s *Server) pairSunshine(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "machine %q has no host; set its host (IP or DNS name) to pair with its Sunshine", m.Name))
 		return
 	}
-	var p SunshinePairing
+	var p moonwake.SunshinePairing
 	if in.Auto {
-		p, err = s.Sunshine.PairSunshineAuto(r.Context(), m, in.Port, SunshineWeb{Port: in.WebPort, Username: in.Username, Password: in.Password})
+		p, err = s.Sunshine.PairSunshineAuto(r.Context(), m, in.Port, moonwake.SunshineWeb{Port: in.WebPort, Username: in.Username, Password: in.Password})
 	} else {
 		p, err = s.Sunshine.PairSunshine(r.Context(), m, in.PIN, in.Port)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/httperr"
 	"github.com/moonwake/moonwake/wol"
 )
 
@@ -69,9 +70,9 @@ func (s *Server) wake(w http.ResponseWriter, r *http.Request, m *moonwake.Machin
 	s.act(w, r, func() (*moonwake.Action, error) { return s.Power.Wake(r.Context(), m) })
 }
 
-// powerMachine is POST /api/v1/machines/{name}/shutdown (reboot, sleep,
+// commandMachine is POST /api/v1/machines/{name}/shutdown (reboot, sleep,
 // hibernate).
-func (s *Server) powerMachine(kind string) http.HandlerFunc {
+func (s *Server) commandMachine(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		tok := tokenFrom(r.Context())
@@ -84,7 +85,7 @@ func (s *Server) powerMachine(kind string) http.HandlerFunc {
 			s.error(w, r, err)
 			return
 		}
-		s.act(w, r, func() (*moonwake.Action, error) { return s.Power.Power(r.Context(), m, kind) })
+		s.act(w, r, func() (*moonwake.Action, error) { return s.Power.Command(r.Context(), m, kind) })
 	}
 }
 
@@ -129,7 +130,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, start func() (*moon
 			return
 		}
 		code := moonwake.ErrorCode(err)
-		writeJSON(w, StatusOf(code), wakeFailure{ErrorBody{Error: moonwake.ErrorMessage(err), Code: code}, a})
+		writeJSON(w, httperr.Status(code), wakeFailure{ErrorBody{Error: moonwake.ErrorMessage(err), Code: code}, a})
 		return
 	}
 	w.Header().Set("Location", "/api/v1/actions/"+a.ID)

@@ -1,4 +1,10 @@
-package hub
+// Package monitor derives every machine's power state from the evidence:
+// what the probes see on the LAN (TCP, ICMP, the neighbour table,
+// Sunshine's /serverinfo) and what the machines' agents say over their
+// uplinks. It publishes each change as an event (the machine's history)
+// and tells whoever registered with OnChange: the power service, which
+// verifies actions by it, and the policies.
+package monitor
 
 import (
 	"context"
@@ -11,96 +17,102 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/events"
-	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/internal/observers"
 	"github.com/moonwake/moonwake/probe"
+	"github.com/moonwake/moonwake/sunshine"
 )
 
-// sunshinePort is Sunshine's HTTP port: when a machine's probe ports
-// include it, the monitor also asks Sunshine's /serverinfo.
-const sunshinePort = 47989
+// Agents is what the monitor needs of the machines' agents;
+// remote.Agents implements it.
+type Agents interface {
+	// Evidence returns the machine's agent id and what its link says; nil
+	// when the machine has no paired agent.
+	Evidence(machine string) (id string, ev *moonwake.AgentEvidence)
+	// OnChange registers fn to hear that what an agent says changed.
+	OnChange(fn func(machine string))
+	// Forget drops a deleted machine's agent and ends its link.
+	Forget(machine string)
+}
 
-// monitor keeps every machine's power state: it feeds the machines to a
-// probe.Watcher, adds what the agents' links say, publishes each change as
-// an event (the machine's history) and tells the power service, which
-// verifies actions by it.
-type monitor struct {
+// Options configure a Monitor.
+type Options struct {
+	Machines moonwake.MachineService
+	Events   *events.Broker        // where state and machine changes are published
+	Store    moonwake.EventService // where the history is read back
+	Agents   Agents                // nil: no agents
+	Watch    probe.WatchOptions    // how to probe; Agent and OnChange are the monitor's own
+	Logger   *slog.Logger
+}
+
+// Monitor keeps every machine's power state: it feeds the machines to a
+// probe.Watcher, adds what the agents say, publishes each change as an
+// event and tells its observers. It implements moonwake.Monitor.
+type Monitor struct {
 	w        *probe.Watcher
 	machines moonwake.MachineService
 	events   *events.Broker
 	store    moonwake.EventService
+	agents   Agents
 	log      *slog.Logger
-	changed  func(moonwake.StateChange) // the power service
-	dropLink func(peerID string)        // ends a forgotten agent's link
+	changes  observers.List[func(moonwake.StateChange)]
 
 	mu      sync.Mutex
-	agents  map[string]*moonwake.AgentEvidence // by machine: paired agents
-	agentID map[string]string                  // by machine
-	pending map[string]moonwake.Pending        // by machine: actions under way
+	pending map[string]moonwake.Pending // by machine: actions under way
 	watched map[string]*moonwake.Machine
 
 	resync chan struct{} // Resync's nudge to run
 }
 
-func newMonitor(w func(probe.WatchOptions) *probe.Watcher, o probe.WatchOptions, machines moonwake.MachineService,
-	ev *events.Broker, store moonwake.EventService, log *slog.Logger) *monitor {
-	mo := &monitor{machines: machines, events: ev, store: store, log: log,
-		agents: map[string]*moonwake.AgentEvidence{}, agentID: map[string]string{},
+var _ moonwake.Monitor = (*Monitor)(nil)
+
+// New returns a Monitor; Run runs it.
+func New(o Options) *Monitor {
+	mo := &Monitor{machines: o.Machines, events: o.Events, store: o.Store, agents: o.Agents, log: o.Logger,
 		pending: map[string]moonwake.Pending{}, watched: map[string]*moonwake.Machine{},
 		resync: make(chan struct{}, 1)}
-	o.Agent = mo.agent
-	o.OnChange = mo.onChange
-	mo.w = w(o)
+	if mo.log == nil {
+		mo.log = slog.New(slog.DiscardHandler)
+	}
+	w := o.Watch
+	w.Agent = mo.agent
+	w.OnChange = mo.onChange
+	mo.w = probe.NewWatcher(w)
+	if mo.agents != nil {
+		// A link that comes or goes is news about the machine's power.
+		mo.agents.OnChange(mo.w.ProbeNow)
+	}
 	return mo
 }
 
+// OnChange implements moonwake.Monitor.
+func (mo *Monitor) OnChange(fn func(moonwake.StateChange)) { mo.changes.Add(fn) }
+
 // agent returns a copy of the machine's agent evidence; nil without agent.
-func (mo *monitor) agent(name string) *moonwake.AgentEvidence {
-	mo.mu.Lock()
-	defer mo.mu.Unlock()
-	a := mo.agents[name]
-	if a == nil {
+func (mo *Monitor) agent(name string) *moonwake.AgentEvidence {
+	if mo.agents == nil {
 		return nil
 	}
-	c := *a
-	return &c
+	_, ev := mo.agents.Evidence(name)
+	return ev
 }
-
-func (mo *monitor) onChange(sc moonwake.StateChange) {
+func (mo *Monitor) onChange(sc moonwake.StateChange) {
 	if sc.From != "" || sc.To != moonwake.StateUnknown {
 		if _, err := mo.events.Publish(moonwake.EventState, sc.Machine, sc); err != nil {
 			mo.log.Error("publish state change", "machine", sc.Machine, "error", err)
 		}
 		mo.log.Info("state", "machine", sc.Machine, "from", sc.From, "to", sc.To, "reason", sc.Reason)
 	}
-	if mo.changed != nil {
-		mo.changed(sc)
+	for _, fn := range mo.changes.All() {
+		fn(sc)
 	}
 }
 
-// Current implements power.States.
-func (mo *monitor) Current(name string) (moonwake.PowerState, time.Time) {
-	st, ok := mo.w.Status(name)
-	if !ok {
-		return moonwake.StateUnknown, time.Time{}
-	}
-	return st.State, st.Since
-}
-
-// Reason implements power.Reasoner: the words behind the machine's state.
-func (mo *monitor) Reason(name string) string {
-	st, ok := mo.w.Status(name)
-	if !ok {
-		return ""
-	}
-	return st.Reason
-}
-
-// SetPending implements power.States. The watcher forgets what it is told
+// SetPending implements moonwake.Monitor. The watcher forgets what it is told
 // of a machine it does not watch yet (an action resumed at start-up, a
 // machine created a moment ago), so the monitor keeps it too and passes it
 // on when it starts watching. mo.mu orders the two, so an action that ends
 // meanwhile is not made pending again.
-func (mo *monitor) SetPending(name string, p moonwake.Pending) {
+func (mo *Monitor) SetPending(name string, p moonwake.Pending) {
 	mo.mu.Lock()
 	defer mo.mu.Unlock()
 	if p.Kind == moonwake.PendingNone {
@@ -111,37 +123,32 @@ func (mo *monitor) SetPending(name string, p moonwake.Pending) {
 	mo.w.SetPending(name, p)
 }
 
-// CanVerify implements power.States: an address to probe, or an agent.
-func (mo *monitor) CanVerify(m *moonwake.Machine) bool {
-	if m.Host != "" {
-		return true
-	}
-	mo.mu.Lock()
-	defer mo.mu.Unlock()
-	return mo.agents[m.Name] != nil
+// CanVerify implements moonwake.Monitor: an address to probe, or an agent.
+func (mo *Monitor) CanVerify(m *moonwake.Machine) bool {
+	return m.Host != "" || mo.agent(m.Name) != nil
 }
 
-// Info implements httpapi.Monitor.
-func (mo *monitor) Info(ctx context.Context, name string) httpapi.PowerInfo {
-	info := httpapi.PowerInfo{State: moonwake.StateUnknown, Reason: "not probed yet"}
+// Info implements moonwake.Monitor.
+func (mo *Monitor) Info(ctx context.Context, name string) moonwake.PowerInfo {
+	info := moonwake.PowerInfo{State: moonwake.StateUnknown, Reason: "not probed yet"}
 	if st, ok := mo.w.Status(name); ok {
 		ev := st.Evidence
-		info = httpapi.PowerInfo{State: st.State, Since: st.Since, Reason: st.Reason, Evidence: &ev}
+		info = moonwake.PowerInfo{State: st.State, Since: st.Since, Reason: st.Reason, Evidence: &ev}
 		if st.Pending.Kind != moonwake.PendingNone {
 			p := st.Pending
 			info.Pending = &p
 		}
 	}
-	mo.mu.Lock()
-	if a := mo.agents[name]; a != nil {
-		info.Agent = &httpapi.AgentInfo{ID: mo.agentID[name], Connected: a.Connected}
+	if mo.agents != nil {
+		if id, ev := mo.agents.Evidence(name); ev != nil {
+			info.Agent = &moonwake.AgentInfo{ID: id, Connected: ev.Connected}
+		}
 	}
-	mo.mu.Unlock()
 	return info
 }
 
-// History implements httpapi.Monitor.
-func (mo *monitor) History(ctx context.Context, name string, limit int) ([]*moonwake.Event, error) {
+// History implements moonwake.Monitor.
+func (mo *Monitor) History(ctx context.Context, name string, limit int) ([]*moonwake.Event, error) {
 	return mo.store.ListEvents(ctx, moonwake.EventFilter{Machine: name, Type: moonwake.EventState, Limit: limit, Newest: true})
 }
 
@@ -151,8 +158,8 @@ func target(m *moonwake.Machine) probe.Target {
 	if mac, err := net.ParseMAC(m.MAC); err == nil {
 		t.MAC = mac
 	}
-	if slices.Contains(t.Ports, sunshinePort) {
-		t.SunshinePort = sunshinePort
+	if slices.Contains(t.Ports, sunshine.DefaultPort) {
+		t.SunshinePort = sunshine.DefaultPort
 	}
 	return t
 }
@@ -160,7 +167,7 @@ func target(m *moonwake.Machine) probe.Target {
 // sync makes the watched set match the machines: new ones are watched
 // (with their last known state, after a restart), changed ones replaced,
 // deleted ones dropped.
-func (mo *monitor) sync(ctx context.Context, first bool) {
+func (mo *Monitor) sync(ctx context.Context, first bool) {
 	ms, err := mo.machines.ListMachines(ctx)
 	if err != nil {
 		mo.log.Error("monitor: list machines", "error", err)
@@ -211,14 +218,14 @@ func (mo *monitor) sync(ctx context.Context, first bool) {
 
 // publishMachine tells event readers (the web app, the MQTT bridge) that
 // the registry changed.
-func (mo *monitor) publishMachine(name, op string) {
+func (mo *Monitor) publishMachine(name, op string) {
 	if _, err := mo.events.Publish(moonwake.EventMachine, name, moonwake.MachineChange{Machine: name, Op: op}); err != nil {
 		mo.log.Error("publish machine change", "machine", name, "error", err)
 	}
 }
 
-// run watches until ctx ends, following changes to the machines.
-func (mo *monitor) run(ctx context.Context) {
+// Run watches until ctx ends, following changes to the machines.
+func (mo *Monitor) Run(ctx context.Context) {
 	mo.sync(ctx, true)
 	done := make(chan struct{})
 	go func() {
@@ -242,39 +249,19 @@ func (mo *monitor) run(ctx context.Context) {
 	}
 }
 
-// Resync asks run to follow a change to the machines now rather than at its
+// Resync asks Run to follow a change to the machines now rather than at its
 // next tick. It never blocks.
-func (mo *monitor) Resync() {
+func (mo *Monitor) Resync() {
 	select {
 	case mo.resync <- struct{}{}:
 	default:
 	}
 }
 
-// setAgent records what the link says of a machine's agent, and probes the
-// machine at once: a link that comes or goes is news about its power.
-func (mo *monitor) setAgent(machine, id string, update func(a *moonwake.AgentEvidence)) {
-	mo.mu.Lock()
-	a := mo.agents[machine]
-	if a == nil || mo.agentID[machine] != id {
-		a = &moonwake.AgentEvidence{}
-		mo.agents[machine] = a
-		mo.agentID[machine] = id
-	}
-	update(a)
-	mo.mu.Unlock()
-	mo.w.ProbeNow(machine)
-}
-
 // forget drops a deleted machine's agent: its peer row went with the
 // machine, and its link must not outlive it.
-func (mo *monitor) forget(machine string) {
-	mo.mu.Lock()
-	id := mo.agentID[machine]
-	delete(mo.agents, machine)
-	delete(mo.agentID, machine)
-	mo.mu.Unlock()
-	if id != "" && mo.dropLink != nil {
-		mo.dropLink(id)
+func (mo *Monitor) forget(machine string) {
+	if mo.agents != nil {
+		mo.agents.Forget(machine)
 	}
 }

@@ -59,10 +59,6 @@ func ForAction(a *moonwake.Action) Message {
 	return Message{Event: ev, Machine: a.Machine, Title: title, Text: text, At: at, Action: a}
 }
 
-// Target is where notifications go: globally (the config file) or for one
-// machine. The zero value sends nothing.
-type Target = moonwake.NotifyTarget
-
 // Dispatcher delivers messages in the background with retries. Create it
 // with NewDispatcher, Run it, and Close it.
 type Dispatcher struct {
@@ -79,7 +75,7 @@ type Dispatcher struct {
 
 type delivery struct {
 	msg    Message
-	target Target
+	target moonwake.NotifyTarget
 }
 
 // NewDispatcher returns a dispatcher; client nil means a 10 s timeout client.
@@ -99,7 +95,7 @@ func NewDispatcher(client *http.Client, log *slog.Logger) *Dispatcher {
 
 // Send queues m for each target that wants it. It never blocks: when the
 // queue is full the message is dropped and logged.
-func (d *Dispatcher) Send(m Message, targets ...Target) {
+func (d *Dispatcher) Send(m Message, targets ...moonwake.NotifyTarget) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -192,7 +188,7 @@ func Sign(secret string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-func (d *Dispatcher) webhook(ctx context.Context, t Target, m Message) error {
+func (d *Dispatcher) webhook(ctx context.Context, t moonwake.NotifyTarget, m Message) error {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -212,7 +208,7 @@ func (d *Dispatcher) webhook(ctx context.Context, t Target, m Message) error {
 
 // ntfy publishes with ntfy's plain HTTP API: the body is the message and
 // headers carry the title, priority and tags.
-func (d *Dispatcher) ntfy(ctx context.Context, t Target, m Message) error {
+func (d *Dispatcher) ntfy(ctx context.Context, t moonwake.NotifyTarget, m Message) error {
 	req, err := http.NewRequestWithContext(ctx, "POST", t.Ntfy, strings.NewReader(m.Text))
 	if err != nil {
 		return fmt.Errorf("ntfy %s: %w", t.Redacted().Ntfy, err)

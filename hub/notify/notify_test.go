@@ -64,7 +64,7 @@ func TestWebhookSignedAndRetried(t *testing.T) {
 	go d.Run(ctx)
 	defer func() { cancel(); d.Close() }()
 
-	d.Send(ForAction(failedShutdown()), Target{Webhook: srv.URL, Secret: "s3cret"})
+	d.Send(ForAction(failedShutdown()), moonwake.NotifyTarget{Webhook: srv.URL, Secret: "s3cret"})
 	rec.wait(t)
 	req, body := rec.reqs[0], rec.bodies[0]
 	if req.Header.Get("X-Moonwake-Signature") != Sign("s3cret", body) || req.Header.Get("X-Moonwake-Event") != "shutdown.failed" {
@@ -83,7 +83,7 @@ func TestNtfy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go d.Run(ctx)
 	defer func() { cancel(); d.Close() }()
-	d.Send(ForAction(failedShutdown()), Target{Ntfy: srv.URL + "/pc-alerts", NtfyToken: "tk"})
+	d.Send(ForAction(failedShutdown()), moonwake.NotifyTarget{Ntfy: srv.URL + "/pc-alerts", NtfyToken: "tk"})
 	rec.wait(t)
 	req := rec.reqs[0]
 	if req.URL.Path != "/pc-alerts" || req.Header.Get("Priority") != "high" || req.Header.Get("Authorization") != "Bearer tk" ||
@@ -101,8 +101,8 @@ func TestSuccessOnlyWhenAsked(t *testing.T) {
 	defer func() { cancel(); d.Close() }()
 	ok := failedShutdown()
 	ok.Status = "succeeded"
-	d.Send(ForAction(ok), Target{Webhook: srv.URL})
-	d.Send(ForAction(ok), Target{Webhook: srv.URL, OnSuccess: true})
+	d.Send(ForAction(ok), moonwake.NotifyTarget{Webhook: srv.URL})
+	d.Send(ForAction(ok), moonwake.NotifyTarget{Webhook: srv.URL, OnSuccess: true})
 	rec.wait(t)
 	select {
 	case <-rec.got:
@@ -112,7 +112,7 @@ func TestSuccessOnlyWhenAsked(t *testing.T) {
 }
 
 func TestValidateHidesSecrets(t *testing.T) {
-	err := Target{Webhook: "ftp://user:pw@host/x?token=abc"}.Validate()
+	err := moonwake.NotifyTarget{Webhook: "ftp://user:pw@host/x?token=abc"}.Validate()
 	if err == nil {
 		t.Fatal("ftp accepted")
 	}

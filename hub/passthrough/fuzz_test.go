@@ -21,8 +21,8 @@ func FuzzHandle(f *testing.F) {
 	ms := testMachines(f)
 	src := netip.MustParseAddr("203.0.113.7")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		w := newFakeWaker()
-		l := passthrough.New(passthrough.Options{Machines: ms, Waker: w, Local: notLocal})
+		pw, w := recordWakes(nil)
+		l := passthrough.New(passthrough.Options{Machines: ms, Power: pw, Local: notLocal})
 		got := l.Handle(t.Context(), src, b)
 		calls := w.Calls()
 		if got != passthrough.Woken {

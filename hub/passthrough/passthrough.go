@@ -34,20 +34,6 @@ import (
 // address; forward it on the router. Port 9 is the other common choice.
 const DefaultAddr = ":47009"
 
-// Waker wakes a machine on behalf of the actor in ctx; power.Service
-// implements it.
-type Waker interface {
-	Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error)
-}
-
-// Machines finds registered machines by MAC; moonwake.MachineService
-// implements it.
-type Machines interface {
-	// FindMachineByMAC returns the machine with that normalized MAC, or
-	// ENotFound.
-	FindMachineByMAC(ctx context.Context, mac string) (*moonwake.Machine, error)
-}
-
 // Actor is who a relayed wake is recorded as, with the source address added.
 var Actor = moonwake.Actor{Kind: "relay", Name: "moonlight"}
 
@@ -61,8 +47,8 @@ const (
 // Options configure a Listener.
 type Options struct {
 	Addrs    []string // UDP addresses to listen on; empty: DefaultAddr
-	Machines Machines
-	Waker    Waker
+	Machines moonwake.MachineService
+	Power    moonwake.PowerService
 	Logger   *slog.Logger
 
 	SourceRate   float64       // datagrams/s allowed per source address; 0: DefaultSourceRate
@@ -169,7 +155,7 @@ func (l *Listener) Listen() error {
 				c.Close()
 			}
 			l.conns = nil
-			return fmt.Errorf("relay: listen on udp %s: %w", a, err)
+			return fmt.Errorf("passthrough: listen on udp %s: %w", a, err)
 		}
 		l.conns = append(l.conns, c)
 	}
@@ -193,7 +179,7 @@ func (l *Listener) Serve(ctx context.Context) error {
 	l.connMu.Lock()
 	if l.closed || len(l.conns) == 0 {
 		l.connMu.Unlock()
-		return errors.New("relay: Serve before Listen, or after Close")
+		return errors.New("passthrough: Serve before Listen, or after Close")
 	}
 	conns := append([]net.PacketConn(nil), l.conns...)
 	for _, c := range conns {
@@ -220,7 +206,7 @@ func (l *Listener) read(ctx context.Context, c net.PacketConn) {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
 			}
-			l.log.Warn("relay: read", "addr", c.LocalAddr().String(), "error", err)
+			l.log.Warn("passthrough: read", "addr", c.LocalAddr().String(), "error", err)
 			select {
 			case <-ctx.Done():
 				return
@@ -276,26 +262,26 @@ func (l *Listener) handle(ctx context.Context, src netip.Addr, b []byte) Outcome
 		return RateLimited
 	}
 	if l.o.Local(src) {
-		l.logf(now, slog.LevelDebug, "relay: dropped a datagram from this host", "from", src.String())
+		l.logf(now, slog.LevelDebug, "passthrough: dropped a datagram from this host", "from", src.String())
 		return Self
 	}
 	var p wol.Packet
 	if err := p.UnmarshalBinary(b); err != nil {
-		l.logf(now, slog.LevelDebug, "relay: dropped a datagram that is not a magic packet", "from", src.String(), "size", len(b), "error", err.Error())
+		l.logf(now, slog.LevelDebug, "passthrough: dropped a datagram that is not a magic packet", "from", src.String(), "size", len(b), "error", err.Error())
 		return Malformed
 	}
 	mac := p.Target.String()
 	m, err := l.o.Machines.FindMachineByMAC(ctx, mac)
 	if err != nil {
 		if moonwake.ErrorCode(err) == moonwake.ENotFound {
-			l.logf(now, slog.LevelDebug, "relay: dropped a magic packet for an unregistered MAC", "mac", mac, "from", src.String())
+			l.logf(now, slog.LevelDebug, "passthrough: dropped a magic packet for an unregistered MAC", "mac", mac, "from", src.String())
 			return Unregistered
 		}
-		l.logf(now, slog.LevelWarn, "relay: machine lookup failed", "mac", mac, "from", src.String(), "error", moonwake.ErrorMessage(err))
+		l.logf(now, slog.LevelWarn, "passthrough: machine lookup failed", "mac", mac, "from", src.String(), "error", moonwake.ErrorMessage(err))
 		return Failed
 	}
 	if !passwordOK(m, p.Password) {
-		l.logf(now, slog.LevelWarn, "relay: dropped a magic packet with a missing or wrong SecureOn password", "machine", m.Name, "from", src.String())
+		l.logf(now, slog.LevelWarn, "passthrough: dropped a magic packet with a missing or wrong SecureOn password", "machine", m.Name, "from", src.String())
 		return BadPassword
 	}
 	l.mu.Lock()
@@ -315,16 +301,16 @@ func (l *Listener) handle(ctx context.Context, src netip.Addr, b []byte) Outcome
 
 	actor := Actor
 	actor.Addr = src.String()
-	a, err := l.o.Waker.Wake(moonwake.WithActor(ctx, actor), m)
+	a, err := l.o.Power.Wake(moonwake.WithActor(ctx, actor), m)
 	if err != nil {
-		l.logf(now, slog.LevelWarn, "relay: wake failed", "machine", m.Name, "from", src.String(), "error", moonwake.ErrorMessage(err))
+		l.logf(now, slog.LevelWarn, "passthrough: wake failed", "machine", m.Name, "from", src.String(), "error", moonwake.ErrorMessage(err))
 		return Failed
 	}
 	attrs := []any{"machine", m.Name, "mac", mac, "from", src.String()}
 	if a != nil {
 		attrs = append(attrs, "action", a.ID, "status", a.Status)
 	}
-	l.log.Info("relay: magic packet from outside woke a registered machine", attrs...)
+	l.log.Info("passthrough: magic packet from outside woke a registered machine", attrs...)
 	return Woken
 }
 

@@ -13,40 +13,37 @@ import (
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/passthrough"
 	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/mock"
 )
-
-// fakeWaker records the wakes asked of it.
-type fakeWaker struct {
-	mu    sync.Mutex
-	calls []wakeCall
-	err   error
-	got   chan struct{}
-}
 
 type wakeCall struct {
 	machine *moonwake.Machine
 	actor   moonwake.Actor
 }
 
-func newFakeWaker() *fakeWaker { return &fakeWaker{got: make(chan struct{}, 100)} }
-
-func (w *fakeWaker) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
-	actor, _ := moonwake.ActorFrom(ctx)
-	w.mu.Lock()
-	w.calls = append(w.calls, wakeCall{m, actor})
-	err := w.err
-	w.mu.Unlock()
-	select {
-	case w.got <- struct{}{}:
-	default:
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &moonwake.Action{ID: "a1", Kind: moonwake.ActionWake, Machine: m.Name, Actor: actor, Status: moonwake.StatusRunning}, nil
+// wakes records the wakes asked of the mock power service it makes.
+type wakes struct {
+	mu    sync.Mutex
+	calls []wakeCall
 }
 
-func (w *fakeWaker) Calls() []wakeCall {
+// recordWakes returns a power service whose Wake records the call and
+// fails with err, or, when err is nil, starts a wake.
+func recordWakes(err error) (*mock.PowerService, *wakes) {
+	w := &wakes{}
+	return &mock.PowerService{WakeFn: func(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
+		actor, _ := moonwake.ActorFrom(ctx)
+		w.mu.Lock()
+		w.calls = append(w.calls, wakeCall{m, actor})
+		w.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return &moonwake.Action{ID: "a1", Kind: moonwake.ActionWake, Machine: m.Name, Actor: actor, Status: moonwake.StatusRunning}, nil
+	}}, w
+}
+
+func (w *wakes) Calls() []wakeCall {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]wakeCall(nil), w.calls...)
@@ -135,8 +132,8 @@ func TestHandle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newFakeWaker()
-			l := passthrough.New(passthrough.Options{Machines: ms, Waker: w, Local: notLocal})
+			pw, w := recordWakes(nil)
+			l := passthrough.New(passthrough.Options{Machines: ms, Power: pw, Local: notLocal})
 			if got := l.Handle(t.Context(), phone, tt.data); got != tt.want {
 				t.Errorf("Handle = %v, want %v", got, tt.want)
 			}
@@ -165,8 +162,8 @@ func TestHandle(t *testing.T) {
 // wake once. Another press seconds later wakes (joins) again.
 func TestBurst(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	w := newFakeWaker()
-	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Waker: w, Local: notLocal, Now: c.Now})
+	pw, w := recordWakes(nil)
+	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Power: pw, Local: notLocal, Now: c.Now})
 	pkt := magic(t, "02:00:00:00:00:01")
 	for i := range 12 {
 		got := l.Handle(t.Context(), phone, pkt)
@@ -203,7 +200,8 @@ func TestBurst(t *testing.T) {
 // TestSourceRate: a source flooding datagrams is cut off, others are not.
 func TestSourceRate(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Waker: newFakeWaker(), Local: notLocal, Now: c.Now,
+	pw, _ := recordWakes(nil)
+	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Power: pw, Local: notLocal, Now: c.Now,
 		SourceRate: 5, SourceBurst: 10})
 	junk := []byte("not a magic packet")
 	for i := range 10 {
@@ -232,8 +230,8 @@ func TestSourceRate(t *testing.T) {
 // TestSelf: datagrams from the host's own addresses are dropped, so a
 // relay on port 9 never wakes again on hearing its own broadcast.
 func TestSelf(t *testing.T) {
-	w := newFakeWaker()
-	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Waker: w,
+	pw, w := recordWakes(nil)
+	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Power: pw,
 		Local: func(a netip.Addr) bool { return a == phone }})
 	if got := l.Handle(t.Context(), phone, magic(t, "02:00:00:00:00:01")); got != passthrough.Self {
 		t.Errorf("from self: %v", got)
@@ -247,9 +245,8 @@ func TestSelf(t *testing.T) {
 }
 
 func TestWakeError(t *testing.T) {
-	w := newFakeWaker()
-	w.err = moonwake.Errorf(moonwake.EConflict, "a shutdown of gaming-pc is under way")
-	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Waker: w, Local: notLocal})
+	pw, _ := recordWakes(moonwake.Errorf(moonwake.EConflict, "a shutdown of gaming-pc is under way"))
+	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Power: pw, Local: notLocal})
 	if got := l.Handle(t.Context(), phone, magic(t, "02:00:00:00:00:01")); got != passthrough.Failed {
 		t.Errorf("Handle = %v, want failed", got)
 	}
@@ -257,8 +254,8 @@ func TestWakeError(t *testing.T) {
 
 // TestListenerUDP runs the listener on real sockets on 127.0.0.1.
 func TestListenerUDP(t *testing.T) {
-	w := newFakeWaker()
-	l := passthrough.New(passthrough.Options{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Machines: testMachines(t), Waker: w})
+	pw, w := recordWakes(nil)
+	l := passthrough.New(passthrough.Options{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, Machines: testMachines(t), Power: pw})
 	if err := l.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +326,7 @@ func TestListenError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	l := passthrough.New(passthrough.Options{Addrs: []string{"127.0.0.1:0", c.LocalAddr().String()}, Machines: testMachines(t), Waker: newFakeWaker()})
+	l := passthrough.New(passthrough.Options{Addrs: []string{"127.0.0.1:0", c.LocalAddr().String()}, Machines: testMachines(t), Power: &mock.PowerService{}})
 	if err := l.Listen(); err == nil {
 		t.Fatal("Listen on a taken port succeeded")
 	}

@@ -92,10 +92,8 @@ func (e *Engine) check(ctx context.Context, name string, sc *moonwake.StateChang
 	if sc != nil {
 		s.last = *sc
 		st, ev = sc.To, sc.Evidence
-	} else if e.o.States != nil {
-		if cst, cev, ok := e.o.States.Status(name); ok {
-			st, ev = cst, cev
-		}
+	} else if cst, cev, ok := e.status(name); ok {
+		st, ev = cst, cev
 	}
 	s.due = time.Time{}
 	if !st.Up() || st == moonwake.StateShuttingDown {
@@ -155,7 +153,7 @@ func (e *Engine) check(ctx context.Context, name string, sc *moonwake.StateChang
 	s.warnedAt = time.Time{}
 	s.holdUntil = now.Add(r.After)
 	s.due = s.holdUntil
-	a, err := e.o.Power.Power(moonwake.WithActor(ctx, IdleActor), m, moonwake.ActionShutdown)
+	a, err := e.o.Power.Command(moonwake.WithActor(ctx, IdleActor), m, moonwake.ActionShutdown)
 	if err != nil {
 		e.log.Warn("idle-off: shutdown failed", "machine", name, "error", moonwake.ErrorMessage(err))
 		return

@@ -27,24 +27,6 @@ var (
 	IdleActor     = moonwake.Actor{Kind: "policy", Name: "idle-off"}
 )
 
-// Power carries out verified power actions; power.Service implements it.
-type Power interface {
-	Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error)
-	Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error)
-}
-
-// Machines finds the registered machines.
-type Machines interface {
-	ListMachines(ctx context.Context) ([]*moonwake.Machine, error)
-	FindMachine(ctx context.Context, name string) (*moonwake.Machine, error)
-}
-
-// States tells a machine's current derived state and the evidence behind
-// it; the hub's monitor implements it.
-type States interface {
-	Status(machine string) (moonwake.PowerState, moonwake.Evidence, bool)
-}
-
 // Store remembers what must survive a restart; sqlite.PolicyService
 // implements it.
 type Store interface {
@@ -118,18 +100,18 @@ type IdleRule struct {
 type Options struct {
 	Schedules []Schedule
 	Idle      []IdleRule
-	Power     Power
-	Machines  Machines
-	States    States // nil: idle auto-off sees only the state changes
+	Power     moonwake.PowerService
+	Machines  moonwake.MachineService
+	Monitor   moonwake.Monitor // nil: no state changes, and idle auto-off sees nothing
 	Store     Store
 	Notify    func(notify.Message) // nil: no warnings sent
 	Clock     Clock                // nil: the real one
 	Logger    *slog.Logger
 }
 
-// Engine runs the schedules and the idle policy. Create it with New, feed
-// it the monitor's state changes with Observe, Run it, and cancel Run's
-// context to stop it.
+// Engine runs the schedules and the idle policy. Create it with New (it
+// follows the monitor's state changes from then on), Run it, and cancel
+// Run's context to stop it.
 type Engine struct {
 	o     Options
 	log   *slog.Logger
@@ -151,7 +133,23 @@ func New(o Options) *Engine {
 	if e.clock == nil {
 		e.clock = realClock{}
 	}
+	if o.Monitor != nil {
+		o.Monitor.OnChange(e.Observe)
+	}
 	return e
+}
+
+// status returns the machine's current state and evidence; false when the
+// monitor has not probed it yet.
+func (e *Engine) status(machine string) (moonwake.PowerState, moonwake.Evidence, bool) {
+	if e.o.Monitor == nil {
+		return moonwake.StateUnknown, moonwake.Evidence{}, false
+	}
+	info := e.o.Monitor.Info(context.Background(), machine)
+	if info.Evidence == nil {
+		return info.State, moonwake.Evidence{}, false
+	}
+	return info.State, *info.Evidence, true
 }
 
 // Run runs the scheduler and the idle policy until ctx ends.
@@ -163,7 +161,8 @@ func (e *Engine) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// Observe hands the Engine a state change; it never blocks.
+// Observe hands the Engine a state change; it never blocks. New registers
+// it with the monitor.
 func (e *Engine) Observe(sc moonwake.StateChange) {
 	if len(e.o.Idle) == 0 {
 		return
@@ -333,7 +332,7 @@ func (e *Engine) fire(ctx context.Context, j *job, at time.Time) {
 				e.log.Info("schedule: shutdown skipped", "machine", m.Name, "why", why)
 				continue
 			}
-			a, err = e.o.Power.Power(actx, m, moonwake.ActionShutdown)
+			a, err = e.o.Power.Command(actx, m, moonwake.ActionShutdown)
 		}
 		if err != nil {
 			e.log.Warn("schedule: action failed", "machine", m.Name, "action", j.kind, "error", moonwake.ErrorMessage(err))
@@ -346,10 +345,8 @@ func (e *Engine) fire(ctx context.Context, j *job, at time.Time) {
 // mustStayUp says why the machine may not be shut down by a policy now:
 // it streams, or it is kept awake. "" when it may.
 func (e *Engine) mustStayUp(ctx context.Context, machine string) string {
-	if e.o.States != nil {
-		if st, ev, ok := e.o.States.Status(machine); ok && (st == moonwake.StateStreaming || busy(ev)) {
-			return "a stream is active"
-		}
+	if st, ev, ok := e.status(machine); ok && (st == moonwake.StateStreaming || busy(ev)) {
+		return "a stream is active"
 	}
 	until, err := e.o.Store.KeepAwake(ctx, machine)
 	if err != nil {

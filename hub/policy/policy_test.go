@@ -8,6 +8,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/notify"
+	"github.com/moonwake/moonwake/mock"
 )
 
 // fakeClock is a clock that moves only when told.
@@ -85,21 +86,28 @@ type call struct {
 	actor         moonwake.Actor
 }
 
-type fakePower struct{ calls chan call }
+// powerLog records the actions asked of the mock power service it makes.
+type powerLog struct{ calls chan call }
 
-func (p *fakePower) do(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
-	a, _ := moonwake.ActorFrom(ctx)
-	p.calls <- call{m.Name, kind, a}
-	return &moonwake.Action{ID: "act_" + kind, Machine: m.Name, Kind: kind}, nil
-}
-func (p *fakePower) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
-	return p.do(ctx, m, moonwake.ActionWake)
-}
-func (p *fakePower) Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
-	return p.do(ctx, m, kind)
+func newPowerLog() *powerLog { return &powerLog{calls: make(chan call, 10)} }
+
+// service returns a power service whose Wake and Command record the call
+// and start an action.
+func (p *powerLog) service() *mock.PowerService {
+	do := func(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
+		a, _ := moonwake.ActorFrom(ctx)
+		p.calls <- call{m.Name, kind, a}
+		return &moonwake.Action{ID: "act_" + kind, Machine: m.Name, Kind: kind}, nil
+	}
+	return &mock.PowerService{
+		WakeFn: func(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
+			return do(ctx, m, moonwake.ActionWake)
+		},
+		CommandFn: do,
+	}
 }
 
-func (p *fakePower) want(t *testing.T, machine, kind string, actor moonwake.Actor) {
+func (p *powerLog) want(t *testing.T, machine, kind string, actor moonwake.Actor) {
 	t.Helper()
 	select {
 	case c := <-p.calls:
@@ -111,25 +119,13 @@ func (p *fakePower) want(t *testing.T, machine, kind string, actor moonwake.Acto
 	}
 }
 
-func (p *fakePower) none(t *testing.T) {
+func (p *powerLog) none(t *testing.T) {
 	t.Helper()
 	select {
 	case c := <-p.calls:
 		t.Fatalf("unexpected %+v", c)
 	case <-time.After(100 * time.Millisecond):
 	}
-}
-
-type fakeMachines []*moonwake.Machine
-
-func (f fakeMachines) ListMachines(ctx context.Context) ([]*moonwake.Machine, error) { return f, nil }
-func (f fakeMachines) FindMachine(ctx context.Context, name string) (*moonwake.Machine, error) {
-	for _, m := range f {
-		if m.Name == name {
-			return m, nil
-		}
-	}
-	return nil, moonwake.Errorf(moonwake.ENotFound, "no %s", name)
 }
 
 type fakeStore struct {
@@ -158,24 +154,35 @@ func (s *fakeStore) KeepAwake(ctx context.Context, machine string) (time.Time, e
 	return s.awake[machine], nil
 }
 
-type fakeStates struct {
+// knownStates holds the current state of each machine, for the mock monitor
+// it makes to tell.
+type knownStates struct {
 	mu sync.Mutex
 	m  map[string]moonwake.StateChange
 }
 
-func (f *fakeStates) set(sc moonwake.StateChange) {
+func (f *knownStates) set(sc moonwake.StateChange) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.m[sc.Machine] = sc
 }
-func (f *fakeStates) Status(name string) (moonwake.PowerState, moonwake.Evidence, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	sc, ok := f.m[name]
-	return sc.To, sc.Evidence, ok
+
+// monitor returns a monitor whose Info tells the state last set, with its
+// evidence; a machine never set is unknown, without evidence.
+func (f *knownStates) monitor() *mock.Monitor {
+	return &mock.Monitor{InfoFn: func(_ context.Context, name string) moonwake.PowerInfo {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		sc, ok := f.m[name]
+		if !ok {
+			return moonwake.PowerInfo{State: moonwake.StateUnknown, Reason: "not probed yet"}
+		}
+		ev := sc.Evidence
+		return moonwake.PowerInfo{State: sc.To, Since: sc.At, Reason: sc.Reason, Evidence: &ev}
+	}}
 }
 
-var testMachines = fakeMachines{
+var testMachines = []*moonwake.Machine{
 	{Name: "pc", Tags: []string{"gaming"}},
 	{Name: "nas", Tags: []string{"storage"}},
 }
@@ -204,10 +211,10 @@ func start(t *testing.T, o Options) *Engine {
 func TestScheduleFires(t *testing.T) {
 	loc := paris(t)
 	clk := &fakeClock{now: time.Date(2026, 11, 25, 17, 0, 0, 0, loc)}
-	pw := &fakePower{calls: make(chan call, 10)}
+	pw := newPowerLog()
 	st := newStore()
 	s := Schedule{Selector: Selector{Tags: []string{"gaming"}}, Wake: cron(t, "0 18 * * 1-5", loc), Shutdown: cron(t, "30 23 * * *", loc)}
-	start(t, Options{Schedules: []Schedule{s}, Power: pw, Machines: testMachines, Store: st, Clock: clk})
+	start(t, Options{Schedules: []Schedule{s}, Power: pw.service(), Machines: mock.Machines(testMachines...), Store: st, Clock: clk})
 
 	clk.waitTimer(t, time.Date(2026, 11, 25, 18, 0, 0, 0, loc))
 	clk.Advance(time.Hour)
@@ -241,12 +248,12 @@ func TestScheduleMissedRuns(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &fakeClock{now: tc.now}
-			pw := &fakePower{calls: make(chan call, 10)}
+			pw := newPowerLog()
 			st := newStore()
 			if !tc.last.IsZero() {
 				st.runs[key] = tc.last
 			}
-			start(t, Options{Schedules: []Schedule{s}, Power: pw, Machines: testMachines, Store: st, Clock: clk})
+			start(t, Options{Schedules: []Schedule{s}, Power: pw.service(), Machines: mock.Machines(testMachines...), Store: st, Clock: clk})
 			if tc.run {
 				pw.want(t, "pc", moonwake.ActionWake, ScheduleActor)
 			}
@@ -262,11 +269,11 @@ func TestScheduleMissedRuns(t *testing.T) {
 func TestScheduledShutdownRespectsKeepAwake(t *testing.T) {
 	loc := time.UTC
 	clk := &fakeClock{now: time.Date(2026, 11, 25, 23, 0, 0, 0, loc)}
-	pw := &fakePower{calls: make(chan call, 10)}
+	pw := newPowerLog()
 	st := newStore()
 	st.awake["pc"] = clk.now.Add(2 * time.Hour)
 	s := Schedule{Selector: Selector{Machines: []string{"pc"}}, Shutdown: cron(t, "30 23 * * *", loc)}
-	start(t, Options{Schedules: []Schedule{s}, Power: pw, Machines: testMachines, Store: st, Clock: clk})
+	start(t, Options{Schedules: []Schedule{s}, Power: pw.service(), Machines: mock.Machines(testMachines...), Store: st, Clock: clk})
 	clk.waitTimer(t, time.Date(2026, 11, 25, 23, 30, 0, 0, loc))
 	clk.Advance(30 * time.Minute)
 	clk.waitTimer(t, time.Date(2026, 11, 26, 23, 30, 0, 0, loc))
@@ -278,9 +285,10 @@ func i64(v int64) *int64 { return &v }
 // idleTest runs the idle policy for the pc: 30 min, grace 5 min.
 type idleTest struct {
 	clk    *fakeClock
-	pw     *fakePower
+	pw     *powerLog
 	st     *fakeStore
-	states *fakeStates
+	states *knownStates
+	mon    *mock.Monitor
 	warned chan notify.Message
 	e      *Engine
 }
@@ -288,14 +296,15 @@ type idleTest struct {
 func newIdleTest(t *testing.T) *idleTest {
 	it := &idleTest{
 		clk:    &fakeClock{now: time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)},
-		pw:     &fakePower{calls: make(chan call, 10)},
+		pw:     newPowerLog(),
 		st:     newStore(),
-		states: &fakeStates{m: map[string]moonwake.StateChange{}},
+		states: &knownStates{m: map[string]moonwake.StateChange{}},
 		warned: make(chan notify.Message, 10),
 	}
+	it.mon = it.states.monitor()
 	it.e = start(t, Options{
 		Idle:  []IdleRule{{Selector: Selector{Tags: []string{"gaming"}}, After: 30 * time.Minute, Grace: 5 * time.Minute}},
-		Power: it.pw, Machines: testMachines, States: it.states, Store: it.st, Clock: it.clk,
+		Power: it.pw.service(), Machines: mock.Machines(testMachines...), Monitor: it.mon, Store: it.st, Clock: it.clk,
 		Notify: func(m notify.Message) { it.warned <- m },
 	})
 	return it
@@ -322,11 +331,12 @@ func (it *idleTest) step(d time.Duration, to moonwake.PowerState, idle time.Dura
 	it.clk.Advance(d)
 }
 
-// feed makes sc the current state and, if change, reports it as a change.
+// feed makes sc the current state and, if change, has the monitor report
+// it as a change.
 func (it *idleTest) feed(sc moonwake.StateChange, change bool) {
 	it.states.set(sc)
 	if change {
-		it.e.Observe(sc)
+		it.mon.Change(sc)
 	}
 }
 

@@ -31,30 +31,6 @@ type Publisher interface {
 	Publish(typ, machine string, v any) (*moonwake.Event, error)
 }
 
-// States is what the Service needs from the monitor that probes machines.
-type States interface {
-	// Current returns the machine's derived state and since when.
-	Current(machine string) (moonwake.PowerState, time.Time)
-	// SetPending tells the monitor an action is under way (probe faster,
-	// say waking or shutting-down); PendingNone ends it.
-	SetPending(machine string, p moonwake.Pending)
-	// CanVerify reports whether the monitor has a way to see m's state
-	// (an address to probe or a paired agent).
-	CanVerify(m *moonwake.Machine) bool
-}
-
-// Agents carries commands to the agents on machines.
-type Agents interface {
-	// Paired reports whether the machine has an agent.
-	Paired(ctx context.Context, machine string) bool
-	// Command asks the machine's agent to carry out command ("shutdown",
-	// "reboot", "sleep", "hibernate") for the action with that id, and
-	// returns once the agent has acknowledged it, with what it said.
-	// EUnavailable when the agent is not connected; EInvalid when it
-	// refused.
-	Command(ctx context.Context, machine, command, id string) (string, error)
-}
-
 // Options configure a Service.
 type Options struct {
 	Count            int           // packets per target in each burst, at least 1
@@ -63,8 +39,8 @@ type Options struct {
 	Sender           *wol.Sender   // nil: a new one
 	Interfaces       func() ([]wol.Iface, error)
 	Events           Publisher                // nil: none
-	States           States                   // nil: nothing can be verified
-	Agents           Agents                   // nil: no agents
+	Monitor          moonwake.Monitor         // nil: nothing can be verified
+	Commander        moonwake.Commander       // nil: nothing can be commanded
 	Notify           func(a *moonwake.Action) // told of every ended action; nil: nobody
 	Resends          []time.Duration          // waits between a wake's bursts; nil: resendAfter
 	Logger           *slog.Logger
@@ -156,6 +132,14 @@ func New(actions moonwake.ActionService, o Options) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	// The service verifies actions by the monitor's state changes and the
+	// outcomes the machines report.
+	if o.Monitor != nil {
+		o.Monitor.OnChange(s.StateChanged)
+	}
+	if o.Commander != nil {
+		o.Commander.OnOutcome(s.CommandOutcome)
+	}
 	return s
 }
 
@@ -194,26 +178,24 @@ func (s *Service) Plan(m *moonwake.Machine) ([]wol.Target, []byte, error) {
 }
 
 func (s *Service) state(name string) (moonwake.PowerState, time.Time) {
-	if s.o.States == nil {
+	if s.o.Monitor == nil {
 		return moonwake.StateUnknown, time.Time{}
 	}
-	return s.o.States.Current(name)
-}
-
-// Reasoner is implemented by States that can say, in words, why a machine
-// is in its state (the hub's monitor can).
-type Reasoner interface {
-	Reason(machine string) string
+	info := s.o.Monitor.Info(context.Background(), name)
+	return info.State, info.Since
 }
 
 // upBecause says what still answers on a machine that should be off, such
 // as "tcp/47989 open", from the monitor's reason; "" when it cannot tell.
 func (s *Service) upBecause(name string) string {
-	r, ok := s.o.States.(Reasoner)
-	if !ok {
+	if s.o.Monitor == nil {
 		return ""
 	}
-	why := r.Reason(name)
+	info := s.o.Monitor.Info(context.Background(), name)
+	if !info.State.Up() {
+		return "" // unknown, or not probed yet: nothing answers to tell of
+	}
+	why := info.Reason
 	if i := strings.LastIndex(why, "up: "); i >= 0 {
 		why = why[i+len("up: "):]
 	}
@@ -271,7 +253,7 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 		return s.record(ctx, a, err)
 	}
 	r := &run{a: a, m: m, packet: b, targets: targets, done: make(chan struct{})}
-	r.verify = s.o.States != nil && s.o.States.CanVerify(m)
+	r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
 	if s.burst(r) == 0 {
 		s.finish(a, moonwake.StatusFailed, "no packet could be sent: "+a.Steps[0].Error)
 		return s.record(ctx, a, moonwake.Errorf(moonwake.EUnavailable, "wake %s: %s", m.Name, a.Detail))
@@ -289,10 +271,11 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 	return s.start(ctx, r, moonwake.Pending{Kind: moonwake.PendingWake, Since: a.CreatedAt})
 }
 
-// Power shuts m down, reboots it or puts it to sleep (kind is one of
-// ActionShutdown, ActionReboot, ActionSleep, ActionHibernate) through its
-// agent, and watches until the machine is seen in the goal state.
-func (s *Service) Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
+// Command shuts m down, reboots it or puts it to sleep (kind is one of
+// ActionShutdown, ActionReboot, ActionSleep, ActionHibernate) through the
+// commander (its agent, or its Sunshine host), and watches until the
+// machine is seen in the goal state.
+func (s *Service) Command(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
 	s.mu.Lock()
 	if r := s.byMachine[m.Name]; r != nil {
 		defer s.mu.Unlock()
@@ -308,13 +291,13 @@ func (s *Service) Power(ctx context.Context, m *moonwake.Machine, kind string) (
 		s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already off (since %s); nothing sent", m.Name, since.UTC().Format(time.RFC3339)))
 		return s.record(ctx, a, nil)
 	}
-	if s.o.Agents == nil || !s.o.Agents.Paired(ctx, m.Name) {
+	if s.o.Commander == nil || !s.o.Commander.Reachable(ctx, m.Name) {
 		err := moonwake.Errorf(moonwake.EUnavailable, "%s has no way to be shut down: pair its agent (moonwake machines pair %s) or its Sunshine host (moonwake sunshine pair %s)", m.Name, m.Name, m.Name)
 		s.finish(a, moonwake.StatusFailed, moonwake.ErrorMessage(err))
 		return s.record(ctx, a, err)
 	}
 	r := &run{a: a, m: m, done: make(chan struct{})}
-	r.verify = s.o.States != nil && s.o.States.CanVerify(m)
+	r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
 	// The agent reports the command's outcome by the action's id, which
 	// the audit log gives: store the action before sending the command,
 	// with a deadline in case the hub stops meanwhile.
@@ -345,7 +328,7 @@ func (s *Service) Power(ctx context.Context, m *moonwake.Machine, kind string) (
 func (s *Service) command(ctx context.Context, r *run) error {
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	said, err := s.o.Agents.Command(cctx, r.m.Name, r.a.Kind, r.a.ID)
+	said, err := s.o.Commander.Send(cctx, r.m.Name, r.a.Kind, r.a.ID)
 	st := moonwake.Step{At: s.now().UTC(), Kind: "command", Via: "agent", Target: r.a.Kind}
 	if err != nil {
 		st.Error = moonwake.ErrorMessage(err)
@@ -371,7 +354,7 @@ func (s *Service) record(ctx context.Context, a *moonwake.Action, err error) (*m
 
 // start stores a running action and hands it to Run.
 func (s *Service) start(ctx context.Context, r *run, p moonwake.Pending) (*moonwake.Action, error) {
-	stored := r.a.ID != "" // Power stores its action before the command
+	stored := r.a.ID != "" // Command stores its action before sending the command
 	if !stored {
 		if err := s.actions.CreateAction(ctx, r.a); err != nil {
 			return nil, fmt.Errorf("record %s of %s: %w", r.a.Kind, r.m.Name, err)
@@ -391,8 +374,8 @@ func (s *Service) start(ctx context.Context, r *run, p moonwake.Pending) (*moonw
 	if stored {
 		s.update(clone(r.a)) // the command step and the deadline
 	}
-	if s.o.States != nil {
-		s.o.States.SetPending(r.m.Name, p)
+	if s.o.Monitor != nil {
+		s.o.Monitor.SetPending(r.m.Name, p)
 	}
 	s.schedule(r)
 	s.publish(clone(r.a))
@@ -524,8 +507,8 @@ func (s *Service) end(r *run, status, detail string) {
 	delete(s.byID, r.a.ID)
 	if s.byMachine[r.m.Name] == r {
 		delete(s.byMachine, r.m.Name)
-		if s.o.States != nil {
-			s.o.States.SetPending(r.m.Name, moonwake.Pending{})
+		if s.o.Monitor != nil {
+			s.o.Monitor.SetPending(r.m.Name, moonwake.Pending{})
 		}
 	}
 	if r.index >= 0 && r.index < len(s.timers) && s.timers[r.index] == r {
@@ -717,7 +700,7 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 			continue
 		}
 		r := &run{a: a, m: m, done: make(chan struct{}), lastSend: s.now(), resends: len(s.o.Resends), bursts: burstsIn(a)}
-		r.verify = s.o.States != nil && s.o.States.CanVerify(m)
+		r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
 		r.retried = a.Kind != moonwake.ActionWake // never repeat a command blindly
 		if a.Kind == moonwake.ActionWake {
 			if targets, b, err := s.Plan(m); err == nil {
@@ -731,7 +714,7 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 			s.ended(a)
 			continue
 		}
-		if s.o.States != nil {
+		if s.o.Monitor != nil {
 			pk := moonwake.PendingShutdown
 			switch a.Kind {
 			case moonwake.ActionWake:
@@ -739,7 +722,7 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 			case moonwake.ActionReboot:
 				pk = moonwake.PendingReboot
 			}
-			s.o.States.SetPending(m.Name, moonwake.Pending{Kind: pk, Since: a.CreatedAt})
+			s.o.Monitor.SetPending(m.Name, moonwake.Pending{Kind: pk, Since: a.CreatedAt})
 		}
 		s.schedule(r)
 		s.log.Info("resumed action", "action", a.ID, "kind", a.Kind, "machine", a.Machine, "deadline", a.Deadline)

@@ -1,10 +1,11 @@
 package power
 
-// The tests drive a Service with fakes for everything around it: the
-// monitor (fakeStates), the agents (fakeAgents), the network (fakeNet, a
-// wol.Sender whose sockets only record what is written to them, so no
-// packet leaves the process), the event broker and the notifier
-// (recorder). The audit log is the real SQLite one, in a temporary file.
+// The tests drive a Service with doubles for everything around it: the
+// monitor (a mock.Monitor answering from states, what the test makes it
+// see), the commander (a mock.Commander recording in agents the commands
+// sent), the network (fakeNet, a wol.Sender whose sockets only record what
+// is written to them, so no packet leaves the process), the event broker
+// and the notifier (recorder). The audit log is the real SQLite one, in a temporary file.
 //
 // Tests that count resends or deadlines run on a clock they advance
 // (testClock): they are exact and take no time. The others run on the real
@@ -24,6 +25,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/mock"
 	"github.com/moonwake/moonwake/wol"
 )
 
@@ -70,39 +72,46 @@ func (c *fakeConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 
 func (c *fakeConn) Close() error { return nil }
 
-// fakeStates is a monitor whose states the test sets.
-type fakeStates struct {
+// states is what the monitor sees: the states the test sets. Its monitor
+// is a mock.Monitor that answers from it.
+type states struct {
 	mu      sync.Mutex
 	state   map[string]moonwake.PowerState
 	since   time.Time
+	reason  string          // why a machine is in its state, for every machine
 	blind   map[string]bool // machines that cannot be verified
 	pending []string        // "machine kind" per SetPending call; kind "" ends it
 }
 
-func (f *fakeStates) Current(name string) (moonwake.PowerState, time.Time) {
+// monitor returns a monitor that answers from f.
+func (f *states) monitor() *mock.Monitor {
+	return &mock.Monitor{InfoFn: f.info, SetPendingFn: f.setPending, CanVerifyFn: f.canVerify}
+}
+
+func (f *states) info(_ context.Context, name string) moonwake.PowerInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st, ok := f.state[name]
 	if !ok {
-		return moonwake.StateUnknown, time.Time{}
+		return moonwake.PowerInfo{State: moonwake.StateUnknown, Reason: "not probed yet"}
 	}
-	return st, f.since
+	return moonwake.PowerInfo{State: st, Since: f.since, Reason: f.reason}
 }
 
-func (f *fakeStates) SetPending(name string, p moonwake.Pending) {
+func (f *states) setPending(name string, p moonwake.Pending) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pending = append(f.pending, name+" "+string(p.Kind))
 }
 
-func (f *fakeStates) CanVerify(m *moonwake.Machine) bool {
+func (f *states) canVerify(m *moonwake.Machine) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return !f.blind[m.Name]
 }
 
 // set makes the monitor see machine in st, without telling the Service.
-func (f *fakeStates) set(machine string, st moonwake.PowerState) moonwake.PowerState {
+func (f *states) set(machine string, st moonwake.PowerState) moonwake.PowerState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	from := f.state[machine]
@@ -110,17 +119,18 @@ func (f *fakeStates) set(machine string, st moonwake.PowerState) moonwake.PowerS
 	return from
 }
 
-func (f *fakeStates) pendings() []string {
+func (f *states) pendings() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.pending...)
 }
 
-// command is one call of fakeAgents.Command.
+// command is one command sent through the commander.
 type command struct{ machine, name, id string }
 
-// fakeAgents records commands; errs are returned by successive calls.
-type fakeAgents struct {
+// agents records the commands sent; errs are returned by successive sends.
+// Its commander is a mock.Commander that sends to it.
+type agents struct {
 	mu       sync.Mutex
 	unpaired map[string]bool
 	errs     []error
@@ -129,15 +139,20 @@ type fakeAgents struct {
 	onCmd    func(command) // called after the command is recorded, without mu
 }
 
-func (f *fakeAgents) Paired(ctx context.Context, machine string) bool {
+// commander returns a commander that sends to f.
+func (f *agents) commander() *mock.Commander {
+	return &mock.Commander{ReachableFn: f.reachable, SendFn: f.send}
+}
+
+func (f *agents) reachable(_ context.Context, machine string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return !f.unpaired[machine]
 }
 
-func (f *fakeAgents) Command(ctx context.Context, machine, name, id string) (string, error) {
+func (f *agents) send(_ context.Context, machine, kind, id string) (string, error) {
 	f.mu.Lock()
-	c := command{machine, name, id}
+	c := command{machine, kind, id}
 	f.cmds = append(f.cmds, c)
 	var err error
 	if len(f.errs) > 0 {
@@ -154,7 +169,7 @@ func (f *fakeAgents) Command(ctx context.Context, machine, name, id string) (str
 	return said, nil
 }
 
-func (f *fakeAgents) commands() []command {
+func (f *agents) commands() []command {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]command(nil), f.cmds...)
@@ -240,17 +255,19 @@ func (c *testClock) Advance(d time.Duration) {
 	}
 }
 
-// harness is a Service with its fakes and its audit log.
+// harness is a Service with its doubles and its audit log.
 type harness struct {
-	t      testing.TB
-	db     *sqlite.DB
-	store  *sqlite.ActionService
-	net    *fakeNet
-	states *fakeStates
-	agents *fakeAgents
-	rec    *recorder
-	clock  *testClock // nil: the real clock
-	o      Options
+	t         testing.TB
+	db        *sqlite.DB
+	store     *sqlite.ActionService
+	net       *fakeNet
+	states    *states
+	monitor   *mock.Monitor // answers from states
+	agents    *agents
+	commander *mock.Commander // sends to agents
+	rec       *recorder
+	clock     *testClock // nil: the real clock
+	o         Options
 
 	s    *Service
 	stop func() // stops Run and closes s
@@ -264,18 +281,18 @@ func onTestClock(h *harness) {
 	h.o.Now = h.clock.Now
 }
 
-// withoutAgents gives the Service no Agents at all.
-func withoutAgents(h *harness) { h.o.Agents = nil }
+// withoutAgents gives the Service no commander at all.
+func withoutAgents(h *harness) { h.o.Commander = nil }
 
 // withoutStates gives the Service no monitor at all.
-func withoutStates(h *harness) { h.o.States = nil }
+func withoutStates(h *harness) { h.o.Monitor = nil }
 
 func loopback() ([]wol.Iface, error) {
 	return []wol.Iface{{Name: "lo", Up: true, Loopback: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}}}, nil
 }
 
 // newHarness opens an audit log and starts a Service on it with o, whose
-// Sender, Interfaces, Events, States, Agents and Notify are the fakes.
+// Sender, Interfaces, Events, Monitor, Commander and Notify are the doubles.
 func newHarness(t testing.TB, o Options, opts ...option) *harness {
 	t.Helper()
 	db := sqlite.NewDB(t.TempDir() + "/db")
@@ -290,14 +307,15 @@ func newHarness(t testing.TB, o Options, opts ...option) *harness {
 	h := &harness{
 		t: t, db: db, store: sqlite.NewActionService(db),
 		net:    &fakeNet{},
-		states: &fakeStates{state: map[string]moonwake.PowerState{}, since: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), blind: map[string]bool{}},
-		agents: &fakeAgents{unpaired: map[string]bool{}},
+		states: &states{state: map[string]moonwake.PowerState{}, since: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), blind: map[string]bool{}},
+		agents: &agents{unpaired: map[string]bool{}},
 		rec:    &recorder{},
 	}
+	h.monitor, h.commander = h.states.monitor(), h.agents.commander()
 	o.Interfaces = loopback
 	o.Events = h.rec
-	o.States = h.states
-	o.Agents = h.agents
+	o.Monitor = h.monitor
+	o.Commander = h.commander
 	o.Notify = h.rec.notify
 	h.o = o
 	for _, opt := range opts {
@@ -307,7 +325,7 @@ func newHarness(t testing.TB, o Options, opts ...option) *harness {
 	return h
 }
 
-// start starts a new Service on the harness's audit log and fakes.
+// start starts a new Service on the harness's audit log and doubles.
 func (h *harness) start() {
 	o := h.o
 	o.Sender = &wol.Sender{ListenPacket: h.net.ListenPacket, Raw: func(string, []byte) error {
@@ -352,11 +370,11 @@ func as(a moonwake.Actor) context.Context {
 	return moonwake.WithActor(context.Background(), a)
 }
 
-// changeState makes the monitor see machine in st and tells the Service,
-// as the monitor does.
+// changeState makes the monitor see machine in st and tells whoever
+// registered with it, as the monitor does.
 func (h *harness) changeState(machine string, st moonwake.PowerState) {
 	from := h.states.set(machine, st)
-	h.s.StateChanged(moonwake.StateChange{Machine: machine, From: from, To: st, Reason: "test"})
+	h.monitor.Change(moonwake.StateChange{Machine: machine, From: from, To: st, Reason: "test"})
 }
 
 // wait waits for action id to end.
@@ -832,7 +850,7 @@ func TestConflicts(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, Options{Resends: []time.Duration{time.Hour}, WakeDeadline: 2 * time.Hour, ShutdownDeadline: time.Hour})
 	h.states.set("a", moonwake.StateOn)
-	shut, err := h.s.Power(as(alice), pc("a"), moonwake.ActionShutdown)
+	shut, err := h.s.Command(as(alice), pc("a"), moonwake.ActionShutdown)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -857,7 +875,7 @@ func TestConflicts(t *testing.T) {
 		if tc.kind == moonwake.ActionWake {
 			a, err = h.s.Wake(as(bob), pc(tc.machine))
 		} else {
-			a, err = h.s.Power(as(bob), pc(tc.machine), tc.kind)
+			a, err = h.s.Command(as(bob), pc(tc.machine), tc.kind)
 		}
 		wantCode(t, err, tc.code)
 		switch {
@@ -896,7 +914,7 @@ func TestPowerVerified(t *testing.T) {
 			h := newHarness(t, Options{ShutdownDeadline: 5 * time.Second})
 			h.states.set("pc", moonwake.StateOn)
 			h.agents.said = "shutting down in 1s"
-			a, err := h.s.Power(as(alice), pc("pc"), tc.kind)
+			a, err := h.s.Command(as(alice), pc("pc"), tc.kind)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -949,7 +967,7 @@ func TestPowerAlreadyOff(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, Options{})
 	h.states.set("pc", moonwake.StateOff)
-	a, err := h.s.Power(as(alice), pc("pc"), moonwake.ActionSleep)
+	a, err := h.s.Command(as(alice), pc("pc"), moonwake.ActionSleep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -961,7 +979,7 @@ func TestPowerAlreadyOff(t *testing.T) {
 		t.Errorf("stored %+v", got)
 	}
 	// A reboot of a machine that is off is not done: it must come up.
-	a, err = h.s.Power(as(alice), pc("pc"), moonwake.ActionReboot)
+	a, err = h.s.Command(as(alice), pc("pc"), moonwake.ActionReboot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -990,7 +1008,7 @@ func TestPowerFailsAtOnce(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, Options{}, tc.opt)
 			h.states.set("pc", moonwake.StateOn)
-			a, err := h.s.Power(as(alice), pc("pc"), moonwake.ActionShutdown)
+			a, err := h.s.Command(as(alice), pc("pc"), moonwake.ActionShutdown)
 			wantCode(t, err, tc.code)
 			if a == nil {
 				t.Fatal("no action returned with the error")
@@ -1032,7 +1050,7 @@ func TestShutdownStillUp(t *testing.T) {
 	h := newHarness(t, Options{ShutdownDeadline: deadline})
 	h.states.set("pc", moonwake.StateOn)
 	start := time.Now()
-	a, err := h.s.Power(as(alice), pc("pc"), moonwake.ActionShutdown)
+	a, err := h.s.Command(as(alice), pc("pc"), moonwake.ActionShutdown)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1091,7 +1109,7 @@ func TestShutdownRetry(t *testing.T) {
 			h := newHarness(t, Options{ShutdownDeadline: d}, onTestClock)
 			h.states.set("pc", moonwake.StateOn)
 			h.agents.errs = []error{nil, tc.retry}
-			a, err := h.s.Power(as(alice), pc("pc"), moonwake.ActionShutdown)
+			a, err := h.s.Command(as(alice), pc("pc"), moonwake.ActionShutdown)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1148,7 +1166,7 @@ func TestCommandOutcome(t *testing.T) {
 		defer mu.Unlock()
 		ids = append(ids, c.id)
 	}
-	a, err := h.s.Power(as(alice), pc("pc"), moonwake.ActionShutdown)
+	a, err := h.s.Command(as(alice), pc("pc"), moonwake.ActionShutdown)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1158,13 +1176,13 @@ func TestCommandOutcome(t *testing.T) {
 	if id != a.ID {
 		t.Fatalf("the agent was given action id %q, want %q: its outcome cannot be matched", id, a.ID)
 	}
-	h.s.CommandOutcome("pc", "act_unknown", false, "what?") // ignored
-	h.s.CommandOutcome("other", id, false, "not yours")     // another machine's agent: ignored
-	h.s.CommandOutcome("pc", id, true, "logging off")
+	h.commander.Report("pc", "act_unknown", false, "what?") // ignored
+	h.commander.Report("other", id, false, "not yours")     // another machine's agent: ignored
+	h.commander.Report("pc", id, true, "logging off")
 	if got := h.find(a.ID); got.Done() || lastStep(t, got) != (moonwake.Step{At: lastStep(t, got).At, Kind: "outcome", Via: "agent", Target: "logging off"}) {
 		t.Fatalf("after a good outcome: %+v", got)
 	}
-	h.s.CommandOutcome("pc", id, false, "an application blocks the shutdown")
+	h.commander.Report("pc", id, false, "an application blocks the shutdown")
 	a = h.wait(a.ID)
 	wantStatus(t, a, moonwake.StatusFailed, "the agent could not shutdown pc: an application blocks the shutdown")
 	if st := lastStep(t, a); st.Kind != "outcome" || st.Error != "an application blocks the shutdown" || st.Target != "" {
@@ -1176,7 +1194,7 @@ func TestCommandOutcome(t *testing.T) {
 	if want := []string{"pc shutdown", "pc "}; !equal(h.states.pendings(), want) {
 		t.Errorf("SetPending calls %q, want %q", h.states.pendings(), want)
 	}
-	h.s.CommandOutcome("pc", id, false, "late") // ended: ignored
+	h.commander.Report("pc", id, false, "late") // ended: ignored
 	if got := h.stored(a.ID, moonwake.StatusFailed); got.Detail != a.Detail || len(got.Steps) != len(a.Steps) {
 		t.Errorf("stored %+v", got)
 	}
@@ -1192,11 +1210,11 @@ func TestCloseAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shut, err := h.s.Power(as(alice), pc("b"), moonwake.ActionShutdown)
+	shut, err := h.s.Command(as(alice), pc("b"), moonwake.ActionShutdown)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.s.CommandOutcome("b", shut.ID, true, "bye")
+	h.commander.Report("b", shut.ID, true, "bye")
 	waiting := make(chan *moonwake.Action)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -1496,23 +1514,15 @@ func BenchmarkWakeJoin(b *testing.B) {
 	}
 }
 
-// reasoningStates is a monitor that also says why a machine is up.
-type reasoningStates struct {
-	*fakeStates
-	reason string
-}
-
-func (r reasoningStates) Reason(string) string { return r.reason }
-
 // A failed shutdown says what still answers, when the monitor can tell.
 func TestShutdownStillUpSaysWhy(t *testing.T) {
 	t.Parallel()
 	const deadline = 100 * time.Millisecond
 	h := newHarness(t, Options{ShutdownDeadline: deadline}, func(h *harness) {
-		h.o.States = reasoningStates{h.states, "shutdown pending for 1s, still up: tcp/47989 open"}
+		h.states.reason = "shutdown pending for 1s, still up: tcp/47989 open"
 	})
 	h.states.set("pc", moonwake.StateOn)
-	a, err := h.s.Power(as(alice), pc("pc"), moonwake.ActionShutdown)
+	a, err := h.s.Command(as(alice), pc("pc"), moonwake.ActionShutdown)
 	if err != nil {
 		t.Fatal(err)
 	}

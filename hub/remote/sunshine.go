@@ -1,4 +1,4 @@
-package hub
+package remote
 
 import (
 	"context"
@@ -11,11 +11,8 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
-	"github.com/moonwake/moonwake/hub/power"
 	"github.com/moonwake/moonwake/hub/sqlite"
 	"github.com/moonwake/moonwake/sunshine"
-	"github.com/moonwake/moonwake/uplink"
 )
 
 // SunshineDir is the directory, in the data directory, of the hub's
@@ -31,9 +28,9 @@ const sunshineApp = sunshine.DefaultShutdownApp
 // write timeout and the CLI client's 30 s timeout.
 const sunshinePairTimeout = 25 * time.Second
 
-// sunshineHosts pairs the hub with machines' Sunshine hosts and reaches
-// the paired ones. It implements httpapi.SunshinePairer.
-type sunshineHosts struct {
+// SunshineHosts pairs the hub with machines' Sunshine hosts and reaches
+// the paired ones.
+type SunshineHosts struct {
 	store *sqlite.SunshineService
 	dir   string // of the client identity
 	now   func() time.Time
@@ -42,10 +39,10 @@ type sunshineHosts struct {
 	id *sunshine.Identity // loaded on first use
 }
 
-var _ httpapi.SunshinePairer = (*sunshineHosts)(nil)
+var _ moonwake.SunshinePairer = (*SunshineHosts)(nil)
 
 // identity returns the hub's client identity, creating it on first use.
-func (sh *sunshineHosts) identity() (*sunshine.Identity, error) {
+func (sh *SunshineHosts) identity() (*sunshine.Identity, error) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.id == nil {
@@ -58,52 +55,52 @@ func (sh *sunshineHosts) identity() (*sunshine.Identity, error) {
 	return sh.id, nil
 }
 
-// PairSunshine implements httpapi.SunshinePairer.
-func (sh *sunshineHosts) PairSunshine(ctx context.Context, m *moonwake.Machine, pin string, port int) (httpapi.SunshinePairing, error) {
+// PairSunshine implements moonwake.SunshinePairer.
+func (sh *SunshineHosts) PairSunshine(ctx context.Context, m *moonwake.Machine, pin string, port int) (moonwake.SunshinePairing, error) {
 	id, err := sh.identity()
 	if err != nil {
-		return httpapi.SunshinePairing{}, err
+		return moonwake.SunshinePairing{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, sunshinePairTimeout)
 	defer cancel()
 	base := "http://" + net.JoinHostPort(m.Host, strconv.Itoa(port))
 	p, err := sunshine.Pair(ctx, base, pin, id, &sunshine.PairOptions{DeviceName: "moonwake hub"})
 	if err != nil {
-		return httpapi.SunshinePairing{}, sunshineError(m.Name, "pair with", err)
+		return moonwake.SunshinePairing{}, sunshineError(m.Name, "pair with", err)
 	}
 	return sh.keep(ctx, m, p)
 }
 
-// PairSunshineAuto implements httpapi.SunshinePairer: the hub picks the
+// PairSunshineAuto implements moonwake.SunshinePairer: the hub picks the
 // PIN and sends it to Sunshine's web UI with web's credentials, used for
 // this request only.
-func (sh *sunshineHosts) PairSunshineAuto(ctx context.Context, m *moonwake.Machine, port int, web httpapi.SunshineWeb) (httpapi.SunshinePairing, error) {
+func (sh *SunshineHosts) PairSunshineAuto(ctx context.Context, m *moonwake.Machine, port int, web moonwake.SunshineWeb) (moonwake.SunshinePairing, error) {
 	id, err := sh.identity()
 	if err != nil {
-		return httpapi.SunshinePairing{}, err
+		return moonwake.SunshinePairing{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, sunshinePairTimeout)
 	defer cancel()
 	base := "http://" + net.JoinHostPort(m.Host, strconv.Itoa(port))
 	p, err := sunshine.PairAuto(ctx, base, web.Port, web.Username, web.Password, id, &sunshine.PairOptions{DeviceName: "moonwake hub"})
 	if err != nil {
-		return httpapi.SunshinePairing{}, sunshineError(m.Name, "pair with", err)
+		return moonwake.SunshinePairing{}, sunshineError(m.Name, "pair with", err)
 	}
 	return sh.keep(ctx, m, p)
 }
 
 // keep saves the pairing p with the host of m and says whether the MAC it
 // gives is m's.
-func (sh *sunshineHosts) keep(ctx context.Context, m *moonwake.Machine, p *sunshine.Paired) (httpapi.SunshinePairing, error) {
+func (sh *SunshineHosts) keep(ctx context.Context, m *moonwake.Machine, p *sunshine.Paired) (moonwake.SunshinePairing, error) {
 	info, err := p.ServerInfo(ctx)
 	if err != nil {
-		return httpapi.SunshinePairing{}, sunshineError(m.Name, "ask, once paired,", err)
+		return moonwake.SunshinePairing{}, sunshineError(m.Name, "ask, once paired,", err)
 	}
 	at := sh.now().UTC()
 	if err := sh.store.Save(ctx, &sqlite.SunshineHost{Machine: m.Name, URL: p.URL, ServerCert: string(p.ServerCertPEM), PairedAt: at}); err != nil {
-		return httpapi.SunshinePairing{}, err
+		return moonwake.SunshinePairing{}, err
 	}
-	out := httpapi.SunshinePairing{Machine: m.Name, PairedAt: at}
+	out := moonwake.SunshinePairing{Machine: m.Name, PairedAt: at}
 	if info.MAC != nil {
 		out.MAC = info.MAC.String()
 		out.MACMatches = strings.EqualFold(out.MAC, m.MAC)
@@ -134,7 +131,7 @@ func sunshineError(machine, doing string, err error) error {
 }
 
 // paired returns the machine's paired Sunshine host, or ENotFound.
-func (sh *sunshineHosts) paired(ctx context.Context, machine string) (*sunshine.Paired, error) {
+func (sh *SunshineHosts) paired(ctx context.Context, machine string) (*sunshine.Paired, error) {
 	h, err := sh.store.Find(ctx, machine)
 	if err != nil {
 		return nil, err
@@ -146,51 +143,21 @@ func (sh *sunshineHosts) paired(ctx context.Context, machine string) (*sunshine.
 	return sunshine.NewPaired(h.URL, []byte(h.ServerCert), id)
 }
 
-// powerAgents is what the power service commands machines with: their
-// agent when it is paired and connected; else, for a shutdown, the
-// "Shutdown" app of their paired Sunshine host.
-type powerAgents struct {
-	ag  *agents
-	sun *sunshineHosts
+// NewSunshineHosts returns the Sunshine hosts of db, with the client
+// identity kept in the data directory dir.
+func NewSunshineHosts(db *sqlite.DB, dir string) *SunshineHosts {
+	return &SunshineHosts{store: sqlite.NewSunshineService(db), dir: filepath.Join(dir, SunshineDir), now: time.Now}
 }
 
-var _ power.Agents = powerAgents{}
-
-// Paired implements power.Agents: an agent or a Sunshine host.
-func (pa powerAgents) Paired(ctx context.Context, machine string) bool {
-	if pa.ag.Paired(ctx, machine) {
-		return true
-	}
-	_, err := pa.sun.store.Find(ctx, machine)
-	return err == nil
-}
-
-// agentConnected reports whether the machine has a paired agent linked
-// now.
-func (pa powerAgents) agentConnected(ctx context.Context, machine string) bool {
-	p, err := pa.ag.peers.PeerForMachine(ctx, machine, uplink.PurposeAgent)
-	return err == nil && pa.ag.link.Connected(p.ID)
-}
-
-// Command implements power.Agents.
-func (pa powerAgents) Command(ctx context.Context, machine, command, id string) (string, error) {
-	if command != moonwake.ActionShutdown || pa.agentConnected(ctx, machine) {
-		return pa.ag.Command(ctx, machine, command, id)
-	}
-	p, err := pa.sun.paired(ctx, machine)
-	if moonwake.ErrorCode(err) == moonwake.ENotFound {
-		return pa.ag.Command(ctx, machine, command, id) // says why the agent cannot
-	} else if err != nil {
+// launchShutdown launches the "Shutdown" app on the machine's paired
+// Sunshine host; ENotFound when it has none.
+func (sh *SunshineHosts) launchShutdown(ctx context.Context, machine string) (string, error) {
+	p, err := sh.paired(ctx, machine)
+	if err != nil {
 		return "", err
 	}
 	if err := p.ShutdownApp(ctx, sunshineApp); err != nil {
 		return "", sunshineError(machine, "launch "+strconv.Quote(sunshineApp)+" on", err)
 	}
 	return "launched Sunshine app " + strconv.Quote(sunshineApp), nil
-}
-
-// newSunshineHosts returns the Sunshine hosts of db, with the client
-// identity kept in the data directory dir.
-func newSunshineHosts(db *sqlite.DB, dir string) *sunshineHosts {
-	return &sunshineHosts{store: sqlite.NewSunshineService(db), dir: filepath.Join(dir, SunshineDir), now: time.Now}
 }

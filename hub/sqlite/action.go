@@ -430,24 +430,6 @@ func (s *ActionService) LatestActions(ctx context.Context, machines []string) (m
 	return out, nil
 }
 
-// FailRunningActions marks every running action failed with reason. The hub
-// calls it at start: an action still running then was cut short by a stop.
-func (s *ActionService) FailRunningActions(ctx context.Context, reason string) (int, error) {
-	// The status is a literal so the partial index on running actions
-	// certainly applies: the hub runs this at start, on the whole log.
-	res, err := s.db.wdb.ExecContext(ctx,
-		`UPDATE actions SET status = ?, detail = ?, finished_at = ? WHERE status = '`+moonwake.StatusRunning+`'`,
-		moonwake.StatusFailed, reason, formatTime(s.db.now()))
-	if err != nil {
-		return 0, fmt.Errorf("fail running actions: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("fail running actions: %w", err)
-	}
-	return int(n), nil
-}
-
 // RunningActions returns the actions still running, oldest first.
 func (s *ActionService) RunningActions(ctx context.Context) ([]*moonwake.Action, error) {
 	rows, err := s.db.rdb.QueryContext(ctx, `SELECT `+actionColumns+` FROM actions WHERE status = '`+moonwake.StatusRunning+`' ORDER BY id`)

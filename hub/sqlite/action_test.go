@@ -247,9 +247,12 @@ func TestActionService_Concurrent(t *testing.T) {
 	}
 }
 
-func TestActionService_FailRunningActions(t *testing.T) {
+// TestActionService_RunningActions checks what the power service takes up
+// again after a restart: the actions still running, oldest first, and
+// none that ended.
+func TestActionService_RunningActions(t *testing.T) {
 	ctx := context.Background()
-	db, clk := MustOpenDB(t)
+	db, _ := MustOpenDB(t)
 	s := sqlite.NewActionService(db)
 	running := createMany(t, s, 5, "pc")
 	done := MustCreateAction(t, s, newAction("pc"))
@@ -257,29 +260,24 @@ func TestActionService_FailRunningActions(t *testing.T) {
 	if err := s.UpdateAction(ctx, done); err != nil {
 		t.Fatal(err)
 	}
-
-	t1 := clk.Add(time.Minute)
-	n, err := s.FailRunningActions(ctx, "hub restarted")
+	got, err := s.RunningActions(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 5 {
-		t.Fatalf("failed %d, want 5", n)
+	if len(got) != len(running) {
+		t.Fatalf("running: %d actions, want %d", len(got), len(running))
 	}
+	want := map[string]bool{}
 	for _, a := range running {
-		got, err := s.FindAction(ctx, a.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status != moonwake.StatusFailed || got.Detail != "hub restarted" || got.FinishedAt == nil || !got.FinishedAt.Equal(t1) {
-			t.Fatalf("after fail: %+v", got)
-		}
+		want[a.ID] = true
 	}
-	if got, _ := s.FindAction(ctx, done.ID); got.Status != moonwake.StatusSucceeded || got.Detail != "ok" {
-		t.Fatalf("finished action changed: %+v", got)
-	}
-	if n, err := s.FailRunningActions(ctx, "again"); err != nil || n != 0 {
-		t.Fatalf("second call: %d, %v", n, err)
+	for i, a := range got {
+		if !want[a.ID] || a.Status != moonwake.StatusRunning {
+			t.Fatalf("running[%d] = %+v: not one of the running actions", i, a)
+		}
+		if i > 0 && a.ID <= got[i-1].ID {
+			t.Fatalf("running actions out of order: %s after %s", a.ID, got[i-1].ID)
+		}
 	}
 }
 

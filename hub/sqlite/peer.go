@@ -108,6 +108,24 @@ func (s *PeerService) PeerForMachine(ctx context.Context, machine, purpose strin
 	return p, err
 }
 
+// ListPeers returns every peer of that purpose, oldest pairing first.
+func (s *PeerService) ListPeers(ctx context.Context, purpose string) ([]*uplink.Peer, error) {
+	rows, err := s.db.rdb.QueryContext(ctx, `SELECT id, purpose, machine, public_key, paired_at FROM peers WHERE purpose = ? ORDER BY paired_at, id`, purpose)
+	if err != nil {
+		return nil, fmt.Errorf("list peers: %w", err)
+	}
+	defer rows.Close()
+	var ps []*uplink.Peer
+	for rows.Next() {
+		p, err := scanPeer(rows.Scan)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
 // DeletePeers forgets every peer of a machine (when it is deleted).
 func (s *PeerService) DeletePeers(ctx context.Context, machine string) error {
 	s.db.wmu.Lock()

@@ -80,6 +80,12 @@ func TestPairingAndPeers(t *testing.T) {
 	if got, err := ps.PeerForMachine(ctx, "gaming-pc", "agent"); err != nil || got.ID != "agent_2" {
 		t.Fatalf("for machine: %+v %v", got, err)
 	}
+	if all, err := ps.ListPeers(ctx, "agent"); err != nil || len(all) != 1 || all[0].ID != "agent_2" {
+		t.Fatalf("list agents: %+v %v", all, err)
+	}
+	if all, err := ps.ListPeers(ctx, "relay"); err != nil || len(all) != 0 {
+		t.Fatalf("list relays: %+v %v", all, err)
+	}
 	ps.DeletePeers(ctx, "gaming-pc")
 	if _, err := ps.PeerForMachine(ctx, "gaming-pc", "agent"); moonwake.ErrorCode(err) != moonwake.ENotFound {
 		t.Fatalf("deleted: %v", err)

@@ -171,10 +171,15 @@ func (db *DB) Open(ctx context.Context) (err error) {
 	bg, cancel := context.WithCancel(context.Background())
 	db.cancel = cancel
 	db.queue = make(chan *actionOp, maxBatch*4)
-	db.wg.Add(3)
+	db.wg.Add(1)
 	go db.runWriter()
-	go db.runFlusher(bg)
-	go db.runWatcher(bg)
+	// Token use times are written at most once per flushInterval however
+	// often a token is used; a failed flush is retried at the next tick,
+	// and at Close.
+	db.every(bg, db.flushInterval, db.flushLastUsed)
+	// Writes by other processes (the CLI on the hub host) are looked for
+	// once per watchInterval; a failure is retried at the next tick.
+	db.every(bg, db.watchInterval, db.reloadIfChanged)
 	return nil
 }
 
@@ -377,4 +382,23 @@ func parseNullTime(s sql.NullString) (*time.Time, error) {
 		return nil, err
 	}
 	return &t, nil
+}
+
+// every runs f every interval, in a goroutine that Close waits for, until
+// ctx ends.
+func (db *DB) every(ctx context.Context, interval time.Duration, f func(context.Context) error) {
+	db.wg.Add(1)
+	go func() {
+		defer db.wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = f(ctx)
+			}
+		}
+	}()
 }

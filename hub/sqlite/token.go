@@ -296,23 +296,6 @@ func (c *caches) loadTokens(ctx context.Context, q *sql.DB) error {
 	return nil
 }
 
-// runFlusher writes token use times every flushInterval until ctx ends, so
-// that a token is written at most once per interval however often it is
-// used. A failed flush is retried at the next tick, and at Close.
-func (db *DB) runFlusher(ctx context.Context) {
-	defer db.wg.Done()
-	tick := time.NewTicker(db.flushInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			_ = db.flushLastUsed(ctx)
-		}
-	}
-}
-
 // flushLastUsed writes, in one transaction, the use time of every token used
 // since the last flush.
 func (db *DB) flushLastUsed(ctx context.Context) error {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // The caches assume that this process is the only writer, but the CLI's
@@ -16,21 +15,6 @@ import (
 // reloads the caches when it changed; that bounds how long a revoked token
 // keeps working. An unknown secret asks at once (catchUp), so a new token
 // works at once.
-
-// runWatcher checks for writes by other processes until ctx ends.
-func (db *DB) runWatcher(ctx context.Context) {
-	defer db.wg.Done()
-	tick := time.NewTicker(db.watchInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			_ = db.reloadIfChanged(ctx) // a failure is retried at the next tick
-		}
-	}
-}
 
 // readDataVersion returns PRAGMA data_version of the write connection.
 func (db *DB) readDataVersion(ctx context.Context) (int64, error) {

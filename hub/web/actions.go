@@ -7,12 +7,8 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/internal/httperr"
 )
-
-// maxKeepAwake bounds a keep-awake override, as the API does: a forgotten
-// one must end.
-const maxKeepAwake = 31 * 24 * time.Hour
 
 // actionAnswer is the JSON answer to a button pressed with fetch: the
 // action, and the card's progress line as the page shows it.
@@ -49,7 +45,7 @@ func (s *Server) shutdown(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := moonwake.WithActor(r.Context(), s.actor(r))
-	a, err := s.Power.Power(ctx, m, moonwake.ActionShutdown)
+	a, err := s.Power.Command(ctx, m, moonwake.ActionShutdown)
 	s.answerAction(w, r, a, err)
 }
 
@@ -70,7 +66,7 @@ func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, a *moonwak
 		status := http.StatusAccepted
 		if err != nil {
 			code := moonwake.ErrorCode(err)
-			status = httpapi.StatusOf(code)
+			status = httperr.Status(code)
 			ans.Error = &errorJSON{Code: code, Message: moonwake.ErrorMessage(err)}
 		} else if a.Done() {
 			status = http.StatusOK
@@ -129,7 +125,7 @@ func (s *Server) keepAwake(w http.ResponseWriter, r *http.Request) {
 			v = "2h"
 		}
 		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > maxKeepAwake {
+		if err != nil || d <= 0 || d > moonwake.MaxKeepAwake {
 			s.fail(w, r, moonwake.Errorf(moonwake.EInvalid, "Keep awake for %q: want a duration from 1m to 744h, like 2h.", v))
 			return
 		}

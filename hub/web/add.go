@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/internal/httperr"
 	"github.com/moonwake/moonwake/probe"
 )
 
@@ -70,7 +70,7 @@ func (s *Server) machineCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Error = moonwake.ErrorMessage(err)
 		f.Suggestions, f.SuggestNote = s.neighbourSuggestions(r.Context())
-		s.render(w, r, httpapi.StatusOf(code), "machine_new.html", f)
+		s.render(w, r, httperr.Status(code), "machine_new.html", f)
 		return
 	}
 	a := s.actor(r)

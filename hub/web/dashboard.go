@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
 )
 
 // card is one machine on the dashboard.
@@ -21,7 +20,7 @@ type card struct {
 	Since    time.Time // when it entered State; zero when unknown
 	Reason   string    // why moonwake believes State
 	Evidence []string  // the last probe round, in words
-	Agent    *httpapi.AgentInfo
+	Agent    *moonwake.AgentInfo
 
 	Action   *moonwake.Action // the newest action, if any
 	Progress string           // its line: "waking…", "on after 41 s"

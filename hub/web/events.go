@@ -10,13 +10,6 @@ import (
 	"github.com/moonwake/moonwake/internal/sse"
 )
 
-// maxReplay bounds the events replayed to a browser that resumes.
-const maxReplay = 1000
-
-// heartbeat keeps idle streams alive through proxies, and is when the
-// stream checks that its session still lives.
-const heartbeat = 15 * time.Second
-
 // streamEvents is GET /events: server-sent events (state, action and
 // machine changes) for the dashboard. A browser that reconnects sends
 // Last-Event-ID (or the page gives ?after=, the last event before it was
@@ -27,7 +20,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, moonwake.Errorf(moonwake.EUnavailable, "This hub has no event stream."))
 		return
 	}
-	after, err := sse.After(r, s.Events.Seq(), maxReplay)
+	after, err := sse.After(r, s.Events.Seq(), sse.MaxReplay)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -40,7 +33,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	defer sub.Close()
 
 	secret := s.sessionSecret(r)
-	beat := heartbeat
+	beat := sse.Heartbeat
 	if s.heartbeat > 0 {
 		beat = s.heartbeat
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/internal/httperr"
 	"github.com/moonwake/moonwake/internal/ratelimit"
 	"github.com/moonwake/moonwake/internal/sse"
 )
@@ -218,7 +218,7 @@ func (lp *linkPages) page(w http.ResponseWriter, r *http.Request) {
 	if kind == moonwake.ActionWake {
 		a, err = s.Power.Wake(ctx, m)
 	} else {
-		a, err = s.Power.Power(ctx, m, kind)
+		a, err = s.Power.Command(ctx, m, kind)
 	}
 	s.log().Info("link used", "token", tok.ID, "name", tok.Name, "machine", m.Name, "action", kind, "addr", addr)
 	status := http.StatusOK
@@ -233,7 +233,7 @@ func (lp *linkPages) page(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Error = moonwake.ErrorMessage(err)
 		if a == nil {
-			status = httpapi.StatusOf(code)
+			status = httperr.Status(code)
 		}
 	}
 	s.render(w, rr, status, "link.html", v)
@@ -318,7 +318,7 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	beat := heartbeat
+	beat := sse.Heartbeat
 	if s.heartbeat > 0 {
 		beat = s.heartbeat
 	}

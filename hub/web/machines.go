@@ -12,7 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/internal/httperr"
+	"github.com/moonwake/moonwake/sunshine"
 )
 
 // machineRoutes registers the machine pages: one machine, editing it,
@@ -38,7 +39,7 @@ type machineView struct {
 	Machine     *moonwake.Machine
 	PasswordSet bool
 	Config      bool // declared in the config file: read-only here
-	Power       httpapi.PowerInfo
+	Power       moonwake.PowerInfo
 	Monitored   bool             // a monitor tells the state
 	Action      *moonwake.Action // the newest action, for the card's data-outcome
 	History     []machineEvent
@@ -53,7 +54,7 @@ type machineView struct {
 	Pairing       *agentPairing
 	SunshineOK    bool // the hub pairs with Sunshine hosts
 	Sunshine      sunshineForm
-	SunshineDone  *httpapi.SunshinePairing
+	SunshineDone  *moonwake.SunshinePairing
 	SunshineErr   string
 	ConfirmDelete bool
 	Error         string // what went wrong with the last form, if anything
@@ -101,7 +102,7 @@ func (s *Server) machineView(r *http.Request, m *moonwake.Machine) *machineView 
 		Machine:      m,
 		PasswordSet:  m.Password != "",
 		Config:       m.Source == moonwake.SourceConfig,
-		Power:        httpapi.PowerInfo{State: moonwake.StateUnknown},
+		Power:        moonwake.PowerInfo{State: moonwake.StateUnknown},
 		Monitored:    s.Monitor != nil,
 		KeepAwakeOK:  s.KeepAwake != nil,
 		AgentPairing: s.Pairing != nil,
@@ -220,14 +221,14 @@ func (s *Server) machinePairAgent(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusServiceUnavailable, "machine.html", v)
 		return
 	}
-	p, err := s.Pairing.NewPairing(r.Context(), m.Name)
+	p, err := s.Pairing.NewAgentPairing(r.Context(), m.Name)
 	if err != nil {
 		if moonwake.ErrorCode(err) == moonwake.EInternal {
 			s.fail(w, r, err)
 			return
 		}
 		v.Error = moonwake.ErrorMessage(err)
-		s.render(w, r, httpapi.StatusOf(moonwake.ErrorCode(err)), "machine.html", v)
+		s.render(w, r, httperr.Status(moonwake.ErrorCode(err)), "machine.html", v)
 		return
 	}
 	cmd := "moonwake-agent pair --hub " + shellQuote(s.publicBase(r)) + " --code " + shellQuote(p.Code)
@@ -256,13 +257,13 @@ func shellQuote(s string) string {
 // body (httpapi's pairSunshine): a 4-digit PIN typed into Sunshine, or
 // "auto" with the web UI's username and password; ports default to
 // Sunshine's.
-func parseSunshineForm(f url.Values) (sunshineForm, httpapi.SunshineWeb, int, error) {
+func parseSunshineForm(f url.Values) (sunshineForm, moonwake.SunshineWeb, int, error) {
 	in := sunshineForm{
 		Auto: f.Get("auto") != "", PIN: strings.TrimSpace(f.Get("pin")), Port: strings.TrimSpace(f.Get("port")),
 		Username: f.Get("username"), WebPort: strings.TrimSpace(f.Get("web_port")),
 	}
-	web := httpapi.SunshineWeb{Username: in.Username, Password: f.Get("password")}
-	port, err := formPort("port", in.Port, httpapi.DefaultSunshinePort)
+	web := moonwake.SunshineWeb{Username: in.Username, Password: f.Get("password")}
+	port, err := formPort("port", in.Port, sunshine.DefaultPort)
 	if err != nil {
 		return in, web, 0, err
 	}
@@ -275,7 +276,7 @@ func parseSunshineForm(f url.Values) (sunshineForm, httpapi.SunshineWeb, int, er
 	if web.Username == "" || web.Password == "" {
 		return in, web, 0, moonwake.Errorf(moonwake.EInvalid, "automatic pairing needs the username and password of Sunshine's web UI")
 	}
-	if web.Port, err = formPort("web UI port", in.WebPort, httpapi.DefaultSunshineWebPort); err != nil {
+	if web.Port, err = formPort("web UI port", in.WebPort, sunshine.DefaultWebPort); err != nil {
 		return in, web, 0, err
 	}
 	return in, web, port, nil
@@ -328,7 +329,7 @@ func (s *Server) machinePairSunshine(w http.ResponseWriter, r *http.Request) {
 	if err == nil && m.Host == "" {
 		err = moonwake.Errorf(moonwake.EInvalid, "%s has no host: edit it and set its IP address or DNS name to pair with its Sunshine.", m.Name)
 	}
-	var p httpapi.SunshinePairing
+	var p moonwake.SunshinePairing
 	if err == nil {
 		if in.Auto {
 			p, err = s.Sunshine.PairSunshineAuto(r.Context(), m, port, web)
@@ -345,7 +346,7 @@ func (s *Server) machinePairSunshine(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		status := httpapi.StatusOf(code)
+		status := httperr.Status(code)
 		if code == moonwake.EUnavailable && s.Sunshine != nil {
 			status = http.StatusBadGateway // the host failed, not the hub
 		}
@@ -377,7 +378,7 @@ func (s *Server) machineDelete(w http.ResponseWriter, r *http.Request) {
 		if code := moonwake.ErrorCode(err); code == moonwake.EConflict || code == moonwake.ENotFound {
 			v := s.machineView(r, m)
 			v.Error = moonwake.ErrorMessage(err)
-			s.render(w, r, httpapi.StatusOf(code), "machine.html", v)
+			s.render(w, r, httperr.Status(code), "machine.html", v)
 			return
 		}
 		s.fail(w, r, err)
@@ -564,7 +565,7 @@ func (s *Server) machineEdit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.Error = moonwake.ErrorMessage(err)
-		s.render(w, r, httpapi.StatusOf(code), "machine_edit.html", f)
+		s.render(w, r, httperr.Status(code), "machine_edit.html", f)
 		return
 	}
 	a := s.actor(r)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/internal/httperr"
 )
 
 // view is what every page template gets: {{.Data}} is the page's own.
@@ -95,7 +95,7 @@ type errorPage struct {
 // JSON (fetch from app.js) gets {"error": {"code", "message"}}.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := moonwake.ErrorCode(err)
-	status := httpapi.StatusOf(code)
+	status := httperr.Status(code)
 	msg := moonwake.ErrorMessage(err)
 	if status == http.StatusInternalServerError {
 		s.log().Error("web: request failed", "method", r.Method, "path", r.URL.Path, "err", err)

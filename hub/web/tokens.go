@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/internal/httperr"
 )
 
 // tokenRoutes registers the tokens page, where API tokens and one-tap
@@ -106,22 +106,6 @@ func isLinkToken(t *moonwake.Token) bool {
 	return t != nil && t.Link && !t.Admin && len(t.Machines) == 1 && len(t.Actions) == 1 && moonwake.ValidName(t.Machines[0])
 }
 
-// scopeLabel says what a token may do, for people.
-func scopeLabel(t *moonwake.Token) string {
-	if t.Admin {
-		return "admin: everything"
-	}
-	acts := "nothing but reading"
-	if len(t.Actions) > 0 {
-		acts = strings.Join(t.Actions, ", ")
-	}
-	on := "every machine"
-	if len(t.Machines) > 0 {
-		on = strings.Join(t.Machines, ", ")
-	}
-	return acts + " on " + on
-}
-
 // tokensView gathers the page's lists.
 func (s *Server) tokensView(r *http.Request) (*tokensView, error) {
 	ctx := r.Context()
@@ -140,7 +124,7 @@ func (s *Server) tokensView(r *http.Request) (*tokensView, error) {
 	v.setTokenForm(tokenForm{Actions: []string{moonwake.ActionWake}})
 	// Newest first: the one just made is on top.
 	for _, t := range slices.Backward(ts) {
-		row := tokenRow{ID: t.ID, Name: t.Name, Scope: scopeLabel(t), CreatedAt: t.CreatedAt, LastUsed: t.LastUsedAt, Revoked: t.RevokedAt}
+		row := tokenRow{ID: t.ID, Name: t.Name, Scope: t.Scope(), CreatedAt: t.CreatedAt, LastUsed: t.LastUsedAt, Revoked: t.RevokedAt}
 		if isLinkToken(t) {
 			row.Machine, row.Action = t.Machines[0], t.Actions[0]
 			if t.RevokedAt == nil {
@@ -187,7 +171,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		v.setTokenForm(f)
 		v.Error = moonwake.ErrorMessage(err)
-		s.render(w, r, httpapi.StatusOf(moonwake.ErrorCode(err)), "tokens.html", v)
+		s.render(w, r, httperr.Status(moonwake.ErrorCode(err)), "tokens.html", v)
 		return
 	}
 	a := s.actor(r)
@@ -224,7 +208,7 @@ func (s *Server) linkCreate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.LinkForm, v.Error = f, moonwake.ErrorMessage(err)
-		s.render(w, r, httpapi.StatusOf(moonwake.ErrorCode(err)), "tokens.html", v)
+		s.render(w, r, httperr.Status(moonwake.ErrorCode(err)), "tokens.html", v)
 	}
 	if !slices.Contains(moonwake.KnownActions, f.Action) {
 		fail(moonwake.Errorf(moonwake.EInvalid, "Choose what the link does: %s.", strings.Join(moonwake.KnownActions, ", ")))

@@ -20,7 +20,6 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/events"
-	"github.com/moonwake/moonwake/hub/httpapi"
 	"github.com/moonwake/moonwake/probe"
 )
 
@@ -33,12 +32,12 @@ type Server struct {
 	Tokens    moonwake.TokenService
 	Actions   moonwake.ActionService
 	Sessions  moonwake.SessionService
-	Power     httpapi.Waker
+	Power     moonwake.PowerService
 	Events    *events.Broker
-	Monitor   httpapi.Monitor        // nil: states are unknown
-	Pairing   httpapi.Pairer         // nil: no agents
-	KeepAwake httpapi.KeepAwaker     // nil: no keep-awake
-	Sunshine  httpapi.SunshinePairer // nil: no Sunshine pairing
+	Monitor   moonwake.Monitor          // nil: states are unknown
+	Pairing   moonwake.AgentPairer      // nil: no agents
+	KeepAwake moonwake.KeepAwakeService // nil: no keep-awake
+	Sunshine  moonwake.SunshinePairer   // nil: no Sunshine pairing
 	// Policies says, in sentences for people, which schedules and idle
 	// auto-off rules apply to a machine; nil: the hub does not say.
 	Policies func(m *moonwake.Machine) []string

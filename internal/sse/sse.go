@@ -15,6 +15,16 @@ import (
 	"github.com/moonwake/moonwake"
 )
 
+// MaxReplay bounds the events replayed to a client that resumes: one that
+// missed more reads older history elsewhere.
+const MaxReplay = 1000
+
+// Heartbeat is how often a quiet stream sends a comment: it keeps the
+// stream alive through proxies that close quiet connections, lets the hub
+// notice clients that went away, and is when a stream checks that its
+// credential still lives.
+const Heartbeat = 15 * time.Second
+
 // After is the event number a stream resumes after: the one in the
 // Last-Event-ID header (a reconnecting EventSource sends it), else in
 // ?after= (a page gives the last event it was made with). Without either,

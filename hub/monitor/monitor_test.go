@@ -1,0 +1,178 @@
+package monitor_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/hub/events"
+	"github.com/moonwake/moonwake/hub/monitor"
+	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/probe"
+)
+
+// agents is a monitor.Agents with one paired agent on "pc".
+type agents struct {
+	mu      sync.Mutex
+	ev      moonwake.AgentEvidence
+	fns     []func(string)
+	forgot  []string
+	pairedM string
+}
+
+func (a *agents) Evidence(machine string) (string, *moonwake.AgentEvidence) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if machine != a.pairedM {
+		return "", nil
+	}
+	ev := a.ev
+	return "agent_1", &ev
+}
+
+func (a *agents) OnChange(fn func(string)) { a.fns = append(a.fns, fn) }
+
+func (a *agents) Forget(machine string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.forgot = append(a.forgot, machine)
+	if machine == a.pairedM {
+		a.pairedM = ""
+	}
+}
+
+// link says the agent's link came up, as remote.Agents would.
+func (a *agents) link(up bool) {
+	a.mu.Lock()
+	a.ev.Connected = up
+	a.mu.Unlock()
+	for _, fn := range a.fns {
+		fn(a.pairedM)
+	}
+}
+
+// TestMonitor runs a monitor on a real store with scripted probes: a
+// machine whose port opens is seen on by every observer, with its agent in
+// the info; a deleted machine's agent is forgotten and its removal
+// published.
+func TestMonitor(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "moonwake.db"))
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	machines := sqlite.NewMachineService(db)
+	history := sqlite.NewEventService(db)
+	broker, err := events.NewBroker(ctx, history, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := machines.CreateMachine(ctx, &moonwake.Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:01", Host: "192.0.2.10"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := machines.CreateMachine(ctx, &moonwake.Machine{Name: "nas", MAC: "aa:bb:cc:dd:ee:02"}); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	open := false
+	probeFn := func(ctx context.Context, tg probe.Target) moonwake.Evidence {
+		mu.Lock()
+		defer mu.Unlock()
+		out := moonwake.OutcomeTimeout
+		if open {
+			out = moonwake.OutcomeOpen
+		}
+		return moonwake.Evidence{At: time.Now(), TCP: []moonwake.TCPResult{{Port: 47989, Outcome: out}}}
+	}
+	ag := &agents{pairedM: "pc"}
+	mo := monitor.New(monitor.Options{
+		Machines: machines, Events: broker, Store: history, Agents: ag,
+		Watch: probe.WatchOptions{Probe: probeFn, Rest: 20 * time.Millisecond, Fast: 10 * time.Millisecond},
+	})
+	changes := make(chan moonwake.StateChange, 64)
+	mo.OnChange(func(sc moonwake.StateChange) { changes <- sc })
+	done := make(chan struct{})
+	go func() { defer close(done); mo.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(machine string, st moonwake.PowerState) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case sc := <-changes:
+				if sc.Machine == machine && sc.To == st {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s never became %s (info %+v)", machine, st, mo.Info(ctx, machine))
+			}
+		}
+	}
+	waitFor("pc", moonwake.StateOff)
+	if mo.CanVerify(&moonwake.Machine{Name: "nas"}) {
+		t.Fatal("nas has neither address nor agent, yet the monitor says it can verify it")
+	}
+	if !mo.CanVerify(&moonwake.Machine{Name: "pc"}) {
+		t.Fatal("pc has an agent, yet the monitor says it cannot verify it")
+	}
+
+	mu.Lock()
+	open = true
+	mu.Unlock()
+	ag.link(true) // news of the agent: probed at once
+	waitFor("pc", moonwake.StateOn)
+	info := mo.Info(ctx, "pc")
+	if info.State != moonwake.StateOn || info.Evidence == nil || info.Agent == nil || info.Agent.ID != "agent_1" || !info.Agent.Connected {
+		t.Fatalf("info of pc: %+v", info)
+	}
+	// The history is written in the background: off, then on.
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		h, err := mo.History(ctx, "pc", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) >= 2 {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("history of pc: %d events, want off and on", len(h))
+		}
+	}
+
+	_, sub, err := broker.Subscribe(ctx, broker.Seq(), func(e *moonwake.Event) bool { return e.Type == moonwake.EventMachine })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := machines.DeleteMachine(ctx, "pc"); err != nil {
+		t.Fatal(err)
+	}
+	mo.Resync()
+	select {
+	case e := <-sub.C:
+		if e.Machine != "pc" {
+			t.Fatalf("machine event for %s", e.Machine)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the removal was not published")
+	}
+	ag.mu.Lock()
+	forgot := ag.forgot
+	ag.mu.Unlock()
+	if len(forgot) != 1 || forgot[0] != "pc" {
+		t.Fatalf("forgotten agents: %v", forgot)
+	}
+	// The watcher drops the machine from its own goroutine.
+	for start := time.Now(); mo.Info(ctx, "pc").Evidence != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("a deleted machine still has evidence: %+v", mo.Info(ctx, "pc"))
+		}
+	}
+}
