@@ -8,7 +8,7 @@ import (
 )
 
 // Schedule wakes and/or shuts down machines, chosen by name or tag, by
-// 5-field cron expressions in a time zone.
+// cron expressions (5 fields, or a macro such as @daily) in a time zone.
 type Schedule struct {
 	Machines    []string      `yaml:"machines"`
 	Tags        []string      `yaml:"tags"`
