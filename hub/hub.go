@@ -61,7 +61,7 @@ type Hub struct {
 	api         *httpapi.Server
 	web         *web.Server           // nil when ui.enabled is off
 	mqtt        *hass.Bridge          // nil when mqtt.broker is empty
-	passthrough *passthrough.Listener // nil when relay.listen is empty
+	passthrough *passthrough.Listener // nil when passthrough.listen is empty
 
 	ln     net.Listener
 	srv    *http.Server
@@ -160,8 +160,8 @@ func (h *Hub) Open(ctx context.Context) error {
 	if h.ln, err = net.Listen("tcp", h.cfg.Listen); err != nil {
 		return fmt.Errorf("listen on %s: %w", h.cfg.Listen, err)
 	}
-	if len(h.cfg.Relay.Listen) > 0 {
-		h.passthrough = passthrough.New(passthrough.Options{Addrs: h.cfg.Relay.Listen, Machines: h.machines, Power: h.power, Logger: h.log})
+	if addrs := h.cfg.PassthroughListen(); len(addrs) > 0 {
+		h.passthrough = passthrough.New(passthrough.Options{Addrs: addrs, Machines: h.machines, Power: h.power, Logger: h.log})
 		if err := h.passthrough.Listen(); err != nil {
 			return err
 		}
@@ -297,6 +297,9 @@ func (h *Hub) Serve(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- h.srv.Serve(h.ln) }()
+	for _, d := range h.cfg.Deprecated() {
+		h.log.Warn("config: " + d)
+	}
 	h.log.Info("serving", "addr", h.ln.Addr().String(), "data", h.cfg.Data, "version", moonwake.Version)
 	select {
 	case err := <-errc:

@@ -41,9 +41,13 @@ type Config struct {
 	Shutdown  Shutdown              `yaml:"shutdown"`
 	Probe     Probe                 `yaml:"probe"`
 	Notify    moonwake.NotifyTarget `yaml:"notify"` // where failed actions (and, if asked, successes) are reported
-	Relay     Relay                 `yaml:"relay"`
-	UI        UI                    `yaml:"ui"`   // the web app (ui.go)
-	MQTT      MQTT                  `yaml:"mqtt"` // the Home Assistant bridge (mqtt.go)
+	// Passthrough is Moonlight's magic packets from outside (passthrough.listen).
+	Passthrough Passthrough `yaml:"passthrough"`
+	// Relay is the old name of Passthrough (relay.listen), still read; the
+	// name now belongs to the relay process.
+	Relay Passthrough `yaml:"relay"`
+	UI    UI          `yaml:"ui"`   // the web app (ui.go)
+	MQTT  MQTT        `yaml:"mqtt"` // the Home Assistant bridge (mqtt.go)
 
 	// Power policies: cron schedules and idle auto-off (see policy.go).
 	Schedules []Schedule `yaml:"schedules"`
@@ -62,10 +66,10 @@ type RateLimit struct {
 	Burst     int     `yaml:"burst"`      // requests allowed at once
 }
 
-// Relay configures the hub's built-in relay listener: magic packets that
+// Passthrough configures the hub's UDP passthrough: magic packets that
 // arrive on UDP from outside (Moonlight's "Wake PC" button, through a
 // router port-forward) wake the registered machine they name.
-type Relay struct {
+type Passthrough struct {
 	Listen []string `yaml:"listen"` // UDP addresses, such as ":47009" or ":9"; empty: off
 }
 
@@ -167,7 +171,7 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_PROBE_INTERVAL", "probe.interval"},
 	{"MOONWAKE_NOTIFY_WEBHOOK", "notify.webhook"},
 	{"MOONWAKE_NOTIFY_NTFY", "notify.ntfy"},
-	{"MOONWAKE_RELAY_LISTEN", "relay.listen"},
+	{"MOONWAKE_PASSTHROUGH_LISTEN", "passthrough.listen"},
 	{"MOONWAKE_PUBLIC_URL", "public_url"},
 	{"MOONWAKE_MQTT_BROKER", "mqtt.broker"},
 	{"MOONWAKE_MQTT_USERNAME", "mqtt.username"},
@@ -245,15 +249,42 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
 	str("MOONWAKE_NOTIFY_NTFY", &c.Notify.Ntfy)
-	if v := getenv("MOONWAKE_RELAY_LISTEN"); v != "" {
-		c.Relay.Listen = nil
-		for _, a := range strings.Split(v, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				c.Relay.Listen = append(c.Relay.Listen, a)
-			}
+	listEnv(getenv, "MOONWAKE_PASSTHROUGH_LISTEN", &c.Passthrough.Listen)
+	listEnv(getenv, "MOONWAKE_RELAY_LISTEN", &c.Relay.Listen) // the old name
+	return nil
+}
+
+// listEnv sets *dst from the comma-separated list in the variable name, if
+// it is set.
+func listEnv(getenv func(string) string, name string, dst *[]string) {
+	v := getenv(name)
+	if v == "" {
+		return
+	}
+	*dst = nil
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			*dst = append(*dst, a)
 		}
 	}
-	return nil
+}
+
+// PassthroughListen returns the UDP addresses of the passthrough:
+// passthrough.listen, or else the old relay.listen.
+func (c *Config) PassthroughListen() []string {
+	if len(c.Passthrough.Listen) > 0 {
+		return c.Passthrough.Listen
+	}
+	return c.Relay.Listen
+}
+
+// Deprecated lists the old names the configuration still uses, with what
+// to say instead, for the hub to warn about at start.
+func (c *Config) Deprecated() []string {
+	if len(c.Relay.Listen) == 0 {
+		return nil
+	}
+	return []string{"relay.listen (MOONWAKE_RELAY_LISTEN) is now passthrough.listen (MOONWAKE_PASSTHROUGH_LISTEN); the old name still works"}
 }
 
 // Validate checks the values that Load cannot check by type alone.
@@ -290,6 +321,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Notify.Validate(); err != nil {
 		return fmt.Errorf("notify: %s", moonwake.ErrorMessage(err))
+	}
+	for _, a := range c.Passthrough.Listen {
+		if err := checkUDPAddr(a); err != nil {
+			return fmt.Errorf("passthrough.listen: %w", err)
+		}
 	}
 	for _, a := range c.Relay.Listen {
 		if err := checkUDPAddr(a); err != nil {

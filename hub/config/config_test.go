@@ -143,3 +143,40 @@ func TestRelayListen(t *testing.T) {
 		}
 	}
 }
+
+// TestPassthroughListen checks the passthrough's own name, and that the old
+// relay.listen still works but is reported as deprecated.
+func TestPassthroughListen(t *testing.T) {
+	env := map[string]string{"MOONWAKE_PASSTHROUGH_LISTEN": ":47009,:9"}
+	c, err := Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PassthroughListen(); len(got) != 2 || got[0] != ":47009" || got[1] != ":9" {
+		t.Errorf("passthrough.listen from the environment: %q", got)
+	}
+	if d := c.Deprecated(); len(d) != 0 {
+		t.Errorf("deprecations with the new name: %q", d)
+	}
+	c = Default()
+	if err := Parse([]byte("passthrough:\n  listen: [\":47009\"]\n"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PassthroughListen(); len(got) != 1 || got[0] != ":47009" {
+		t.Errorf("passthrough.listen from YAML: %q", got)
+	}
+	c.Passthrough.Listen = []string{":70000"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "passthrough.listen") {
+		t.Errorf("a bad passthrough.listen: %v", err)
+	}
+	c = Default()
+	if err := Parse([]byte("relay:\n  listen: [\":9\"]\n"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PassthroughListen(); len(got) != 1 || got[0] != ":9" {
+		t.Errorf("the old relay.listen: %q", got)
+	}
+	if d := c.Deprecated(); len(d) != 1 || !strings.Contains(d[0], "passthrough.listen") {
+		t.Errorf("the old name is not reported: %q", d)
+	}
+}
