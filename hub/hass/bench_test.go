@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
 )
 
 // BenchmarkStatePayload measures what the bridge encodes for one machine:
@@ -17,8 +16,8 @@ func BenchmarkStatePayload(b *testing.B) {
 	m := testMachine("gaming-pc", "02:77:00:00:00:01")
 	since := time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)
 	finished := since.Add(42 * time.Second)
-	info := httpapi.PowerInfo{State: moonwake.StateOn, Since: since, Reason: "tcp/47989 open; agent linked",
-		Agent: &httpapi.AgentInfo{Connected: true}}
+	info := moonwake.PowerInfo{State: moonwake.StateOn, Since: since, Reason: "tcp/47989 open; agent linked",
+		Agent: &moonwake.AgentInfo{Connected: true}}
 	last := &moonwake.Action{ID: "act_01JDXYZ", Kind: moonwake.ActionWake, Machine: m.Name, MAC: m.MAC,
 		Actor: moonwake.Actor{Kind: "token", Name: "phone"}, Status: moonwake.StatusSucceeded,
 		Detail: "on after 41 s", CreatedAt: since.Add(-41 * time.Second), FinishedAt: &finished}

@@ -30,7 +30,7 @@ func decodeState(t *testing.T, p []byte) stateDoc {
 func TestDiscoveryAndAvailability(t *testing.T) {
 	broker := brokerURL(t)
 	s := loadSchema(t)
-	f := newFakeHub(t, testMachine("gaming-pc", "AA-BB-CC-DD-EE-01"), testMachine("nas", "aabbccddee02"))
+	f := newHubState(t, testMachine("gaming-pc", "AA-BB-CC-DD-EE-01"), testMachine("nas", "aabbccddee02"))
 	o := testOptions(f, broker)
 	o.PublicURL = "https://wake.example.net/"
 	o.Scope = moonwake.Token{Machines: []string{"gaming-pc"}} // nas: read-only
@@ -92,7 +92,7 @@ func TestDiscoveryAndAvailability(t *testing.T) {
 // The bridge says offline when it closes cleanly.
 func TestOfflineOnClose(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:03"))
+	f := newHubState(t, testMachine("pc", "aa:bb:cc:dd:ee:03"))
 	o := testOptions(f, broker)
 	obs := newObserver(t, broker, o.TopicPrefix+"/status")
 	tb := startBridge(t, o)
@@ -105,7 +105,7 @@ func TestOfflineOnClose(t *testing.T) {
 // the rest are refused, published on the error topic, and run nothing.
 func TestCommands(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"), testMachine("nas", "aa:bb:cc:dd:ee:02"), testMachine("htpc", "aa:bb:cc:dd:ee:04"))
+	f := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"), testMachine("nas", "aa:bb:cc:dd:ee:02"), testMachine("htpc", "aa:bb:cc:dd:ee:04"))
 	o := testOptions(f, broker)
 	o.Scope = moonwake.Token{Machines: []string{"gaming-pc", "htpc"}, Actions: []string{moonwake.ActionWake, moonwake.ActionShutdown}}
 	obs := newObserver(t, broker, o.TopicPrefix+"/#")
@@ -176,7 +176,7 @@ func TestCommands(t *testing.T) {
 // State and action events update the retained state document.
 func TestStateUpdates(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
 	f.actions["gaming-pc"] = []*moonwake.Action{{ID: "old", Kind: moonwake.ActionWake, Machine: "gaming-pc", Status: moonwake.StatusSucceeded, Actor: moonwake.Actor{Kind: "token", Name: "phone"}}}
 	o := testOptions(f, broker)
 	obs := newObserver(t, broker, o.TopicPrefix+"/#")
@@ -225,7 +225,7 @@ func TestStateUpdates(t *testing.T) {
 // state cleared; an added one appears.
 func TestMachineAddedAndRemoved(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
 	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
 	startBridge(t, o)
@@ -262,7 +262,7 @@ func TestMachineAddedAndRemoved(t *testing.T) {
 // Home Assistant's birth message brings every discovery payload again.
 func TestRepublishOnHomeAssistantOnline(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
 	obs := newObserver(t, broker, o.DiscoveryPrefix+"/+/+/+/config", o.TopicPrefix+"/machine/+/state")
 	startBridge(t, o)
@@ -282,7 +282,7 @@ func TestRepublishOnHomeAssistantOnline(t *testing.T) {
 // it was away are cleared at connect; another hub's are left alone.
 func TestStaleDiscoveryCleared(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
 	tp := testTopics(o)
 	obs := newObserver(t, broker, o.DiscoveryPrefix+"/#", o.TopicPrefix+"/#")
@@ -317,7 +317,7 @@ func TestStaleDiscoveryCleared(t *testing.T) {
 func TestBrokerRestart(t *testing.T) {
 	mq := startMosquitto(t, freePort(t))
 	broker := "tcp://" + mq.addr
-	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
 	tp := testTopics(o)
 	tb := startBridge(t, o)
@@ -353,7 +353,7 @@ func TestBrokerRestart(t *testing.T) {
 func TestLastWill(t *testing.T) {
 	broker := brokerURL(t)
 	px := newProxy(t, strings.TrimPrefix(broker, "tcp://"))
-	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, "tcp://"+px.ln.Addr().String())
 	obs := newObserver(t, broker, o.TopicPrefix+"/status")
 	startBridge(t, o)
@@ -367,7 +367,7 @@ func TestLastWill(t *testing.T) {
 // A broker that is down stops nothing: Run keeps trying, and ends and
 // closes promptly.
 func TestBrokerDown(t *testing.T) {
-	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:03"))
+	f := newHubState(t, testMachine("pc", "aa:bb:cc:dd:ee:03"))
 	o := testOptions(f, fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)))
 	tb := startBridge(t, o)
 	f.setState(t, "pc", moonwake.StateOn, "up") // nothing to publish to: dropped
@@ -387,7 +387,7 @@ func TestBrokerDown(t *testing.T) {
 // behind, and ends on the last state.
 func TestEventBurst(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"), testMachine("nas", "aa:bb:cc:dd:ee:02"))
+	f := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"), testMachine("nas", "aa:bb:cc:dd:ee:02"))
 	o := testOptions(f, broker)
 	obs := newObserver(t, broker, o.TopicPrefix+"/#")
 	startBridge(t, o)
@@ -420,7 +420,7 @@ func TestEventBurst(t *testing.T) {
 // command sent as it should be (not retained) still runs.
 func TestRetainedCommandIgnored(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
 	tp := testTopics(o)
 	obs := newObserver(t, broker, o.TopicPrefix+"/#")
@@ -471,7 +471,7 @@ func TestRetainedCommandIgnored(t *testing.T) {
 // The warning about a retained command comes once per topic, however
 // often one comes.
 func TestRetainedCommandWarnsOncePerTopic(t *testing.T) {
-	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, "tcp://127.0.0.1:1")
 	logs := &syncBuffer{}
 	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -496,8 +496,8 @@ func TestRetainedCommandWarnsOncePerTopic(t *testing.T) {
 // each warns about the other.
 func TestTwoHubsSamePrefix(t *testing.T) {
 	broker := brokerURL(t)
-	fa := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
-	fb := newFakeHub(t, testMachine("nas", "aa:bb:cc:dd:ee:02"), testMachine("gaming-pc", "aa:bb:cc:dd:ee:03"))
+	fa := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	fb := newHubState(t, testMachine("nas", "aa:bb:cc:dd:ee:02"), testMachine("gaming-pc", "aa:bb:cc:dd:ee:03"))
 	oa := testOptions(fa, broker)
 	ob := testOptions(fb, broker)
 	ob.TopicPrefix, ob.DiscoveryPrefix = oa.TopicPrefix, oa.DiscoveryPrefix
@@ -555,7 +555,7 @@ func TestTwoHubsSamePrefix(t *testing.T) {
 // RepublishInterval, the requests in between coalesced.
 func TestRepublishStormCoalesced(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("gaming-pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
 	o.RepublishInterval = time.Second
 	tp := testTopics(o)
@@ -584,7 +584,7 @@ func TestRepublishStormCoalesced(t *testing.T) {
 // A flood of invalid commands logs a few lines, not one each.
 func TestInvalidCommandLogsLimited(t *testing.T) {
 	broker := brokerURL(t)
-	f := newFakeHub(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
+	f := newHubState(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, broker)
 	tp := testTopics(o)
 	obs := newObserver(t, broker, o.TopicPrefix+"/#")

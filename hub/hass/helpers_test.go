@@ -22,7 +22,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/events"
-	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/mock"
 )
 
 func testMachine(name, mac string) *moonwake.Machine {
@@ -33,12 +33,13 @@ func testMachine(name, mac string) *moonwake.Machine {
 	return m
 }
 
-// fakeHub stands for the hub's services: machines, states, actions and
-// the power service, which records what it is asked.
-type fakeHub struct {
+// hubState is what the tests' hub knows: machines, states, actions, and
+// what its power service was asked. Its methods fill the mock doubles that
+// testOptions hands the bridge.
+type hubState struct {
 	mu       sync.Mutex
 	machines map[string]*moonwake.Machine
-	states   map[string]httpapi.PowerInfo
+	states   map[string]moonwake.PowerInfo
 	actions  map[string][]*moonwake.Action
 	calls    []call
 	events   *events.Broker
@@ -49,12 +50,12 @@ type call struct {
 	Actor           moonwake.Actor
 }
 
-func newFakeHub(t *testing.T, ms ...*moonwake.Machine) *fakeHub {
+func newHubState(t *testing.T, ms ...*moonwake.Machine) *hubState {
 	b, err := events.NewBroker(context.Background(), memEvents{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeHub{machines: map[string]*moonwake.Machine{}, states: map[string]httpapi.PowerInfo{},
+	f := &hubState{machines: map[string]*moonwake.Machine{}, states: map[string]moonwake.PowerInfo{},
 		actions: map[string][]*moonwake.Action{}, events: b}
 	for _, m := range ms {
 		f.machines[m.Name] = m
@@ -62,7 +63,7 @@ func newFakeHub(t *testing.T, ms ...*moonwake.Machine) *fakeHub {
 	return f
 }
 
-func (f *fakeHub) FindMachine(ctx context.Context, name string) (*moonwake.Machine, error) {
+func (f *hubState) findMachine(ctx context.Context, name string) (*moonwake.Machine, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if m, ok := f.machines[name]; ok {
@@ -72,7 +73,7 @@ func (f *fakeHub) FindMachine(ctx context.Context, name string) (*moonwake.Machi
 	return nil, moonwake.Errorf(moonwake.ENotFound, "no machine %q", name)
 }
 
-func (f *fakeHub) ListMachines(ctx context.Context) ([]*moonwake.Machine, error) {
+func (f *hubState) listMachines(ctx context.Context) ([]*moonwake.Machine, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []*moonwake.Machine
@@ -84,16 +85,16 @@ func (f *fakeHub) ListMachines(ctx context.Context) ([]*moonwake.Machine, error)
 	return out, nil
 }
 
-func (f *fakeHub) Info(ctx context.Context, name string) httpapi.PowerInfo {
+func (f *hubState) info(ctx context.Context, name string) moonwake.PowerInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if i, ok := f.states[name]; ok {
 		return i
 	}
-	return httpapi.PowerInfo{State: moonwake.StateUnknown, Reason: "not probed yet"}
+	return moonwake.PowerInfo{State: moonwake.StateUnknown, Reason: "not probed yet"}
 }
 
-func (f *fakeHub) ListActions(ctx context.Context, af moonwake.ActionFilter) ([]*moonwake.Action, error) {
+func (f *hubState) listActions(ctx context.Context, af moonwake.ActionFilter) ([]*moonwake.Action, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	as := f.actions[af.Machine]
@@ -103,7 +104,8 @@ func (f *fakeHub) ListActions(ctx context.Context, af moonwake.ActionFilter) ([]
 	return nil, nil
 }
 
-func (f *fakeHub) act(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
+// act records a power action asked for, and starts it.
+func (f *hubState) act(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
 	actor, _ := moonwake.ActorFrom(ctx)
 	f.mu.Lock()
 	f.calls = append(f.calls, call{m.Name, kind, actor})
@@ -117,15 +119,12 @@ func (f *fakeHub) act(ctx context.Context, m *moonwake.Machine, kind string) (*m
 	return a, nil
 }
 
-func (f *fakeHub) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
+func (f *hubState) wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
 	return f.act(ctx, m, moonwake.ActionWake)
 }
 
-func (f *fakeHub) Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
-	return f.act(ctx, m, kind)
-}
-
-func (f *fakeHub) Calls() []call {
+// Calls returns the power actions asked for so far.
+func (f *hubState) Calls() []call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.calls)
@@ -133,10 +132,10 @@ func (f *fakeHub) Calls() []call {
 
 // setState changes a machine's state as the monitor would: the state, then
 // the event.
-func (f *fakeHub) setState(t *testing.T, name string, s moonwake.PowerState, reason string) {
+func (f *hubState) setState(t *testing.T, name string, s moonwake.PowerState, reason string) {
 	f.mu.Lock()
 	old := f.states[name].State
-	f.states[name] = httpapi.PowerInfo{State: s, Since: time.Now().UTC(), Reason: reason}
+	f.states[name] = moonwake.PowerInfo{State: s, Since: time.Now().UTC(), Reason: reason}
 	f.mu.Unlock()
 	if _, err := f.events.Publish(moonwake.EventState, name, moonwake.StateChange{Machine: name, From: old, To: s, Reason: reason, At: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -381,13 +380,18 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// testOptions are options for f with prefixes of the test's own.
-func testOptions(f *fakeHub, broker string) Options {
+// testOptions are options for f, through the mock doubles, with prefixes
+// of the test's own.
+func testOptions(f *hubState, broker string) Options {
 	id := randID()
 	return Options{
 		Broker: broker, ClientID: "moonwake-test-" + id, HubID: "h" + id,
 		TopicPrefix: "mw-" + id, DiscoveryPrefix: "ha-" + id,
-		Machines: f, Monitor: f, Power: f, Actions: f, Events: f.events,
+		Machines:          &mock.MachineService{FindMachineFn: f.findMachine, ListMachinesFn: f.listMachines},
+		Monitor:           &mock.Monitor{InfoFn: f.info},
+		Power:             &mock.PowerService{WakeFn: f.wake, CommandFn: f.act},
+		Actions:           &mock.ActionService{ListActionsFn: f.listActions},
+		Events:            f.events,
 		ReconnectInterval: 300 * time.Millisecond, ScanWindow: 300 * time.Millisecond,
 		RepublishInterval: 500 * time.Millisecond,
 	}

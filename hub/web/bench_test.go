@@ -15,7 +15,6 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/events"
-	"github.com/moonwake/moonwake/hub/httpapi"
 	"github.com/moonwake/moonwake/hub/sqlite"
 )
 
@@ -49,7 +48,7 @@ func newBenchServer(b *testing.B, n int) *benchServer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	monitor := &fakeMonitor{states: map[string]httpapi.PowerInfo{}}
+	monitor := newPowerStates()
 	since := time.Now().Add(-time.Hour).UTC()
 	actx := moonwake.WithActor(ctx, moonwake.Actor{Kind: "token", Name: "admin"})
 	for i := range n {
@@ -62,7 +61,7 @@ func newBenchServer(b *testing.B, n int) *benchServer {
 		if i%2 == 0 {
 			st = moonwake.StateOn
 		}
-		monitor.set(m.Name, httpapi.PowerInfo{State: st, Since: since, Reason: "tcp/22 open"})
+		monitor.set(m.Name, moonwake.PowerInfo{State: st, Since: since, Reason: "tcp/22 open"})
 		a := &moonwake.Action{Kind: moonwake.ActionWake, Machine: m.Name, MAC: m.MAC}
 		if err := actions.CreateAction(actx, a); err != nil {
 			b.Fatal(err)
@@ -70,8 +69,8 @@ func newBenchServer(b *testing.B, n int) *benchServer {
 	}
 	s := &Server{
 		Machines: machines, Tokens: tokens, Actions: actions, Sessions: sqlite.NewSessionService(db, time.Hour),
-		Power: &fakePower{broker: broker, actions: map[string]*moonwake.Action{}}, Events: broker, Monitor: monitor,
-		KeepAwake: &fakeKeepAwake{until: map[string]time.Time{}}, SessionTTL: time.Hour,
+		Power: newPowerRecorder(broker).service(), Events: broker, Monitor: monitor.monitor(),
+		KeepAwake: newKeepAwakes().service(), SessionTTL: time.Hour,
 		Policies: func(*moonwake.Machine) []string {
 			return []string{"Wakes at 18:00 Mon–Fri (cron 0 18 * * 1-5, Europe/Paris)"}
 		},

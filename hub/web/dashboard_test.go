@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
 )
 
 func TestDashboardCards(t *testing.T) {
@@ -43,7 +42,7 @@ func TestDashboardCards(t *testing.T) {
 	since := time.Now().Add(-3*time.Minute - 5*time.Second)
 	rtt := 2 * time.Millisecond
 	idle := int64(90)
-	h.monitor.set("pc", httpapi.PowerInfo{State: moonwake.StateOn, Since: since, Reason: "answered: tcp/47989 open",
+	h.monitor.set("pc", moonwake.PowerInfo{State: moonwake.StateOn, Since: since, Reason: "answered: tcp/47989 open",
 		Evidence: &moonwake.Evidence{At: time.Now(), Addr: "127.0.0.3",
 			TCP:       []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeOpen, RTT: rtt}},
 			ICMP:      &moonwake.ICMPResult{Mode: moonwake.ICMPUnprivileged, Outcome: moonwake.OutcomeReply, RTT: 15 * time.Millisecond},
@@ -58,7 +57,7 @@ func TestDashboardCards(t *testing.T) {
 		CreatedAt: created, FinishedAt: &finished, Actor: moonwake.Actor{Kind: "session", Name: "admin"}}); err != nil {
 		t.Fatal(err)
 	}
-	h.keep.SetKeepAwake(context.Background(), "pc", time.Now().Add(100*time.Minute), "test")
+	h.srv.KeepAwake.SetKeepAwake(context.Background(), "pc", time.Now().Add(100*time.Minute), "test")
 	_, body = h.get("/")
 	card := cardOf(t, body, "pc")
 	for _, want := range []string{

@@ -19,17 +19,18 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/events"
-	"github.com/moonwake/moonwake/hub/httpapi"
 	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/mock"
 )
 
 // Tests hash passwords with tiny argon2id costs: the race detector makes
 // the real ones take seconds. TestPasswordRealCost checks the real ones.
 func init() { argonMemory, argonTime = 64, 1 }
 
-// harness is a web app on real SQLite behind a real HTTP server, with a
-// fake power service, monitor and keep-awake store, and a browser-like
-// client (a cookie jar, redirects not followed).
+// harness is a web app on real SQLite behind a real HTTP server, with the
+// mock doubles of the power service, monitor and keep-awake store (power,
+// monitor and keep hold what is behind them), and a browser-like client (a
+// cookie jar, redirects not followed).
 type harness struct {
 	t        *testing.T
 	srv      *Server
@@ -39,9 +40,9 @@ type harness struct {
 	tokens   *sqlite.TokenService
 	sessions *sqlite.SessionService
 	broker   *events.Broker
-	power    *fakePower
-	monitor  *fakeMonitor
-	keep     *fakeKeepAwake
+	power    *powerRecorder
+	monitor  *powerStates
+	keep     *keepAwakes
 	admin    string // an admin token's secret
 	client   *http.Client
 	skew     atomic.Int64 // added to the clock of the server and the DB
@@ -68,13 +69,13 @@ func newHarness(t *testing.T, machines ...string) *harness {
 	h.machines = sqlite.NewMachineService(db)
 	h.tokens = sqlite.NewTokenService(db)
 	h.sessions = sqlite.NewSessionService(db, time.Hour)
-	h.monitor = &fakeMonitor{states: map[string]httpapi.PowerInfo{}}
-	h.keep = &fakeKeepAwake{until: map[string]time.Time{}}
+	h.monitor = newPowerStates()
+	h.keep = newKeepAwakes()
 	var err error
 	if h.broker, err = events.NewBroker(ctx, sqlite.NewEventService(db), nil); err != nil {
 		t.Fatal(err)
 	}
-	h.power = &fakePower{broker: h.broker, actions: map[string]*moonwake.Action{}}
+	h.power = newPowerRecorder(h.broker)
 	if h.admin, err = h.tokens.CreateToken(ctx, &moonwake.Token{Name: "admin", Admin: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func newHarness(t *testing.T, machines ...string) *harness {
 	}
 	h.srv = &Server{
 		Machines: h.machines, Tokens: h.tokens, Actions: sqlite.NewActionService(db), Sessions: h.sessions,
-		Power: h.power, Events: h.broker, Monitor: h.monitor, KeepAwake: h.keep,
+		Power: h.power.service(), Events: h.broker, Monitor: h.monitor.monitor(), KeepAwake: h.keep.service(),
 		SessionTTL: time.Hour,
 		Now:        h.now,
 		heartbeat:  50 * time.Millisecond,
@@ -215,9 +216,10 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// fakePower starts actions that stay running until the test ends them,
-// and publishes them as the power service does.
-type fakePower struct {
+// powerRecorder is the state behind the harness's mock.PowerService: it
+// records what it is asked, starts actions that stay running until the
+// test ends them, and publishes them as the power service does.
+type powerRecorder struct {
 	broker *events.Broker
 
 	mu      sync.Mutex
@@ -228,7 +230,22 @@ type fakePower struct {
 	err     error // returned, with a failed action, when set
 }
 
-func (p *fakePower) start(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
+func newPowerRecorder(broker *events.Broker) *powerRecorder {
+	return &powerRecorder{broker: broker, actions: map[string]*moonwake.Action{}}
+}
+
+// service returns the power service that p stands behind.
+func (p *powerRecorder) service() *mock.PowerService {
+	return &mock.PowerService{
+		WakeFn: func(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
+			return p.start(ctx, m, moonwake.ActionWake)
+		},
+		CommandFn:    p.start,
+		FindActionFn: p.findAction,
+	}
+}
+
+func (p *powerRecorder) start(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
@@ -247,15 +264,7 @@ func (p *fakePower) start(ctx context.Context, m *moonwake.Machine, kind string)
 	return &c, p.err
 }
 
-func (p *fakePower) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
-	return p.start(ctx, m, moonwake.ActionWake)
-}
-
-func (p *fakePower) Power(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
-	return p.start(ctx, m, kind)
-}
-
-func (p *fakePower) FindAction(ctx context.Context, id string) (*moonwake.Action, error) {
+func (p *powerRecorder) findAction(ctx context.Context, id string) (*moonwake.Action, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if a := p.actions[id]; a != nil {
@@ -265,71 +274,71 @@ func (p *fakePower) FindAction(ctx context.Context, id string) (*moonwake.Action
 	return nil, moonwake.Errorf(moonwake.ENotFound, "no action %q", id)
 }
 
-func (p *fakePower) Wait(ctx context.Context, id string) (*moonwake.Action, error) {
-	return p.FindAction(ctx, id)
-}
-
 // Calls returns the actions asked for so far.
-func (p *fakePower) Calls() []string {
+func (p *powerRecorder) Calls() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.calls...)
 }
 
-// fakeMonitor tells the states a test sets.
-type fakeMonitor struct {
+// powerStates is the state behind the harness's mock.Monitor: the states a
+// test sets.
+type powerStates struct {
 	mu     sync.Mutex
-	states map[string]httpapi.PowerInfo
+	states map[string]moonwake.PowerInfo
 }
 
-func (m *fakeMonitor) set(name string, info httpapi.PowerInfo) {
+func newPowerStates() *powerStates {
+	return &powerStates{states: map[string]moonwake.PowerInfo{}}
+}
+
+// monitor returns the monitor that m stands behind.
+func (m *powerStates) monitor() *mock.Monitor { return &mock.Monitor{InfoFn: m.info} }
+
+func (m *powerStates) set(name string, info moonwake.PowerInfo) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.states[name] = info
 }
 
-func (m *fakeMonitor) Info(ctx context.Context, name string) httpapi.PowerInfo {
+func (m *powerStates) info(ctx context.Context, name string) moonwake.PowerInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if info, ok := m.states[name]; ok {
 		return info
 	}
-	return httpapi.PowerInfo{State: moonwake.StateUnknown}
+	return moonwake.PowerInfo{State: moonwake.StateUnknown}
 }
 
-func (m *fakeMonitor) History(ctx context.Context, name string, limit int) ([]*moonwake.Event, error) {
-	return nil, nil
-}
-
-// fakeKeepAwake keeps overrides in memory.
-type fakeKeepAwake struct {
+// keepAwakes is the state behind the harness's mock.KeepAwakeService: the
+// overrides, in memory.
+type keepAwakes struct {
 	mu    sync.Mutex
 	until map[string]time.Time
-	by    []string
 }
 
-func (k *fakeKeepAwake) KeepAwake(ctx context.Context, machine string) (time.Time, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.until[machine], nil
+func newKeepAwakes() *keepAwakes { return &keepAwakes{until: map[string]time.Time{}} }
+
+// service returns the keep-awake service that k stands behind.
+func (k *keepAwakes) service() *mock.KeepAwakeService {
+	return &mock.KeepAwakeService{
+		KeepAwakeFn: func(_ context.Context, machine string) (time.Time, error) { return k.get(machine), nil },
+		SetKeepAwakeFn: func(_ context.Context, machine string, until time.Time, _ string) error {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			k.until[machine] = until
+			return nil
+		},
+		ClearKeepAwakeFn: func(_ context.Context, machine string) error {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			delete(k.until, machine)
+			return nil
+		},
+	}
 }
 
-func (k *fakeKeepAwake) SetKeepAwake(ctx context.Context, machine string, until time.Time, by string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.until[machine] = until
-	k.by = append(k.by, by)
-	return nil
-}
-
-func (k *fakeKeepAwake) ClearKeepAwake(ctx context.Context, machine string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.until, machine)
-	return nil
-}
-
-func (k *fakeKeepAwake) get(machine string) time.Time {
+func (k *keepAwakes) get(machine string) time.Time {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.until[machine]

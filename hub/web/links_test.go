@@ -15,7 +15,6 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
 )
 
 // newLink makes a link token directly and returns its secret.
@@ -45,7 +44,7 @@ func checkLinkHeaders(t *testing.T, res *http.Response) {
 
 func TestWakeLinkWakesOncePerGet(t *testing.T) {
 	h := newHarness(t, "pc")
-	h.monitor.set("pc", httpapi.PowerInfo{State: moonwake.StateOff, Since: time.Now().Add(-time.Hour)})
+	h.monitor.set("pc", moonwake.PowerInfo{State: moonwake.StateOff, Since: time.Now().Add(-time.Hour)})
 	secret, tok := newLink(t, h, "pc", "wake")
 	c := anon(h)
 	for i := 1; i <= 3; i++ {
@@ -109,7 +108,7 @@ func TestShutdownLinkActsOnlyOnPost(t *testing.T) {
 	for _, kind := range moonwake.PowerActions {
 		t.Run(kind, func(t *testing.T) {
 			h := newHarness(t, "pc")
-			h.monitor.set("pc", httpapi.PowerInfo{State: moonwake.StateOn})
+			h.monitor.set("pc", moonwake.PowerInfo{State: moonwake.StateOn})
 			secret, _ := newLink(t, h, "pc", kind)
 			c := anon(h)
 			for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodGet} {
@@ -194,8 +193,13 @@ func TestLinkGone(t *testing.T) {
 	}
 	deleted, _ := newLink(t, h, "gone", "wake")
 	// Through a trusted proxy, each try from an address of its own: the
-	// failure limit per address is tested below.
-	h.reconfigure(func(s *Server) { s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	// failure limit per address is tested below. The server's clock stands
+	// still, so that the pages' data-now cannot differ across a second.
+	at := h.now()
+	h.reconfigure(func(s *Server) {
+		s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		s.Now = func() time.Time { return at }
+	})
 	c := anon(h)
 	var bodies []string
 	n := 0

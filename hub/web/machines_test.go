@@ -20,7 +20,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/moonwake/moonwake"
-	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/mock"
 	"github.com/moonwake/moonwake/probe"
 )
 
@@ -224,23 +224,23 @@ func TestPagesNeedSession(t *testing.T) {
 	}
 }
 
-// fakePairer hands out a fixed agent pairing code.
-type fakePairer struct{ code string }
-
-func (p fakePairer) NewPairing(ctx context.Context, machine string) (httpapi.Pairing, error) {
-	return httpapi.Pairing{Machine: machine, Code: p.code, ExpiresAt: time.Now().Add(10 * time.Minute), HubFingerprint: "SHA256:abcDEF123"}, nil
+// agentPairer hands out a fixed agent pairing code.
+func agentPairer(code string) *mock.AgentPairer {
+	return &mock.AgentPairer{NewAgentPairingFn: func(_ context.Context, machine string) (moonwake.AgentPairing, error) {
+		return moonwake.AgentPairing{Machine: machine, Code: code, ExpiresAt: time.Now().Add(10 * time.Minute), HubFingerprint: "SHA256:abcDEF123"}, nil
+	}}
 }
 
 func TestMachinePage(t *testing.T) {
 	h := newHarness(t, "pc", "other")
 	ctx := context.Background()
 	since := time.Now().Add(-5 * time.Minute)
-	h.monitor.set("pc", httpapi.PowerInfo{
+	h.monitor.set("pc", moonwake.PowerInfo{
 		State: moonwake.StateOff, Since: since, Reason: "no answer (tcp/47989 timeout)",
 		Evidence: &moonwake.Evidence{At: time.Now(), Addr: "127.0.0.2", TCP: []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeTimeout}}},
-		Agent:    &httpapi.AgentInfo{ID: "agent_42", Connected: false},
+		Agent:    &moonwake.AgentInfo{ID: "agent_42", Connected: false},
 	})
-	h.keep.SetKeepAwake(ctx, "pc", time.Now().Add(90*time.Minute), "test")
+	h.srv.KeepAwake.SetKeepAwake(ctx, "pc", time.Now().Add(90*time.Minute), "test")
 	actions := h.srv.Actions
 	old := &moonwake.Action{ID: "a1", Kind: "wake", Machine: "pc", MAC: "02:00:00:00:00:01", Status: moonwake.StatusFailed,
 		Detail: "no answer after 2 min", Actor: moonwake.Actor{Kind: "token", Name: "phone", Addr: "192.0.2.7"}, Steps: []moonwake.Step{},
@@ -321,7 +321,7 @@ func TestMachinePairAgent(t *testing.T) {
 	h := newHarness(t, "pc")
 	var logs *logBuffer
 	h.reconfigure(func(s *Server) {
-		s.Pairing = fakePairer{code: "ABCD-EFGH-JKLM"}
+		s.Pairing = agentPairer("ABCD-EFGH-JKLM")
 		logs = captureLogs(s)
 	})
 	h.signIn()
@@ -350,34 +350,39 @@ func TestMachinePairAgent(t *testing.T) {
 	}
 }
 
-// fakeSunshine records pairings.
-type fakeSunshine struct {
+// sunshinePairings is the state behind a mock.SunshinePairer: it records
+// the pairings asked for, and fails them with err when set.
+type sunshinePairings struct {
 	mu    sync.Mutex
 	calls []string
-	web   []httpapi.SunshineWeb
+	web   []moonwake.SunshineWeb
 	err   error
 }
 
-func (f *fakeSunshine) PairSunshine(ctx context.Context, m *moonwake.Machine, pin string, port int) (httpapi.SunshinePairing, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "pin "+m.Name+" "+pin+" "+strconv.Itoa(port))
-	return httpapi.SunshinePairing{Machine: m.Name, PairedAt: time.Now(), MAC: m.MAC, MACMatches: true}, f.err
-}
-
-func (f *fakeSunshine) PairSunshineAuto(ctx context.Context, m *moonwake.Machine, port int, web httpapi.SunshineWeb) (httpapi.SunshinePairing, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "auto "+m.Name+" "+strconv.Itoa(port)+" "+strconv.Itoa(web.Port))
-	f.web = append(f.web, web)
-	return httpapi.SunshinePairing{Machine: m.Name, PairedAt: time.Now()}, f.err
+// pairer returns the Sunshine pairer that f stands behind.
+func (f *sunshinePairings) pairer() *mock.SunshinePairer {
+	return &mock.SunshinePairer{
+		PairSunshineFn: func(_ context.Context, m *moonwake.Machine, pin string, port int) (moonwake.SunshinePairing, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.calls = append(f.calls, "pin "+m.Name+" "+pin+" "+strconv.Itoa(port))
+			return moonwake.SunshinePairing{Machine: m.Name, PairedAt: time.Now(), MAC: m.MAC, MACMatches: true}, f.err
+		},
+		PairSunshineAutoFn: func(_ context.Context, m *moonwake.Machine, port int, web moonwake.SunshineWeb) (moonwake.SunshinePairing, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.calls = append(f.calls, "auto "+m.Name+" "+strconv.Itoa(port)+" "+strconv.Itoa(web.Port))
+			f.web = append(f.web, web)
+			return moonwake.SunshinePairing{Machine: m.Name, PairedAt: time.Now()}, f.err
+		},
+	}
 }
 
 func TestMachinePairSunshine(t *testing.T) {
 	h := newHarness(t, "pc")
-	sun := &fakeSunshine{}
+	sun := &sunshinePairings{}
 	var logs *logBuffer
-	h.reconfigure(func(s *Server) { s.Sunshine = sun; logs = captureLogs(s) })
+	h.reconfigure(func(s *Server) { s.Sunshine = sun.pairer(); logs = captureLogs(s) })
 	h.signIn()
 
 	res, body := h.post("/machines/pc/sunshine/pair", url.Values{"pin": {"12a4"}, "port": {"47989"}})

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moonwake/moonwake"
 	"golang.org/x/net/html"
+
+	"github.com/moonwake/moonwake"
 )
 
 // newLinkURL makes a one-tap link through the tokens page and returns its
