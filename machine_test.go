@@ -97,11 +97,11 @@ func FuzzMachineNormalize(f *testing.F) {
 	})
 }
 
-func TestLinkTokensAreNarrow(t *testing.T) {
+func TestTapTapsAreNarrow(t *testing.T) {
 	for _, tok := range []Token{
-		{Name: "a", Link: true, Machines: []string{"pc"}, Actions: []string{"wake", "shutdown"}},
-		{Name: "b", Link: true, Actions: []string{"wake"}},
-		{Name: "c", Link: true, Admin: true, Machines: []string{"pc"}, Actions: []string{"wake"}},
+		{Name: "a", TapLink: true, Machines: []string{"pc"}, Actions: []string{"wake", "shutdown"}},
+		{Name: "b", TapLink: true, Actions: []string{"wake"}},
+		{Name: "c", TapLink: true, Admin: true, Machines: []string{"pc"}, Actions: []string{"wake"}},
 	} {
 		if err := tok.Normalize(); ErrorCode(err) != EInvalid {
 			t.Errorf("%s: %v, want EInvalid", tok.Name, err)
@@ -117,7 +117,7 @@ func TestTokenScopeWords(t *testing.T) {
 		{Token{Admin: true, Actions: []string{"wake"}}, "admin: everything"},
 		{Token{}, "read-only on every machine"},
 		{Token{Machines: []string{"pc-a", "pc-b"}, Actions: []string{"shutdown", "wake"}}, "shutdown, wake on pc-a, pc-b"},
-		{Token{Link: true, Machines: []string{"pc-a"}, Actions: []string{"wake"}}, "tap link: wake on pc-a"},
+		{Token{TapLink: true, Machines: []string{"pc-a"}, Actions: []string{"wake"}}, "tap link: wake on pc-a"},
 	} {
 		if got := c.tok.Scope(); got != c.want {
 			t.Errorf("%+v: Scope() = %q, want %q", c.tok, got, c.want)

@@ -30,10 +30,10 @@ type Token struct {
 	Machines []string `json:"machines"` // empty: every machine
 	Actions  []string `json:"actions"`  // what it may do to those machines
 	Admin    bool     `json:"admin"`    // may manage machines and tokens, and do anything
-	// Link marks a one-tap link: it works on its link page (/l/…) only,
+	// Link marks a tap link: it works on its link page (/l/…) only,
 	// never on the API, so a leaked link does its one thing and reads
 	// nothing else (not the audit log, not the evidence).
-	Link bool `json:"link,omitempty"`
+	TapLink bool `json:"link,omitempty"`
 
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
@@ -68,7 +68,7 @@ func (t *Token) Scope() string {
 	if len(t.Machines) > 0 {
 		on = strings.Join(t.Machines, ", ")
 	}
-	if t.Link {
+	if t.TapLink {
 		// Its link page only, never the API.
 		return "tap link: " + acts + " on " + on
 	}
@@ -85,8 +85,8 @@ func (t *Token) Normalize() error {
 			return Errorf(EInvalid, "token scope: %q is not a machine name", m)
 		}
 	}
-	if t.Link && (t.Admin || len(t.Machines) != 1 || len(t.Actions) != 1) {
-		return Errorf(EInvalid, "a one-tap link does one action on one machine, and is not an admin token")
+	if t.TapLink && (t.Admin || len(t.Machines) != 1 || len(t.Actions) != 1) {
+		return Errorf(EInvalid, "a tap link does one action on one machine, and is not an admin token")
 	}
 	for _, a := range t.Actions {
 		if !slices.Contains(KnownActions, a) {

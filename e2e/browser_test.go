@@ -229,7 +229,7 @@ func TestBrowserShutdownFailed(t *testing.T) {
 	}
 }
 
-// TestBrowserShutdownLinkNeedsPost makes a one-tap shutdown link on
+// TestBrowserShutdownLinkNeedsPost makes a shutdown tap link on
 // /tokens and opens it in another browser (no session): the GET shows a
 // confirmation and does nothing; so do a HEAD and a GET from a program (a
 // link preview); the confirmation's POST shuts the PC down.
@@ -448,7 +448,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	other.checkPhone("/login", "form#login")
 }
 
-// makeLink makes a one-tap link on /tokens and returns its URL.
+// makeLink makes a tap link on /tokens and returns its URL.
 func (b *browser) makeLink(machine, action string) string {
 	b.t.Helper()
 	b.open("/tokens")
@@ -714,7 +714,7 @@ func TestBrowserContrast(t *testing.T) {
 	}
 }
 
-// TestBrowserWakeLink makes a one-tap wake link and opens it in another
+// TestBrowserWakeLink makes a wake tap link and opens it in another
 // browser: the GET wakes the PC, and the page follows it live to "on".
 func TestBrowserWakeLink(t *testing.T) {
 	t.Parallel()

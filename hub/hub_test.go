@@ -418,7 +418,7 @@ func TestWakeByMAC(t *testing.T) {
 	th.addMachine("pc", "aa:bb:cc:dd:ee:07", r, nil)
 	tok := th.token("button", nil, []string{"wake"}, false)
 
-	// Every MAC form, token in the query string (one-tap links).
+	// Every MAC form, token in the query string (tap links).
 	for _, form := range []string{"aa:bb:cc:dd:ee:07", "AA-BB-CC-DD-EE-07", "aabb.ccdd.ee07", "AABBCCDDEE07"} {
 		var a moonwake.Action
 		th.must(202, "GET", "/wake?mac="+form+"&token="+tok, "", nil).decode(t, &a)
@@ -750,9 +750,9 @@ func TestFailedShutdownNotifiesMachineTarget(t *testing.T) {
 	th.must(401, "POST", "/api/v1/machines/pc/shutdown?token="+th.Admin, "", nil)
 }
 
-// A one-tap link works on its page only: on the API it could read the
+// A tap link works on its page only: on the API it could read the
 // machine's audit log and evidence, so every API route refuses it.
-func TestLinkTokensOnlyOnTheirPage(t *testing.T) {
+func TestTapTapsOnlyOnTheirPage(t *testing.T) {
 	cfg := newConfig(t)
 	th := startHub(t, cfg)
 	r := newReceiver(t)
@@ -764,7 +764,7 @@ func TestLinkTokensOnlyOnTheirPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret, err := sqlite.NewTokenService(db).CreateToken(context.Background(),
-		&moonwake.Token{Name: "link-pc-wake-abcd", Machines: []string{"pc"}, Actions: []string{"wake"}, Link: true})
+		&moonwake.Token{Name: "link-pc-wake-abcd", Machines: []string{"pc"}, Actions: []string{"wake"}, TapLink: true})
 	db.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ type Config struct {
 	LogFormat      string   `yaml:"log_format"`      // text or json
 	TrustedProxies []string `yaml:"trusted_proxies"` // CIDRs whose X-Forwarded-For is believed
 	// PublicURL is where people reach the hub, such as
-	// https://wake.example.net: one-tap links and Home Assistant's
+	// https://wake.example.net: tap links and Home Assistant's
 	// configuration_url are made from it. Empty: from each request.
 	PublicURL string `yaml:"public_url"`
 

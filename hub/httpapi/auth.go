@@ -21,7 +21,7 @@ func tokenFrom(ctx context.Context) *moonwake.Token {
 type authOpts struct {
 	admin      bool // only admin tokens
 	action     bool // an action route: rate-limited
-	queryToken bool // accept ?token= (one-tap links)
+	queryToken bool // accept ?token= (tap links)
 }
 
 // auth authenticates every request to next, checks the admin requirement,
@@ -52,10 +52,10 @@ func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 			s.error(w, r, err)
 			return
 		}
-		if tok.Link {
-			// A one-tap link does its one thing on its own page; on the API
+		if tok.TapLink {
+			// A tap link does its one thing on its own page; on the API
 			// it could read the machine's audit log and evidence.
-			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q is a one-tap link: open it in a browser; it does not work on the API", tok.Name))
+			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q is a tap link: open it in a browser; it does not work on the API", tok.Name))
 			return
 		}
 		if o.admin && !tok.Admin {

@@ -102,7 +102,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /api/v1/tokens/{id}", s.auth(s.revokeToken, authOpts{admin: true}))
 
 	// Actions: scoped tokens, rate-limited, and the only routes that accept
-	// the token in the query string, for one-tap links.
+	// the token in the query string, for tap links.
 	mux.Handle("POST /api/v1/machines/{name}/wake", s.auth(s.wakeMachine, authOpts{action: true, queryToken: true}))
 	for _, kind := range moonwake.PowerActions {
 		// POST only, never a link that a preview could fire; and no token
@@ -185,7 +185,7 @@ func (s *Server) headers(next http.Handler) http.Handler {
 	})
 }
 
-// logPath is a request path as logs may show it: a one-tap link's path
+// logPath is a request path as logs may show it: a tap link's path
 // (/l/SECRET…) is its credential, and is cut before the secret.
 func logPath(p string) string {
 	if strings.HasPrefix(p, "/l/") {

@@ -101,7 +101,7 @@ func (s *TokenService) CreateToken(ctx context.Context, t *moonwake.Token) (stri
 	if _, err := db.wdb.ExecContext(ctx, `
 		INSERT INTO tokens (id, name, secret_hash, machines, actions, admin, link, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Name, hex.EncodeToString(hash[:]), jsonList(t.Machines), jsonList(t.Actions), t.Admin, t.Link, formatTime(t.CreatedAt),
+		t.ID, t.Name, hex.EncodeToString(hash[:]), jsonList(t.Machines), jsonList(t.Actions), t.Admin, t.TapLink, formatTime(t.CreatedAt),
 	); err != nil {
 		if isConstraint(err) { // another process wrote since the caches were loaded
 			return "", moonwake.Errorf(moonwake.EConflict, "an active token named %q exists", t.Name)
@@ -262,7 +262,7 @@ func (c *caches) loadTokens(ctx context.Context, q *sql.DB) error {
 			lastUsed, revoked sql.NullString
 		)
 		t := &e.tok
-		if err := rows.Scan(&t.ID, &t.Name, &hash, &ms, &as, &t.Admin, &t.Link, &cr, &lastUsed, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &hash, &ms, &as, &t.Admin, &t.TapLink, &cr, &lastUsed, &revoked); err != nil {
 			return fmt.Errorf("load tokens: %w", err)
 		}
 		if n, err := hex.Decode(e.hash[:], []byte(hash)); err != nil || n != len(e.hash) {

@@ -40,9 +40,9 @@ func TestHeaderCSRFFormIsRead(t *testing.T) {
 
 // Paths under /l/ that no link page serves answer the gone page: no
 // redirect to the sign-in page, no echo of the path, signed in or not.
-func TestLinkSubpathsAreGone(t *testing.T) {
+func TestTapSubpathsAreGone(t *testing.T) {
 	h := newHarness(t, "pc")
-	secret, _ := newLink(t, h, "pc", "wake")
+	secret, _ := newTap(t, h, "pc", "wake")
 	h.signIn()
 	for _, c := range []*http.Client{anon(h), h.client} {
 		for _, p := range []string{"/l/" + secret + "/", "/l/" + secret + "/anything", "/l/" + secret + "/events/x"} {
@@ -189,8 +189,8 @@ func TestArgonRunsBounded(t *testing.T) {
 	}
 }
 
-// openLinkStream opens a link's event stream from c.
-func openLinkStream(t *testing.T, h *harness, c *http.Client, secret, after string, header map[string]string) *http.Response {
+// openTapStream opens a link's event stream from c.
+func openTapStream(t *testing.T, h *harness, c *http.Client, secret, after string, header map[string]string) *http.Response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -212,10 +212,10 @@ func openLinkStream(t *testing.T, h *harness, c *http.Client, secret, after stri
 
 // A link's stream tells what the page shows, not who acted, the MAC, the
 // steps or the probes' evidence.
-func TestLinkEventsReduced(t *testing.T) {
+func TestTapEventsReduced(t *testing.T) {
 	h := newHarness(t, "pc")
-	secret, _ := newLink(t, h, "pc", "shutdown")
-	res := openLinkStream(t, h, anon(h), secret, strconv.FormatInt(h.broker.Seq(), 10), nil)
+	secret, _ := newTap(t, h, "pc", "shutdown")
+	res := openTapStream(t, h, anon(h), secret, strconv.FormatInt(h.broker.Seq(), 10), nil)
 	if res.StatusCode != http.StatusOK {
 		t.Fatal(res.Status)
 	}
@@ -260,38 +260,38 @@ func TestLinkEventsReduced(t *testing.T) {
 
 // A link has at most 4 open event streams, and so has a
 // client address; a closed stream frees its place.
-func TestLinkStreamsBounded(t *testing.T) {
+func TestTapStreamsBounded(t *testing.T) {
 	h := newHarness(t, "pc")
-	a, _ := newLink(t, h, "pc", "wake")
-	b, _ := newLink(t, h, "pc", "shutdown")
+	a, _ := newTap(t, h, "pc", "wake")
+	b, _ := newTap(t, h, "pc", "shutdown")
 	h.reconfigure(func(s *Server) { s.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
 	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
 	var open []*http.Response
-	for i := range maxLinkStreams {
-		res := openLinkStream(t, h, anon(h), a, "", from(fmt.Sprintf("192.0.2.%d", i+1)))
+	for i := range maxTapStreams {
+		res := openTapStream(t, h, anon(h), a, "", from(fmt.Sprintf("192.0.2.%d", i+1)))
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("stream %d: %s", i, res.Status)
 		}
 		open = append(open, res)
 	}
 	// Per link.
-	if res := openLinkStream(t, h, anon(h), a, "", from("192.0.2.100")); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+	if res := openTapStream(t, h, anon(h), a, "", from("192.0.2.100")); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("stream past the link's limit: %s", res.Status)
 	}
 	// Per address: 192.0.2.1 has one open; three more of link b, then no more.
-	for i := range maxLinkStreams - 1 {
-		if res := openLinkStream(t, h, anon(h), b, "", from("192.0.2.1")); res.StatusCode != http.StatusOK {
+	for i := range maxTapStreams - 1 {
+		if res := openTapStream(t, h, anon(h), b, "", from("192.0.2.1")); res.StatusCode != http.StatusOK {
 			t.Fatalf("stream %d of b: %s", i, res.Status)
 		}
 	}
-	if res := openLinkStream(t, h, anon(h), b, "", from("192.0.2.1")); res.StatusCode != http.StatusTooManyRequests {
+	if res := openTapStream(t, h, anon(h), b, "", from("192.0.2.1")); res.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("stream past the address's limit: %s", res.Status)
 	}
 	// Closing one of a's streams frees a place.
 	open[3].Body.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res := openLinkStream(t, h, anon(h), a, "", from("192.0.2.200"))
+		res := openTapStream(t, h, anon(h), a, "", from("192.0.2.200"))
 		if res.StatusCode == http.StatusOK {
 			break
 		}
@@ -321,9 +321,9 @@ func TestAddrLimiterIPv6Prefix(t *testing.T) {
 // The limiters' maps stay bounded, however many addresses come.
 func TestLimiterMapsBounded(t *testing.T) {
 	l := newAddrLimiter(loginRate, loginBurst)
-	lb := newLinkBuckets(30, 10)
+	lb := newTapBuckets(30, 10)
 	now := time.Now()
-	for i := range maxLinkBuckets + 2000 {
+	for i := range maxTapBuckets + 2000 {
 		addr := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
 		l.fail(addr, now)
 		lb.allow(ratelimit.AddrKey(addr))
@@ -331,8 +331,8 @@ func TestLimiterMapsBounded(t *testing.T) {
 	if n := l.k.Len(); n > maxAddrBuckets {
 		t.Errorf("sign-in limiter: %d buckets, cap %d", n, maxAddrBuckets)
 	}
-	if n := lb.Len(); n > maxLinkBuckets {
-		t.Errorf("link limiter: %d buckets, cap %d", n, maxLinkBuckets)
+	if n := lb.Len(); n > maxTapBuckets {
+		t.Errorf("link limiter: %d buckets, cap %d", n, maxTapBuckets)
 	}
 	// Past the cap, newcomers share the overflow bucket and are limited by it.
 	blocked := false

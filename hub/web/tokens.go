@@ -12,22 +12,22 @@ import (
 	"github.com/moonwake/moonwake/internal/httperr"
 )
 
-// tokenRoutes registers the tokens page, where API tokens and one-tap
+// tokenRoutes registers the tokens page, where API tokens and tap
 // links are made and revoked.
 func (s *Server) tokenRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /tokens", s.signedIn(s.tokensPage))
 	mux.Handle("POST /tokens", s.signedIn(s.tokenCreate))
-	mux.Handle("POST /tokens/links", s.signedIn(s.linkCreate))
+	mux.Handle("POST /tokens/links", s.signedIn(s.tapCreate))
 	mux.Handle("POST /tokens/{id}/revoke", s.signedIn(s.tokenRevoke))
 }
 
-// linkPrefix starts the name of every one-tap link's token.
-const linkPrefix = "link-"
+// tapPrefix starts the name of every tap link's token.
+const tapPrefix = "link-"
 
 // tokensView is the data of tokens.html.
 type tokensView struct {
 	Tokens   []tokenRow // API tokens, revoked ones too
-	Links    []tokenRow // one-tap links
+	TapLinks []tokenRow // tap links
 	Machines []string   // for the forms
 	Actions  []string
 
@@ -35,8 +35,8 @@ type tokensView struct {
 	MachineChecks []checkOption // the new-token form's boxes
 	ActionChecks  []checkOption
 	NewToken      *shownToken // the token just made: its secret, shown once
-	NewLink       *shownLink  // the link just made: its URL, shown once
-	LinkForm      linkForm
+	NewTap        *shownTap   // the link just made: its URL, shown once
+	TapForm       tapForm
 	Error         string // what went wrong with the last form
 }
 
@@ -82,8 +82,8 @@ type tokenForm struct {
 	Admin    bool
 }
 
-// linkForm is the new-link form as chosen.
-type linkForm struct {
+// tapForm is the new-link form as chosen.
+type tapForm struct {
 	Machine string
 	Action  string
 }
@@ -93,17 +93,17 @@ type shownToken struct {
 	Secret string
 }
 
-type shownLink struct {
+type shownTap struct {
 	Machine string
 	Action  string
 	Verb    string // the action in words: "shut down"
 	URL     string
 }
 
-// isLinkToken reports whether t is a one-tap link: a token made as one
+// isTapLink reports whether t is a tap link: a token made as one
 // (Link), for one action on one machine, and not an admin token.
-func isLinkToken(t *moonwake.Token) bool {
-	return t != nil && t.Link && !t.Admin && len(t.Machines) == 1 && len(t.Actions) == 1 && moonwake.ValidName(t.Machines[0])
+func isTapLink(t *moonwake.Token) bool {
+	return t != nil && t.TapLink && !t.Admin && len(t.Machines) == 1 && len(t.Actions) == 1 && moonwake.ValidName(t.Machines[0])
 }
 
 // tokensView gathers the page's lists.
@@ -125,10 +125,10 @@ func (s *Server) tokensView(r *http.Request) (*tokensView, error) {
 	// Newest first: the one just made is on top.
 	for _, t := range slices.Backward(ts) {
 		row := tokenRow{ID: t.ID, Name: t.Name, Scope: t.Scope(), CreatedAt: t.CreatedAt, LastUsed: t.LastUsedAt, Revoked: t.RevokedAt}
-		if isLinkToken(t) {
+		if isTapLink(t) {
 			row.Machine, row.Action = t.Machines[0], t.Actions[0]
 			if t.RevokedAt == nil {
-				v.Links = append(v.Links, row)
+				v.TapLinks = append(v.TapLinks, row)
 			}
 			continue
 		}
@@ -192,11 +192,11 @@ func formValues(vs []string) []string {
 	return out
 }
 
-// linkCreate is POST /tokens/links: a token for one action on one machine,
+// tapCreate is POST /tokens/links: a token for one action on one machine,
 // shown once as a URL to open on a phone.
-func (s *Server) linkCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) tapCreate(w http.ResponseWriter, r *http.Request) {
 	r = s.machineCtx(r)
-	f := linkForm{Machine: strings.TrimSpace(r.PostFormValue("machine")), Action: strings.TrimSpace(r.PostFormValue("action"))}
+	f := tapForm{Machine: strings.TrimSpace(r.PostFormValue("machine")), Action: strings.TrimSpace(r.PostFormValue("action"))}
 	fail := func(err error) {
 		if moonwake.ErrorCode(err) == moonwake.EInternal {
 			s.fail(w, r, err)
@@ -207,7 +207,7 @@ func (s *Server) linkCreate(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, verr)
 			return
 		}
-		v.LinkForm, v.Error = f, moonwake.ErrorMessage(err)
+		v.TapForm, v.Error = f, moonwake.ErrorMessage(err)
 		s.render(w, r, httperr.Status(moonwake.ErrorCode(err)), "tokens.html", v)
 	}
 	if !slices.Contains(moonwake.KnownActions, f.Action) {
@@ -222,7 +222,7 @@ func (s *Server) linkCreate(w http.ResponseWriter, r *http.Request) {
 	var t *moonwake.Token
 	var secret string
 	for range 3 { // a name taken by an active link: draw again
-		t = &moonwake.Token{Name: linkName(m.Name, f.Action), Machines: []string{m.Name}, Actions: []string{f.Action}, Link: true}
+		t = &moonwake.Token{Name: tapName(m.Name, f.Action), Machines: []string{m.Name}, Actions: []string{f.Action}, TapLink: true}
 		secret, err = s.Tokens.CreateToken(r.Context(), t)
 		if moonwake.ErrorCode(err) != moonwake.EConflict {
 			break
@@ -239,26 +239,26 @@ func (s *Server) linkCreate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v.LinkForm = f
-	v.NewLink = &shownLink{Machine: m.Name, Action: f.Action, Verb: strings.ToLower(linkVerbs[f.Action]), URL: s.publicBase(r) + "/l/" + url.PathEscape(secret)}
+	v.TapForm = f
+	v.NewTap = &shownTap{Machine: m.Name, Action: f.Action, Verb: strings.ToLower(tapVerbs[f.Action]), URL: s.publicBase(r) + "/l/" + url.PathEscape(secret)}
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, http.StatusCreated, "tokens.html", v)
 }
 
-// linkName names a link's token: link-<machine>-<action>-<4 random>,
+// tapName names a link's token: link-<machine>-<action>-<4 random>,
 // with the machine's name cut so that the whole is a valid name.
-func linkName(machine, action string) string {
+func tapName(machine, action string) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	var b [4]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	for i := range b {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
-	room := 63 - len(linkPrefix) - 1 - len(action) - 1 - len(b)
+	room := 63 - len(tapPrefix) - 1 - len(action) - 1 - len(b)
 	if len(machine) > room {
 		machine = strings.TrimRight(machine[:room], "-_")
 	}
-	return linkPrefix + machine + "-" + action + "-" + string(b[:])
+	return tapPrefix + machine + "-" + action + "-" + string(b[:])
 }
 
 // tokenRevoke is POST /tokens/{id}/revoke. A revoked link stops working at

@@ -14,9 +14,9 @@ import (
 	"github.com/moonwake/moonwake"
 )
 
-// newLinkURL makes a one-tap link through the tokens page and returns its
+// newTapURL makes a tap link through the tokens page and returns its
 // URL as the page shows it in #link-url.
-func newLinkURL(t *testing.T, h *harness, machine, action string) string {
+func newTapURL(t *testing.T, h *harness, machine, action string) string {
 	t.Helper()
 	res, body := h.post("/tokens/links", url.Values{"machine": {machine}, "action": {action}})
 	if res.StatusCode != http.StatusCreated {
@@ -113,12 +113,12 @@ func TestTokenCreate(t *testing.T) {
 	}
 }
 
-func TestLinkCreateAndRevoke(t *testing.T) {
+func TestTapCreateAndRevoke(t *testing.T) {
 	h := newHarness(t, "pc")
 	var logs *logBuffer
 	h.reconfigure(func(s *Server) { logs = captureLogs(s) })
 	h.signIn()
-	link := newLinkURL(t, h, "pc", "wake")
+	link := newTapURL(t, h, "pc", "wake")
 	if !strings.HasPrefix(link, h.ts.URL+"/l/mw_") {
 		t.Fatalf("link %q", link)
 	}
@@ -127,7 +127,7 @@ func TestLinkCreateAndRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(tok.Name, "link-pc-wake-") || len(tok.Name) != len("link-pc-wake-")+4 || !isLinkToken(tok) {
+	if !strings.HasPrefix(tok.Name, "link-pc-wake-") || len(tok.Name) != len("link-pc-wake-")+4 || !isTapLink(tok) {
 		t.Errorf("token %+v", tok)
 	}
 	if strings.Contains(logs.String(), secret) {
@@ -165,7 +165,7 @@ func TestLinkCreateAndRevoke(t *testing.T) {
 	}
 }
 
-func TestLinkURLBase(t *testing.T) {
+func TestTapURLBase(t *testing.T) {
 	h := newHarness(t, "pc")
 	h.signIn()
 	// X-Forwarded-Proto from an untrusted peer is ignored.
@@ -200,11 +200,11 @@ func TestPublicBase(t *testing.T) {
 	}
 }
 
-func TestLinkName(t *testing.T) {
+func TestTapName(t *testing.T) {
 	long := strings.Repeat("a", 62) + "-b"
 	for _, m := range []string{"pc", long} {
 		for _, a := range moonwake.KnownActions {
-			n := linkName(m, a)
+			n := tapName(m, a)
 			if !moonwake.ValidName(n) || !strings.HasPrefix(n, "link-") || !strings.Contains(n, "-"+a+"-") {
 				t.Errorf("linkName(%q, %q) = %q", m, a, n)
 			}

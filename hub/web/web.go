@@ -5,7 +5,7 @@
 //
 // One person administers a hub: the web app signs in with the admin
 // password and a session cookie, and a session may do what an admin token
-// may. One-tap links are tokens scoped to one action on one machine.
+// may. Tap links are tokens scoped to one action on one machine.
 package web
 
 import (
@@ -47,7 +47,7 @@ type Server struct {
 	// LookupAddr finds the names of an address (reverse DNS); nil: none.
 	// Tests leave it nil: a lookup may leave the machine.
 	LookupAddr func(ctx context.Context, addr string) ([]string, error)
-	// PublicURL, such as https://wake.example.net, makes one-tap links;
+	// PublicURL, such as https://wake.example.net, makes tap links;
 	// empty: they are made from the request's host.
 	PublicURL string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For and

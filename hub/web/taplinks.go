@@ -16,7 +16,7 @@ import (
 	"github.com/moonwake/moonwake/internal/sse"
 )
 
-// linkRoutes registers the one-tap links' pages, which need no session:
+// tapRoutes registers the tap links' pages, which need no session:
 // the link's token, in the path, is the credential.
 //
 // A wake link wakes on GET, since waking twice is harmless (a wake joins
@@ -27,12 +27,12 @@ import (
 //
 // The secret is in the path, so these handlers never give the request to
 // anything that may log its path: they pass a copy whose path is redacted.
-func (s *Server) linkRoutes(mux *http.ServeMux) {
-	lp := &linkPages{
+func (s *Server) tapRoutes(mux *http.ServeMux) {
+	lp := &tapPages{
 		s:        s,
-		byToken:  newLinkBuckets(10, 6),
-		byAddr:   newLinkBuckets(30, 10),
-		failures: newLinkBuckets(20, 10),
+		byToken:  newTapBuckets(10, 6),
+		byAddr:   newTapBuckets(30, 10),
+		failures: newTapBuckets(20, 10),
 		streams:  map[string]int{},
 	}
 	mux.HandleFunc("GET /l/{secret}", lp.page)
@@ -45,17 +45,17 @@ func (s *Server) linkRoutes(mux *http.ServeMux) {
 }
 
 // gone answers a path under /l/ that no link page serves.
-func (lp *linkPages) gone(w http.ResponseWriter, r *http.Request) {
-	linkHeaders(w)
+func (lp *tapPages) gone(w http.ResponseWriter, r *http.Request) {
+	tapHeaders(w)
 	lp.s.render(w, redacted(r), http.StatusNotFound, "link_gone.html", nil)
 }
 
-// linkPages serves the one-tap links, with their own rate limits.
-type linkPages struct {
+// tapPages serves the tap links, with their own rate limits.
+type tapPages struct {
 	s *Server
 	// byToken and byAddr bound actions; failures bounds unknown or
 	// revoked secrets per client address.
-	byToken, byAddr, failures linkBuckets
+	byToken, byAddr, failures tapBuckets
 
 	// streams counts the open event streams per token ("t"+ID) and per
 	// client address ("a"+address).
@@ -63,17 +63,17 @@ type linkPages struct {
 	streams map[string]int
 }
 
-// maxLinkStreams bounds the open event streams of one link, and of one
+// maxTapStreams bounds the open event streams of one link, and of one
 // client address.
-const maxLinkStreams = 4
+const maxTapStreams = 4
 
 // openStream counts a stream of the token from the address, and returns
-// its release; false when either has maxLinkStreams open already.
-func (lp *linkPages) openStream(tokenID, addr string) (func(), bool) {
+// its release; false when either has maxTapStreams open already.
+func (lp *tapPages) openStream(tokenID, addr string) (func(), bool) {
 	kt, ka := "t"+tokenID, "a"+addr
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
-	if lp.streams[kt] >= maxLinkStreams || lp.streams[ka] >= maxLinkStreams {
+	if lp.streams[kt] >= maxTapStreams || lp.streams[ka] >= maxTapStreams {
 		return nil, false
 	}
 	lp.streams[kt]++
@@ -89,8 +89,8 @@ func (lp *linkPages) openStream(tokenID, addr string) (func(), bool) {
 	}, true
 }
 
-// linkView is the data of link.html and link_confirm.html.
-type linkView struct {
+// tapView is the data of link.html and link_confirm.html.
+type tapView struct {
 	Title    string // "Wake gaming-pc": the home-screen shortcut's name
 	Machine  string
 	Kind     string // the link's action
@@ -105,8 +105,8 @@ type linkView struct {
 	Error    string
 }
 
-// linkVerbs names the actions for people.
-var linkVerbs = map[string]string{
+// tapVerbs names the actions for people.
+var tapVerbs = map[string]string{
 	moonwake.ActionWake:      "Wake",
 	moonwake.ActionShutdown:  "Shut down",
 	moonwake.ActionReboot:    "Restart",
@@ -114,8 +114,8 @@ var linkVerbs = map[string]string{
 	moonwake.ActionHibernate: "Hibernate",
 }
 
-// linkGoal is the state an action is done in.
-func linkGoal(kind string) string {
+// tapGoal is the state an action is done in.
+func tapGoal(kind string) string {
 	if kind == moonwake.ActionWake || kind == moonwake.ActionReboot {
 		return string(moonwake.StateOn)
 	}
@@ -132,8 +132,8 @@ func redacted(r *http.Request) *http.Request {
 	return c
 }
 
-// linkHeaders keeps link pages out of referrers, caches and indexes.
-func linkHeaders(w http.ResponseWriter) {
+// tapHeaders keeps link pages out of referrers, caches and indexes.
+func tapHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
@@ -144,7 +144,7 @@ func linkHeaders(w http.ResponseWriter) {
 // for an address that keeps trying) and returns nil when it is not a live
 // link. Unknown, revoked and non-link secrets get the same answer after the
 // same work.
-func (lp *linkPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwake.Token, *moonwake.Machine, string) {
+func (lp *tapPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwake.Token, *moonwake.Machine, string) {
 	s := lp.s
 	addr := s.clientAddr(r)
 	if lp.failures.exhausted(ratelimit.AddrKey(addr)) {
@@ -153,7 +153,7 @@ func (lp *linkPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwak
 	}
 	tok, err := s.Tokens.Authenticate(r.Context(), r.PathValue("secret"))
 	var m *moonwake.Machine
-	if err == nil && isLinkToken(tok) {
+	if err == nil && isTapLink(tok) {
 		m, err = s.Machines.FindMachine(r.Context(), tok.Machines[0])
 	} else if err == nil {
 		err = moonwake.Errorf(moonwake.EUnauthorized, "not a link")
@@ -169,15 +169,15 @@ func (lp *linkPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwak
 	return tok, m, addr
 }
 
-func (lp *linkPages) tooMany(w http.ResponseWriter, rr *http.Request, msg string) {
+func (lp *tapPages) tooMany(w http.ResponseWriter, rr *http.Request, msg string) {
 	w.Header().Set("Retry-After", "60")
 	lp.s.fail(w, rr, moonwake.Errorf(moonwake.ERateLimited, "%s", msg))
 }
 
 // page is GET, HEAD and POST /l/{secret}.
-func (lp *linkPages) page(w http.ResponseWriter, r *http.Request) {
+func (lp *tapPages) page(w http.ResponseWriter, r *http.Request) {
 	s := lp.s
-	linkHeaders(w)
+	tapHeaders(w)
 	rr := redacted(r)
 	if r.Method == http.MethodPost {
 		// No session and no CSRF token: the secret is the credential. But
@@ -224,7 +224,7 @@ func (lp *linkPages) page(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if a != nil {
 		v.Action = a
-		v.Progress = linkProgress(a, m.Name)
+		v.Progress = tapProgress(a, m.Name)
 	}
 	if err != nil {
 		code := moonwake.ErrorCode(err)
@@ -240,10 +240,10 @@ func (lp *linkPages) page(w http.ResponseWriter, r *http.Request) {
 }
 
 // view is what a link page shows of m before anything is done.
-func (lp *linkPages) view(ctx context.Context, m *moonwake.Machine, kind string) *linkView {
+func (lp *tapPages) view(ctx context.Context, m *moonwake.Machine, kind string) *tapView {
 	s := lp.s
-	verb := linkVerbs[kind]
-	v := &linkView{Title: verb + " " + m.Name, Machine: m.Name, Kind: kind, Verb: verb, State: moonwake.StateUnknown, Goal: linkGoal(kind)}
+	verb := tapVerbs[kind]
+	v := &tapView{Title: verb + " " + m.Name, Machine: m.Name, Kind: kind, Verb: verb, State: moonwake.StateUnknown, Goal: tapGoal(kind)}
 	if s.Events != nil {
 		v.Seq = s.Events.Seq()
 	}
@@ -256,13 +256,13 @@ func (lp *linkPages) view(ctx context.Context, m *moonwake.Machine, kind string)
 	return v
 }
 
-// linkProgress says where an action is, in words.
-func linkProgress(a *moonwake.Action, machine string) string {
+// tapProgress says where an action is, in words.
+func tapProgress(a *moonwake.Action, machine string) string {
 	switch {
 	case a.Status == moonwake.StatusRunning && a.Kind == moonwake.ActionWake:
 		return "Magic packets sent; waiting for " + machine + " to answer…"
 	case a.Status == moonwake.StatusRunning:
-		return "Asked " + machine + " to " + strings.ToLower(linkVerbs[a.Kind]) + "; waiting until it has…"
+		return "Asked " + machine + " to " + strings.ToLower(tapVerbs[a.Kind]) + "; waiting until it has…"
 	case a.Detail != "":
 		return a.Detail
 	case a.Status == moonwake.StatusSucceeded:
@@ -271,19 +271,19 @@ func linkProgress(a *moonwake.Action, machine string) string {
 	return "It did not work."
 }
 
-// linkStreamMax ends a link's event stream after a while; the page
+// tapStreamMax ends a link's event stream after a while; the page
 // reconnects if it still follows something.
-const linkStreamMax = 30 * time.Minute
+const tapStreamMax = 30 * time.Minute
 
-// maxLinkReplay bounds the events a link's stream replays.
-const maxLinkReplay = 200
+// maxTapReplay bounds the events a link's stream replays.
+const maxTapReplay = 200
 
 // events is GET /l/{secret}/events: server-sent events about the link's
 // machine only (its state changes and actions). A revoked link ends the
 // stream at the next heartbeat, with an event "gone".
-func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
+func (lp *tapPages) events(w http.ResponseWriter, r *http.Request) {
 	s := lp.s
-	linkHeaders(w)
+	tapHeaders(w)
 	rr := redacted(r)
 	tok, m, addr := lp.token(w, r, rr)
 	if tok == nil {
@@ -301,7 +301,7 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	machine := m.Name
-	after, err := sse.After(r, s.Events.Seq(), maxLinkReplay)
+	after, err := sse.After(r, s.Events.Seq(), maxTapReplay)
 	if err != nil {
 		http.Error(w, "bad event number", http.StatusBadRequest)
 		return
@@ -309,7 +309,7 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 	filter := func(e *moonwake.Event) bool {
 		return e.Machine == machine && (e.Type == moonwake.EventState || e.Type == moonwake.EventAction)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), linkStreamMax)
+	ctx, cancel := context.WithTimeout(r.Context(), tapStreamMax)
 	defer cancel()
 	past, sub, err := s.Events.Subscribe(ctx, after, filter)
 	if err != nil {
@@ -326,25 +326,25 @@ func (lp *linkPages) events(w http.ResponseWriter, r *http.Request) {
 		Retry:     3 * time.Second,
 		Heartbeat: beat,
 		Closing:   s.closing,
-		Write:     writeLinkEvent,
+		Write:     writeTapEvent,
 		// The heartbeat also checks that the link was not revoked meanwhile.
 		Alive: func() bool {
 			t, err := s.Tokens.Authenticate(ctx, secret)
-			return err == nil && isLinkToken(t)
+			return err == nil && isTapLink(t)
 		},
 		Goodbye: "gone",
 	}.Serve(ctx, w, past, sub.C)
 }
 
-// linkState is what a link page is told of a state change.
-type linkState struct {
+// tapState is what a link page is told of a state change.
+type tapState struct {
 	To moonwake.PowerState `json:"to"`
 	At time.Time           `json:"at"`
 }
 
-// linkAction is what a link page is told of an action: never who asked
+// tapAction is what a link page is told of an action: never who asked
 // (token, address), the MAC, the steps or the probes' evidence.
-type linkAction struct {
+type tapAction struct {
 	ID         string     `json:"id"`
 	Kind       string     `json:"kind"`
 	Machine    string     `json:"machine"`
@@ -354,58 +354,58 @@ type linkAction struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
-// linkEventData reduces an event's payload to what link.js uses.
-func linkEventData(e *moonwake.Event) any {
+// tapEventData reduces an event's payload to what link.js uses.
+func tapEventData(e *moonwake.Event) any {
 	switch e.Type {
 	case moonwake.EventState:
 		var sc moonwake.StateChange
 		if json.Unmarshal(e.Data, &sc) != nil {
 			return struct{}{}
 		}
-		return linkState{To: sc.To, At: sc.At}
+		return tapState{To: sc.To, At: sc.At}
 	case moonwake.EventAction:
 		var a moonwake.Action
 		if json.Unmarshal(e.Data, &a) != nil {
 			return struct{}{}
 		}
-		return linkAction{ID: a.ID, Kind: a.Kind, Machine: a.Machine, Status: a.Status, Detail: a.Detail, CreatedAt: a.CreatedAt, FinishedAt: a.FinishedAt}
+		return tapAction{ID: a.ID, Kind: a.Kind, Machine: a.Machine, Status: a.Status, Detail: a.Detail, CreatedAt: a.CreatedAt, FinishedAt: a.FinishedAt}
 	}
 	return struct{}{}
 }
 
-// writeLinkEvent writes e as the API's event stream does, with a payload
+// writeTapEvent writes e as the API's event stream does, with a payload
 // reduced to what the link page uses.
-func writeLinkEvent(w io.Writer, e *moonwake.Event) {
+func writeTapEvent(w io.Writer, e *moonwake.Event) {
 	data, err := json.Marshal(struct {
 		Seq     int64     `json:"seq"`
 		At      time.Time `json:"at"`
 		Type    string    `json:"type"`
 		Machine string    `json:"machine"`
 		Data    any       `json:"data"`
-	}{e.Seq, e.At, e.Type, e.Machine, linkEventData(e)})
+	}{e.Seq, e.At, e.Type, e.Machine, tapEventData(e)})
 	if err != nil {
 		return
 	}
 	sse.Event(w, e.Seq, e.Type, data)
 }
 
-// linkBuckets keeps one token bucket per key: a token ID, or a client
+// tapBuckets keeps one token bucket per key: a token ID, or a client
 // address keyed by ratelimit.AddrKey.
-type linkBuckets struct{ *ratelimit.Keyed }
+type tapBuckets struct{ *ratelimit.Keyed }
 
-// maxLinkBuckets bounds the keys remembered.
-const maxLinkBuckets = 10000
+// maxTapBuckets bounds the keys remembered.
+const maxTapBuckets = 10000
 
-func newLinkBuckets(perMinute float64, burst int) linkBuckets {
-	return linkBuckets{ratelimit.New(perMinute, burst, maxLinkBuckets)}
+func newTapBuckets(perMinute float64, burst int) tapBuckets {
+	return tapBuckets{ratelimit.New(perMinute, burst, maxTapBuckets)}
 }
 
 // allow takes one request from key's bucket, and reports whether there
 // was one.
-func (b linkBuckets) allow(key string) bool {
+func (b tapBuckets) allow(key string) bool {
 	ok, _ := b.Allow(key, time.Now())
 	return ok
 }
 
 // exhausted reports whether key's bucket is empty, without taking from it.
-func (b linkBuckets) exhausted(key string) bool { return b.Exhausted(key) }
+func (b tapBuckets) exhausted(key string) bool { return b.Exhausted(key) }

@@ -17,10 +17,10 @@ import (
 	"github.com/moonwake/moonwake"
 )
 
-// newLink makes a link token directly and returns its secret.
-func newLink(t *testing.T, h *harness, machine, action string) (string, *moonwake.Token) {
+// newTap makes a link token directly and returns its secret.
+func newTap(t *testing.T, h *harness, machine, action string) (string, *moonwake.Token) {
 	t.Helper()
-	tok := &moonwake.Token{Name: linkName(machine, action), Machines: []string{machine}, Actions: []string{action}, Link: true}
+	tok := &moonwake.Token{Name: tapName(machine, action), Machines: []string{machine}, Actions: []string{action}, TapLink: true}
 	secret, err := h.tokens.CreateToken(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)
@@ -31,9 +31,9 @@ func newLink(t *testing.T, h *harness, machine, action string) (string, *moonwak
 // anon is a browser with no session.
 func anon(h *harness) *http.Client { return h.newClient() }
 
-// checkLinkHeaders checks what keeps a link page out of referrers, caches
+// checkTapHeaders checks what keeps a link page out of referrers, caches
 // and search engines.
-func checkLinkHeaders(t *testing.T, res *http.Response) {
+func checkTapHeaders(t *testing.T, res *http.Response) {
 	t.Helper()
 	for k, v := range map[string]string{"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Robots-Tag": "noindex"} {
 		if got := res.Header.Get(k); got != v {
@@ -42,17 +42,17 @@ func checkLinkHeaders(t *testing.T, res *http.Response) {
 	}
 }
 
-func TestWakeLinkWakesOncePerGet(t *testing.T) {
+func TestWakeTapWakesOncePerGet(t *testing.T) {
 	h := newHarness(t, "pc")
 	h.monitor.set("pc", moonwake.PowerInfo{State: moonwake.StateOff, Since: time.Now().Add(-time.Hour)})
-	secret, tok := newLink(t, h, "pc", "wake")
+	secret, tok := newTap(t, h, "pc", "wake")
 	c := anon(h)
 	for i := 1; i <= 3; i++ {
 		res, body := h.do(c, http.MethodGet, "/l/"+secret, nil, nil)
 		if res.StatusCode != http.StatusOK {
 			t.Fatalf("GET %d: %s\n%s", i, res.Status, body)
 		}
-		checkLinkHeaders(t, res)
+		checkTapHeaders(t, res)
 		if n := len(h.power.Calls()); n != i {
 			t.Fatalf("after GET %d: %d wake calls", i, n)
 		}
@@ -84,9 +84,9 @@ func TestWakeLinkWakesOncePerGet(t *testing.T) {
 	}
 }
 
-func TestWakeLinkRateLimited(t *testing.T) {
+func TestWakeTapRateLimited(t *testing.T) {
 	h := newHarness(t, "pc")
-	secret, _ := newLink(t, h, "pc", "wake")
+	secret, _ := newTap(t, h, "pc", "wake")
 	c := anon(h)
 	limited := false
 	for range 20 {
@@ -104,19 +104,19 @@ func TestWakeLinkRateLimited(t *testing.T) {
 	}
 }
 
-func TestShutdownLinkActsOnlyOnPost(t *testing.T) {
+func TestShutdownTapActsOnlyOnPost(t *testing.T) {
 	for _, kind := range moonwake.PowerActions {
 		t.Run(kind, func(t *testing.T) {
 			h := newHarness(t, "pc")
 			h.monitor.set("pc", moonwake.PowerInfo{State: moonwake.StateOn})
-			secret, _ := newLink(t, h, "pc", kind)
+			secret, _ := newTap(t, h, "pc", kind)
 			c := anon(h)
 			for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodGet} {
 				res, body := h.do(c, method, "/l/"+secret, nil, nil)
 				if res.StatusCode != http.StatusOK {
 					t.Fatalf("%s: %s", method, res.Status)
 				}
-				checkLinkHeaders(t, res)
+				checkTapHeaders(t, res)
 				if method == http.MethodGet {
 					forms := findAll(doc(t, body), byID("confirm"))
 					if len(forms) != 1 {
@@ -156,7 +156,7 @@ func TestShutdownLinkActsOnlyOnPost(t *testing.T) {
 			if res.StatusCode != http.StatusOK {
 				t.Fatalf("POST: %s\n%s", res.Status, body)
 			}
-			checkLinkHeaders(t, res)
+			checkTapHeaders(t, res)
 			if calls := h.power.Calls(); !slices.Equal(calls, []string{kind + " pc"}) {
 				t.Errorf("calls %v", calls)
 			}
@@ -168,10 +168,10 @@ func TestShutdownLinkActsOnlyOnPost(t *testing.T) {
 	}
 }
 
-func TestLinkPowerFailureShown(t *testing.T) {
+func TestTapPowerFailureShown(t *testing.T) {
 	h := newHarness(t, "pc")
 	h.power.err = moonwake.Errorf(moonwake.EUnavailable, "pc has no way to be shut down: pair its agent")
-	secret, _ := newLink(t, h, "pc", "shutdown")
+	secret, _ := newTap(t, h, "pc", "shutdown")
 	res, body := h.do(anon(h), http.MethodPost, "/l/"+secret, url.Values{}, nil)
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, "pair its agent") {
 		t.Fatalf("%s\n%s", res.Status, body)
@@ -181,9 +181,9 @@ func TestLinkPowerFailureShown(t *testing.T) {
 	}
 }
 
-func TestLinkGone(t *testing.T) {
+func TestTapGone(t *testing.T) {
 	h := newHarness(t, "pc")
-	revoked, tok := newLink(t, h, "pc", "wake")
+	revoked, tok := newTap(t, h, "pc", "wake")
 	if _, err := h.tokens.RevokeToken(context.Background(), tok.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestLinkGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deleted, _ := newLink(t, h, "gone", "wake")
+	deleted, _ := newTap(t, h, "gone", "wake")
 	// Through a trusted proxy, each try from an address of its own: the
 	// failure limit per address is tested below. The server's clock stands
 	// still, so that the pages' data-now cannot differ across a second.
@@ -213,7 +213,7 @@ func TestLinkGone(t *testing.T) {
 			if res.StatusCode != http.StatusNotFound {
 				t.Errorf("%s %.8s…: %s", method, secret, res.Status)
 			}
-			checkLinkHeaders(t, res)
+			checkTapHeaders(t, res)
 			if !strings.Contains(body, "This link was revoked or never existed") {
 				t.Errorf("%s %.8s…: not the gone page", method, secret)
 			}
@@ -237,9 +237,9 @@ func TestLinkGone(t *testing.T) {
 	}
 }
 
-func TestLinkFailuresLimited(t *testing.T) {
+func TestTapFailuresLimited(t *testing.T) {
 	h := newHarness(t, "pc")
-	good, _ := newLink(t, h, "pc", "shutdown")
+	good, _ := newTap(t, h, "pc", "shutdown")
 	c := anon(h)
 	// Right or wrong, an address that is out of tries gets no more for a
 	// while. (A slow machine may refill a try between the two requests:
@@ -265,12 +265,12 @@ func TestLinkFailuresLimited(t *testing.T) {
 	t.Error("a good link from a limited address was let through")
 }
 
-func TestLinkSecretNeverLogged(t *testing.T) {
+func TestTapSecretNeverLogged(t *testing.T) {
 	h := newHarness(t, "pc")
 	var logs *logBuffer
 	h.reconfigure(func(s *Server) { logs = captureLogs(s) })
-	wake, _ := newLink(t, h, "pc", "wake")
-	shut, shutTok := newLink(t, h, "pc", "shutdown")
+	wake, _ := newTap(t, h, "pc", "wake")
+	shut, shutTok := newTap(t, h, "pc", "shutdown")
 	c := anon(h)
 	h.do(c, http.MethodGet, "/l/"+wake, nil, nil)
 	h.do(c, http.MethodGet, "/l/"+shut, nil, nil)
@@ -327,9 +327,9 @@ func readEvents(r *bufio.Reader) <-chan sseEvent {
 	return c
 }
 
-func TestLinkEvents(t *testing.T) {
+func TestTapEvents(t *testing.T) {
 	h := newHarness(t, "pc", "nas")
-	secret, tok := newLink(t, h, "pc", "wake")
+	secret, tok := newTap(t, h, "pc", "wake")
 	c := anon(h)
 	// The page names the last event; the stream resumes after it, so what
 	// the wake published is not lost between the page and the stream.
@@ -346,7 +346,7 @@ func TestLinkEvents(t *testing.T) {
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("%s %s", res.Status, res.Header.Get("Content-Type"))
 	}
-	checkLinkHeaders(t, res)
+	checkTapHeaders(t, res)
 	evs := readEvents(bufio.NewReader(res.Body))
 	next := func() sseEvent {
 		t.Helper()
@@ -395,9 +395,9 @@ func TestLinkEvents(t *testing.T) {
 
 // TestLinkPagesAreStatic: the confirm page has no script that could act,
 // and link.js is served.
-func TestLinkPagesAssets(t *testing.T) {
+func TestTapPagesAssets(t *testing.T) {
 	h := newHarness(t, "pc")
-	secret, _ := newLink(t, h, "pc", "shutdown")
+	secret, _ := newTap(t, h, "pc", "shutdown")
 	_, body := h.do(anon(h), http.MethodGet, "/l/"+secret, nil, nil)
 	for _, s := range findAll(doc(t, body), is("script", "")) {
 		if src, _ := attr(s, "src"); src == "" {
@@ -426,10 +426,10 @@ func TestLinkPagesAssets(t *testing.T) {
 // A link page saved to a home screen must stay that link: no manifest (which
 // would install the dashboard instead), its own home-screen title, and one
 // referrer policy, no-referrer, so its secret never leaves in a Referer.
-func TestLinkPagesKeepTheLink(t *testing.T) {
+func TestTapPagesKeepTheLink(t *testing.T) {
 	h := newHarness(t, "pc")
 	for _, action := range []string{"wake", "shutdown"} {
-		secret, _ := newLink(t, h, "pc", action)
+		secret, _ := newTap(t, h, "pc", action)
 		_, body := h.do(anon(h), http.MethodGet, "/l/"+secret, nil, nil)
 		root := doc(t, body)
 		for _, l := range findAll(root, is("link", "")) {
