@@ -184,7 +184,7 @@ type StateChange struct {
 //     neighbour table confirms the MAC (Sunshine was reinstalled).
 //  2. The machine is up when one of its services answered at its own
 //     address (a TCP connect to one of its ports, a Sunshine answer), or
-//     when its agent's authenticated link is up, which holds even when the
+//     when its agent's authenticated uplink is up, which holds even when the
 //     network probes are filtered or the address changed. An ICMP echo
 //     reply or a TCP reset proves only that the address is alive: an OS
 //     whose services have stopped answers them while it powers off, and so
@@ -197,7 +197,7 @@ type StateChange struct {
 //     user is logged in): idle.
 //  6. Up otherwise: on.
 //  7. A probe answered while the neighbour table says nobody resolved the
-//     address, and no agent link settles it: the evidence contradicts
+//     address, and no agent uplink settles it: the evidence contradicts
 //     itself, unknown (the next round tells).
 //  8. Not up, and no probe could say anything (all failed on this side, or
 //     none was made, or the name did not resolve): unknown.

@@ -1,5 +1,5 @@
 // Package agent is moonwake-agent, the service on a target PC: it keeps a
-// link to the hub, carries out power commands with the OS's own calls (or
+// uplink to the hub, carries out power commands with the OS's own calls (or
 // the owner's argv overrides), reports idle time, user sessions and
 // uptime, and checks what breaks Wake-on-LAN (doctor).
 package agent

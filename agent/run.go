@@ -61,7 +61,7 @@ func Pair(ctx context.Context, o PairOptions) (*State, error) {
 	return s, nil
 }
 
-// Agent is the service body: it keeps the link to the hub up, carries out
+// Agent is the service body: it keeps the uplink to the hub up, carries out
 // the hub's commands and sends reports.
 type Agent struct {
 	Config     Config
@@ -75,7 +75,7 @@ type Agent struct {
 	Session func() (bool, error)
 	Uptime  func() (time.Duration, error)
 
-	// OnLink, if set, is told each time the link goes up or down.
+	// OnLink, if set, is told each time the uplink goes up or down.
 	OnLink func(up bool, err error)
 }
 

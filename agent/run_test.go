@@ -18,7 +18,7 @@ import (
 	"github.com/moonwake/moonwake/uplink"
 )
 
-// testHub is a hub's link side on 127.0.0.1: pairing and the link route.
+// testHub is a hub's uplink side on 127.0.0.1: pairing and the uplink route.
 type testHub struct {
 	*uplink.Server
 	store *uplink.MemoryStore

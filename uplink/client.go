@@ -31,7 +31,7 @@ var ErrHubKey = errors.New("the hub's signature does not match the pinned hub ke
 
 // Then is what a Handler returns to carry a command out after its result
 // has been sent. ctx is the client's Run context, not the session's: a
-// shutdown must not be cut short because the link went down first.
+// shutdown must not be cut short because the uplink went down first.
 type Then func(ctx context.Context) error
 
 // Handler decides on a command and returns the result to send. When it
@@ -40,9 +40,9 @@ type Then func(ctx context.Context) error
 // Then acts.
 type Handler func(ctx context.Context, cmd Command) (Result, Then)
 
-// Client is a peer's side of the link: it dials the hub, authenticates,
+// Client is a peer's side of the uplink: it dials the hub, authenticates,
 // answers commands and sends reports, and reconnects with backoff whenever
-// the link ends.
+// the uplink ends.
 type Client struct {
 	HubURL  string             // http(s)://host[:port][/prefix] of the hub
 	ID      string             // the peer id from pairing
@@ -53,7 +53,7 @@ type Client struct {
 	Handle         Handler                          // nil: every command is refused
 	Report         func(ctx context.Context) Report // nil: no reports
 	ReportInterval time.Duration                    // 0: DefaultReportInterval
-	OnState        func(up bool, err error)         // optional: each time the link goes up or down
+	OnState        func(up bool, err error)         // optional: each time the uplink goes up or down
 	HTTPClient     *http.Client                     // nil: http.DefaultClient
 	Software       string                           // the peer's version, sent in hello and User-Agent
 	Logger         *slog.Logger                     // nil: discard
@@ -78,7 +78,7 @@ type clientSession struct {
 	last uint64 // last command accepted; the reader's alone
 }
 
-// Run keeps the link up until ctx ends, then waits for commands being
+// Run keeps the uplink up until ctx ends, then waits for commands being
 // carried out and returns nil. It returns an error at once only when the
 // client is misconfigured.
 func (c *Client) Run(ctx context.Context) error {
@@ -140,7 +140,7 @@ func backoff(n int, lo, hi time.Duration, r float64) time.Duration {
 	return d/2 + time.Duration(r*float64(d/2))
 }
 
-// session runs one link session to its end. up tells whether the
+// session runs one uplink session to its end. up tells whether the
 // handshake succeeded.
 func (c *Client) session(ctx context.Context, u string) (up bool, err error) {
 	hctx, cancel := context.WithTimeout(ctx, or(c.HandshakeTimeout, DefaultHandshakeTimeout))

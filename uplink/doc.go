@@ -1,7 +1,7 @@
 // Package uplink is the connection between the hub and the programs that act
 // for it on a LAN: agents on target PCs now, relays later. The agent or relay
 // (the peer) dials the hub, so it works behind NAT and through an HTTPS
-// ingress, and keeps the link up with exponential backoff and jitter. The
+// ingress, and keeps the uplink up with exponential backoff and jitter. The
 // hub sends commands over it and gets signed results and periodic reports
 // back.
 //
@@ -12,8 +12,8 @@
 // WebSocket upgrades through, and the upgrade is an ordinary request until
 // then, so the hub needs no second port. Every message is one JSON text
 // frame of at most MaxFrame bytes with a version field "v" (1). Both sides
-// ping every 10 s and close a link whose ping is not answered within 10 s, so
-// a dead link is noticed within about 20 s.
+// ping every 10 s and close an uplink whose ping is not answered within 10 s, so
+// a dead uplink is noticed within about 20 s.
 //
 // # Identity and pairing
 //
@@ -31,7 +31,7 @@
 //
 // # Handshake
 //
-// Each link session starts with a mutual challenge-response:
+// Each uplink session starts with a mutual challenge-response:
 //
 //	peer → hub   hello     {purpose, peer id, nonce_p (32 random bytes)}
 //	hub  → peer  challenge {session (16 random bytes), nonce_h (32), sig_h}

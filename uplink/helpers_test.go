@@ -194,9 +194,9 @@ func never(t *testing.T, what string, d time.Duration, cond func() bool) {
 
 // mitm sits between a peer and the hub, as an attacker on the LAN path
 // would: it forwards frames, records them, can inject recorded ones, and
-// can stop forwarding (a dead link).
+// can stop forwarding (a dead uplink).
 type mitm struct {
-	target string // ws URL of the hub's link route
+	target string // ws URL of the hub's uplink route
 	http   *httptest.Server
 	frozen atomic.Bool
 
@@ -215,7 +215,7 @@ func newMITM(t *testing.T, hubURL string) *mitm {
 }
 
 func (m *mitm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// A frozen link answers no ping either.
+	// A frozen uplink answers no ping either.
 	alive := func(context.Context, []byte) bool { return !m.frozen.Load() }
 	pc, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}, OnPingReceived: alive})
 	if err != nil {

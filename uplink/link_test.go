@@ -423,9 +423,9 @@ func TestReconnectBacksOff(t *testing.T) {
 	}
 }
 
-// TestLinkOutlivesServerTimeouts mounts the link on an http.Server with
+// TestLinkOutlivesServerTimeouts mounts the uplink on an http.Server with
 // short read and write timeouts, as the hub's are for ordinary requests:
-// they must not cut a link that is in use.
+// they must not cut an uplink that is in use.
 func TestLinkOutlivesServerTimeouts(t *testing.T) {
 	h := newHub(t, &MemoryStore{}, newKey(t))
 	id, key := h.addAgent(t)

@@ -19,12 +19,12 @@ const (
 	Subprotocol = "moonwake.link.v1"
 	// Path is the hub route that upgrades to a link.
 	Path = "/api/v1/link"
-	// MaxFrame bounds one frame; nothing the link carries is large.
+	// MaxFrame bounds one frame; nothing the uplink carries is large.
 	MaxFrame = 64 << 10
 )
 
-// Purposes: what kind of peer a link or a pairing is for. A key paired for
-// one purpose cannot open a link for another.
+// Purposes: what kind of peer an uplink or a pairing is for. A key paired for
+// one purpose cannot open an uplink for another.
 const (
 	PurposeAgent = "agent"
 	PurposeRelay = "relay"

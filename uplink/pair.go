@@ -99,7 +99,7 @@ type PairRequest struct {
 // PairResponse is the hub's answer to a good PairRequest.
 type PairResponse struct {
 	V            int               `json:"v"`
-	ID           string            `json:"id"` // the peer id, for every link session
+	ID           string            `json:"id"` // the peer id, for every uplink session
 	Purpose      string            `json:"purpose"`
 	Machine      string            `json:"machine"`
 	HubPublicKey ed25519.PublicKey `json:"hub_public_key"` // for the peer to pin

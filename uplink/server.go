@@ -33,10 +33,10 @@ var (
 )
 
 // Server is the hub's side of the link. Set the fields, mount it on Path
-// (GET), and Close it before the HTTP server shuts down: links are hijacked
+// (GET), and Close it before the HTTP server shuts down: uplinks are hijacked
 // connections, which http.Server.Shutdown neither waits for nor closes.
 //
-// The callbacks are called from the goroutine that reads the peer's link,
+// The callbacks are called from the goroutine that reads the peer's uplink,
 // so they must return quickly; for one peer they are called in order.
 // OnConnect is called each time a session becomes the peer's current one,
 // also when it replaces an older session; OnDisconnect when the peer has no
@@ -99,7 +99,7 @@ func or(d, def time.Duration) time.Duration {
 	return def
 }
 
-// ServeHTTP upgrades the request to a link, authenticates the peer and
+// ServeHTTP upgrades the request to an uplink, authenticates the peer and
 // serves the session until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.init()
@@ -365,7 +365,7 @@ func (s *Server) readLoop(ss *serverSession) error {
 // until ctx ends or, if ctx has no deadline, for ResultTimeout. An empty
 // cmd.ID is filled with a random one. Errors: EInvalid without a name,
 // EConflict when a command with the same id is waiting, EUnavailable when
-// the peer is not connected, the link breaks or no result comes in time (in
+// the peer is not connected, the uplink breaks or no result comes in time (in
 // the last two cases the command may have been carried out).
 func (s *Server) Send(ctx context.Context, peerID string, cmd Command) (Result, error) {
 	s.init()
@@ -426,7 +426,7 @@ func (ss *serverSession) send(ctx context.Context, key ed25519.PrivateKey, cmd C
 	return writeFrame(ctx, ss.conn, f)
 }
 
-// Connected reports whether the peer with that id has a link up.
+// Connected reports whether the peer with that id has an uplink up.
 func (s *Server) Connected(peerID string) bool {
 	s.init()
 	s.mu.Lock()
@@ -434,7 +434,7 @@ func (s *Server) Connected(peerID string) bool {
 	return s.sessions[peerID] != nil
 }
 
-// Drop ends the link of the peer with that id, if any: after it is
+// Drop ends the uplink of the peer with that id, if any: after it is
 // unpaired, say. It reconnects only if the KeyStore still knows it.
 func (s *Server) Drop(peerID string) {
 	s.init()
@@ -446,7 +446,7 @@ func (s *Server) Drop(peerID string) {
 	}
 }
 
-// Close ends every link, refuses new ones, and waits for the sessions to
+// Close ends every uplink, refuses new ones, and waits for the sessions to
 // end.
 func (s *Server) Close() error {
 	s.init()

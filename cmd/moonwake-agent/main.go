@@ -1,5 +1,5 @@
 // Command moonwake-agent runs on a PC that moonwake wakes and shuts down:
-// it pairs with the hub once, then runs as a service that keeps a link to
+// it pairs with the hub once, then runs as a service that keeps an uplink to
 // the hub, carries out its power commands and reports idle time, user
 // sessions and uptime. "doctor" checks what breaks Wake-on-LAN on the PC.
 package main

@@ -79,7 +79,7 @@ func TestRunWithoutPairing(t *testing.T) {
 	}
 }
 
-// TestPairThenRun drives the binary's commands against a hub's link side
+// TestPairThenRun drives the binary's commands against a hub's uplink side
 // on 127.0.0.1. Every power command is overridden to touch a file.
 func TestPairThenRun(t *testing.T) {
 	_, hubKey, _ := ed25519.GenerateKey(nil)

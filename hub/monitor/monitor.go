@@ -25,7 +25,7 @@ import (
 // Agents is what the monitor needs of the machines' agents;
 // remote.Agents implements it.
 type Agents interface {
-	// Evidence returns the machine's agent id and what its link says; nil
+	// Evidence returns the machine's agent id and what its uplink says; nil
 	// when the machine has no paired agent.
 	Evidence(machine string) (id string, ev *moonwake.AgentEvidence)
 	// OnChange registers fn to hear that what an agent says changed.
@@ -78,7 +78,7 @@ func New(o Options) *Monitor {
 	w.OnChange = mo.onChange
 	mo.w = probe.NewWatcher(w)
 	if mo.agents != nil {
-		// A link that comes or goes is news about the machine's power.
+		// An uplink that comes or goes is news about the machine's power.
 		mo.agents.OnChange(mo.w.ProbeNow)
 	}
 	return mo
@@ -259,7 +259,7 @@ func (mo *Monitor) Resync() {
 }
 
 // forget drops a deleted machine's agent: its peer row went with the
-// machine, and its link must not outlive it.
+// machine, and its uplink must not outlive it.
 func (mo *Monitor) forget(machine string) {
 	if mo.agents != nil {
 		mo.agents.Forget(machine)

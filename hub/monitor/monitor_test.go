@@ -44,7 +44,7 @@ func (a *agents) Forget(machine string) {
 	}
 }
 
-// link says the agent's link came up, as remote.Agents would.
+// link says the agent's uplink came up or went down, as remote.Agents would.
 func (a *agents) link(up bool) {
 	a.mu.Lock()
 	a.ev.Connected = up

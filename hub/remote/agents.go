@@ -1,5 +1,5 @@
 // Package remote is how the hub reaches into machines: their agents over
-// the uplink (pairing codes, links, commands, and the evidence the agents
+// the uplink (pairing codes, uplinks, commands, and the evidence the agents
 // report) and their Sunshine hosts (pairing as a Moonlight client, and the
 // "Shutdown" app). Commander routes a power command to the one that can
 // carry it out.
@@ -30,7 +30,7 @@ type AgentOptions struct {
 
 // Agents keeps the machines' agents: it hands out pairing codes
 // (moonwake.AgentPairer), serves their uplink, carries commands to them,
-// and keeps what their links say (connected, idle time, user session) as
+// and keeps what their uplinks say (connected, idle time, user session) as
 // evidence for the monitor.
 type Agents struct {
 	peers       *sqlite.PeerService
@@ -47,7 +47,7 @@ type Agents struct {
 	outcomes observers.List[func(machine, actionID string, ok bool, detail string)]
 }
 
-// agent is a paired agent and what its link last said.
+// agent is a paired agent and what its uplink last said.
 type agent struct {
 	id string
 	ev moonwake.AgentEvidence
@@ -99,7 +99,7 @@ func (a *Agents) NewAgentPairing(ctx context.Context, machine string) (moonwake.
 	return moonwake.AgentPairing{Machine: machine, Code: code, ExpiresAt: p.ExpiresAt, HubFingerprint: a.fingerprint}, nil
 }
 
-// Evidence returns the machine's agent id and a copy of what its link
+// Evidence returns the machine's agent id and a copy of what its uplink
 // says; nil when the machine has no paired agent.
 func (a *Agents) Evidence(machine string) (string, *moonwake.AgentEvidence) {
 	a.mu.Lock()
@@ -113,12 +113,12 @@ func (a *Agents) Evidence(machine string) (string, *moonwake.AgentEvidence) {
 }
 
 // OnChange registers fn to hear that what an agent says of its machine
-// changed (a link came or went, a report arrived): news about its power.
+// changed (an uplink came or went, a report arrived): news about its power.
 // fn must not block.
 func (a *Agents) OnChange(fn func(machine string)) { a.changes.Add(fn) }
 
 // Forget drops a deleted machine's agent: its peer row went with the
-// machine, and its link must not outlive it.
+// machine, and its uplink must not outlive it.
 func (a *Agents) Forget(machine string) {
 	a.mu.Lock()
 	ag := a.agents[machine]
@@ -129,7 +129,7 @@ func (a *Agents) Forget(machine string) {
 	}
 }
 
-// set records what the link says of a machine's agent, and tells the
+// set records what the uplink says of a machine's agent, and tells the
 // observers.
 func (a *Agents) set(machine, id string, update func(ev *moonwake.AgentEvidence)) {
 	a.mu.Lock()
@@ -145,7 +145,7 @@ func (a *Agents) set(machine, id string, update func(ev *moonwake.AgentEvidence)
 	}
 }
 
-// replaced drops the link of the agent that a new pairing replaced (its key
+// replaced drops the uplink of the agent that a new pairing replaced (its key
 // is gone from the store), and starts afresh with the new one.
 func (a *Agents) replaced(p *uplink.Peer) {
 	a.mu.Lock()
