@@ -31,6 +31,10 @@ type Machine struct {
 	Ports     []int    `json:"ports,omitempty"`     // TCP ports whose answer means "on"; empty: DefaultProbePorts
 	Password  string   `json:"-"`                   // SecureOn password, normalized hex; never rendered
 	Tags      []string `json:"tags"`
+	// Relay names the relay that serves this machine: wakes and probes go
+	// through it. Empty lets the machine's address decide: the relay whose
+	// networks hold Host, else the hub itself.
+	Relay string `json:"relay,omitempty"`
 	// Notify says where this machine's failed actions are reported, besides
 	// the hub's own target; nil for nowhere else.
 	Notify *NotifyTarget `json:"notify,omitempty"`
@@ -91,6 +95,10 @@ func (m *Machine) Normalize() error {
 			return Errorf(EInvalid, "broadcast %q: not an IP address", m.Broadcast)
 		}
 		m.Broadcast = a.String()
+	}
+	m.Relay = strings.TrimSpace(m.Relay)
+	if m.Relay != "" && !ValidName(m.Relay) {
+		return Errorf(EInvalid, "relay %q: not a relay name; use 1-63 characters a-z, 0-9, '-' or '_', starting with a letter or digit", m.Relay)
 	}
 	if m.Port < 0 || m.Port > 65535 {
 		return Errorf(EInvalid, "port %d: must be between 1 and 65535", m.Port)
@@ -206,6 +214,7 @@ type MachineUpdate struct {
 	Port      *int
 	Ports     *[]int
 	Password  *string
+	Relay     *string
 	Notify    **NotifyTarget // *nil clears it
 	Tags      *[]string
 }
@@ -222,6 +231,7 @@ func (u MachineUpdate) Apply(m Machine) Machine {
 	set(&m.Interface, u.Interface)
 	set(&m.Broadcast, u.Broadcast)
 	set(&m.Password, u.Password)
+	set(&m.Relay, u.Relay)
 	if u.Port != nil {
 		m.Port = *u.Port
 	}

@@ -7,12 +7,12 @@ import (
 
 func TestMachineNormalize(t *testing.T) {
 	m := Machine{Name: " gaming-pc ", MAC: "AABB.CCDD.EEFF", Host: "pc.lan", Broadcast: "::ffff:192.0.2.255",
-		Password: "0A-0B-0C-0D", Tags: []string{"Games", "games", "lan"}}
+		Password: "0A-0B-0C-0D", Tags: []string{"Games", "games", "lan"}, Relay: " office_relay-2 "}
 	if err := m.Normalize(); err != nil {
 		t.Fatal(err)
 	}
 	if m.Name != "gaming-pc" || m.MAC != "aa:bb:cc:dd:ee:ff" || m.Password != "0a:0b:0c:0d" ||
-		strings.Join(m.Tags, ",") != "games,lan" || m.Source != SourceAPI {
+		strings.Join(m.Tags, ",") != "games,lan" || m.Source != SourceAPI || m.Relay != "office_relay-2" {
 		t.Fatalf("%+v", m)
 	}
 	bad := []struct {
@@ -27,12 +27,36 @@ func TestMachineNormalize(t *testing.T) {
 		{Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:ff", Port: -1}, "port"},
 		{Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:ff", Password: "01:02"}, "password"},
 		{Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:ff", Tags: []string{"no spaces"}}, "tag"},
+		{Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:ff", Relay: "Office"}, "relay"},
+		{Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:ff", Relay: "office relay"}, "relay"},
+		{Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:ff", Relay: "-office"}, "relay"},
+		{Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:ff", Relay: strings.Repeat("r", 64)}, "relay"},
 	}
 	for _, b := range bad {
 		err := b.m.Normalize()
 		if ErrorCode(err) != EInvalid || !strings.Contains(ErrorMessage(err), b.want) {
 			t.Errorf("%+v: %v, want EInvalid about %q", b.m, err, b.want)
 		}
+	}
+}
+
+func TestMachineRelay(t *testing.T) {
+	for _, relay := range []string{"", "   "} {
+		m := Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:ff", Relay: relay}
+		if err := m.Normalize(); err != nil || m.Relay != "" {
+			t.Errorf("relay %q: %v, %q; want no relay", relay, err, m.Relay)
+		}
+	}
+	m := Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:ff", Relay: "office"}
+	if got := (MachineUpdate{}).Apply(m); got.Relay != "office" {
+		t.Errorf("empty update changed the relay to %q", got.Relay)
+	}
+	lab, none := "lab", ""
+	if got := (MachineUpdate{Relay: &lab}).Apply(m); got.Relay != "lab" {
+		t.Errorf("update to lab: %q", got.Relay)
+	}
+	if got := (MachineUpdate{Relay: &none}).Apply(m); got.Relay != "" {
+		t.Errorf("clearing update: %q", got.Relay)
 	}
 }
 

@@ -30,10 +30,14 @@ type Token struct {
 	Machines []string `json:"machines"` // empty: every machine
 	Actions  []string `json:"actions"`  // what it may do to those machines
 	Admin    bool     `json:"admin"`    // may manage machines and tokens, and do anything
-	// Link marks a tap link: it works on its link page (/l/…) only,
+	// TapLink marks a tap link: it works on its link page (/l/…) only,
 	// never on the API, so a leaked link does its one thing and reads
 	// nothing else (not the audit log, not the evidence).
 	TapLink bool `json:"link,omitempty"`
+	// RelayEnrol marks a relay enrolment token: relays (pods that are
+	// re-created) enrol with it, again and again, until it is revoked; it
+	// works on the enrolment route only and reads nothing.
+	RelayEnrol bool `json:"relay_enrol,omitempty"`
 
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
@@ -68,6 +72,9 @@ func (t *Token) Scope() string {
 	if len(t.Machines) > 0 {
 		on = strings.Join(t.Machines, ", ")
 	}
+	if t.RelayEnrol {
+		return "relay enrolment"
+	}
 	if t.TapLink {
 		// Its link page only, never the API.
 		return "tap link: " + acts + " on " + on
@@ -87,6 +94,9 @@ func (t *Token) Normalize() error {
 	}
 	if t.TapLink && (t.Admin || len(t.Machines) != 1 || len(t.Actions) != 1) {
 		return Errorf(EInvalid, "a tap link does one action on one machine, and is not an admin token")
+	}
+	if t.RelayEnrol && (t.Admin || t.TapLink || len(t.Machines) != 0 || len(t.Actions) != 0) {
+		return Errorf(EInvalid, "a relay enrolment token enrols relays and does nothing else: no machines, no actions, not an admin token")
 	}
 	for _, a := range t.Actions {
 		if !slices.Contains(KnownActions, a) {

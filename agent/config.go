@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/moonwake/moonwake/internal/privfile"
 	"github.com/moonwake/moonwake/uplink"
 )
 
@@ -244,37 +245,8 @@ func WriteState(path string, s *State) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create state directory: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".state-*.tmp")
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		f.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := restrictToAdmins(tmp); err != nil {
-		f.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write state: %w", err)
+	if err := privfile.Write(path, append(b, '\n'), restrictToAdmins); err != nil {
+		return fmt.Errorf("state: %w", err)
 	}
 	return nil
 }

@@ -120,6 +120,7 @@ type MachineInput struct {
 	Ports     []int    `json:"ports,omitempty"`
 	Password  string   `json:"password,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
+	Relay     string   `json:"relay,omitempty"` // the relay that serves it; "": chosen by its address
 }
 
 // ListMachines returns the machines the token may see.
@@ -176,6 +177,8 @@ type TokenInput struct {
 	Machines []string `json:"machines,omitempty"`
 	Actions  []string `json:"actions,omitempty"`
 	Admin    bool     `json:"admin,omitempty"`
+	// RelayEnrol makes a relay enrolment token.
+	RelayEnrol bool `json:"relay_enrol,omitempty"`
 }
 
 // CreateToken creates a token and returns it with its secret.
@@ -302,16 +305,8 @@ func (c *Client) Command(ctx context.Context, name, action string) (*moonwake.Ac
 	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/"+url.PathEscape(action), nil, &out)
 }
 
-// Pairing is a one-time code that lets an agent pair with a machine.
-type Pairing struct {
-	Machine        string    `json:"machine"`
-	Code           string    `json:"code"`
-	ExpiresAt      time.Time `json:"expires_at"`
-	HubFingerprint string    `json:"hub_fingerprint"`
-}
-
 // Pair asks for a pairing code for a machine's agent.
-func (c *Client) Pair(ctx context.Context, name string) (*Pairing, error) {
-	var out Pairing
+func (c *Client) Pair(ctx context.Context, name string) (*moonwake.AgentPairing, error) {
+	var out moonwake.AgentPairing
 	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/pair", nil, &out)
 }

@@ -3,27 +3,19 @@ package client
 import (
 	"context"
 	"net/url"
-	"time"
-)
 
-// SunshinePairing is the outcome of pairing the hub with a machine's
-// Sunshine host.
-type SunshinePairing struct {
-	Machine    string    `json:"machine"`
-	PairedAt   time.Time `json:"paired_at"`
-	MAC        string    `json:"mac"`         // the host's, from its paired /serverinfo; "" if it gave none
-	MACMatches bool      `json:"mac_matches"` // whether it is the machine's registered MAC
-}
+	"github.com/moonwake/moonwake"
+)
 
 // PairSunshine pairs the hub with the Sunshine host of a machine while pin
 // is typed into Sunshine's web UI. port is the host's base (HTTP) port; 0
 // means Sunshine's default, 47989.
-func (c *Client) PairSunshine(ctx context.Context, name, pin string, port int) (*SunshinePairing, error) {
+func (c *Client) PairSunshine(ctx context.Context, name, pin string, port int) (*moonwake.SunshinePairing, error) {
 	in := map[string]any{"pin": pin}
 	if port != 0 {
 		in["port"] = port
 	}
-	var out SunshinePairing
+	var out moonwake.SunshinePairing
 	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/sunshine/pair", in, &out)
 }
 
@@ -31,7 +23,7 @@ func (c *Client) PairSunshine(ctx context.Context, name, pin string, port int) (
 // hub sending a PIN of its own to Sunshine's web UI (at webPort; 0 means
 // 47990) with the web UI's username and password, which the hub does not
 // keep.
-func (c *Client) PairSunshineAuto(ctx context.Context, name string, port, webPort int, username, password string) (*SunshinePairing, error) {
+func (c *Client) PairSunshineAuto(ctx context.Context, name string, port, webPort int, username, password string) (*moonwake.SunshinePairing, error) {
 	in := map[string]any{"auto": true, "username": username, "password": password}
 	if port != 0 {
 		in["port"] = port
@@ -39,6 +31,6 @@ func (c *Client) PairSunshineAuto(ctx context.Context, name string, port, webPor
 	if webPort != 0 {
 		in["web_port"] = webPort
 	}
-	var out SunshinePairing
+	var out moonwake.SunshinePairing
 	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/sunshine/pair", in, &out)
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,7 +54,7 @@ type Hub struct {
 	actions     *sqlite.ActionService
 	events      *events.Broker
 	prober      *probe.Prober
-	agents      *remote.Agents
+	remote      *remote.Remote
 	monitor     *monitor.Monitor
 	notifier    *notify.Dispatcher
 	power       *power.Service
@@ -121,20 +122,26 @@ func (h *Hub) Open(ctx context.Context) error {
 	if h.events, err = events.NewBroker(ctx, history, nil); err != nil {
 		return err
 	}
-	if h.agents, err = remote.NewAgents(ctx, remote.AgentOptions{Peers: sqlite.NewPeerService(h.db), Key: key, Logger: h.log}); err != nil {
+	h.remote, err = remote.New(ctx, remote.Options{
+		Peers: sqlite.NewPeerService(h.db), Relays: sqlite.NewRelayStore(h.db), Tokens: sqlite.NewTokenService(h.db),
+		Key: key, Logger: h.log,
+	})
+	if err != nil {
 		return err
 	}
 	sunshineHosts := remote.NewSunshineHosts(h.db, h.cfg.Data)
 	h.prober = probe.NewProber(probe.ProberOptions{Timeout: h.cfg.Probe.Timeout})
 	h.monitor = monitor.New(monitor.Options{
-		Machines: h.machines, Events: h.events, Store: history, Agents: h.agents, Logger: h.log,
-		Watch: probe.WatchOptions{Probe: h.prober.Probe, Rest: h.cfg.Probe.Interval, Fast: h.cfg.Probe.FastInterval, IdleAfter: h.cfg.Probe.IdleAfter},
+		Machines: h.machines, Events: h.events, Store: history, Agents: h.remote.Agents, Logger: h.log,
+		// A machine on a relay's network is probed by that relay.
+		Watch: probe.WatchOptions{Probe: h.remote.Relays.Probe(h.prober.Probe), Rest: h.cfg.Probe.Interval, Fast: h.cfg.Probe.FastInterval, IdleAfter: h.cfg.Probe.IdleAfter},
 	})
 	h.notifier = notify.NewDispatcher(nil, h.log)
 	h.power = power.New(h.actions, power.Options{
 		Count: h.cfg.Wake.Count, WakeDeadline: h.cfg.Wake.Deadline, ShutdownDeadline: h.cfg.Shutdown.Deadline,
 		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, Logger: h.log,
-		Monitor: h.monitor, Commander: remote.NewCommander(h.agents, sunshineHosts), Notify: h.notifyAction,
+		Monitor: h.monitor, Commander: remote.NewCommander(h.remote.Agents, sunshineHosts), Relays: h.remote.Relays,
+		Notify: h.notifyAction,
 	})
 	schedules, idle, err := h.cfg.Policies()
 	if err != nil {
@@ -187,9 +194,23 @@ func (h *Hub) openStore(ctx context.Context) error {
 		return fmt.Errorf("machines from the config file: %s", moonwake.ErrorMessage(err))
 	}
 	tokens := sqlite.NewTokenService(db)
+	if err := h.relayEnrolToken(ctx, tokens); err != nil {
+		return err
+	}
 	if ok, err := tokens.HasAdminToken(ctx); err != nil {
 		return err
 	} else if ok {
+		return nil
+	}
+	if h.cfg.AdminTokenFile != "" {
+		secret, err := readSecret(h.cfg.AdminTokenFile)
+		if err != nil {
+			return fmt.Errorf("admin_token_file: %w", err)
+		}
+		if err := tokens.ImportToken(ctx, &moonwake.Token{Name: "admin", Admin: true}, secret); err != nil {
+			return fmt.Errorf("admin_token_file %s: %s", h.cfg.AdminTokenFile, moonwake.ErrorMessage(err))
+		}
+		h.log.Info("created the first admin token from admin_token_file", "file", h.cfg.AdminTokenFile)
 		return nil
 	}
 	secret, err := tokens.CreateToken(ctx, &moonwake.Token{Name: "admin", Admin: true})
@@ -203,6 +224,45 @@ func (h *Hub) openStore(ctx context.Context) error {
 	return nil
 }
 
+// relayEnrolTokenName names the enrolment token from relay_enrol_token_file.
+const relayEnrolTokenName = "relay-enrol-file"
+
+// relayEnrolToken makes the enrolment token in relay_enrol_token_file
+// valid, revoking the one an older version of the file held.
+func (h *Hub) relayEnrolToken(ctx context.Context, tokens *sqlite.TokenService) error {
+	if h.cfg.RelayEnrolTokenFile == "" {
+		return nil
+	}
+	secret, err := readSecret(h.cfg.RelayEnrolTokenFile)
+	if err != nil {
+		return fmt.Errorf("relay_enrol_token_file: %w", err)
+	}
+	if t, err := tokens.Authenticate(ctx, secret); err == nil {
+		if !t.RelayEnrol {
+			return fmt.Errorf("relay_enrol_token_file %s holds token %q, which is not a relay enrolment token", h.cfg.RelayEnrolTokenFile, t.Name)
+		}
+		return nil
+	}
+	if _, err := tokens.RevokeToken(ctx, relayEnrolTokenName); err != nil && moonwake.ErrorCode(err) != moonwake.ENotFound {
+		return err
+	}
+	if err := tokens.ImportToken(ctx, &moonwake.Token{Name: relayEnrolTokenName, RelayEnrol: true}, secret); err != nil {
+		return fmt.Errorf("relay_enrol_token_file %s: %s", h.cfg.RelayEnrolTokenFile, moonwake.ErrorMessage(err))
+	}
+	h.log.Info("relays may enrol with the token in relay_enrol_token_file", "file", h.cfg.RelayEnrolTokenFile)
+	return nil
+}
+
+// readSecret reads a secret from a file, without its surrounding white
+// space (a Secret written with echo ends in a newline).
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 // openFrontDoors builds the API, the web app (on every path the API does
 // not claim), the Home Assistant bridge and the HTTP server.
 func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineService, keepAwake moonwake.KeepAwakeService, sunshineHosts moonwake.SunshinePairer) error {
@@ -213,7 +273,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 	tokens := sqlite.NewTokenService(h.db)
 	h.api = &httpapi.Server{
 		Machines: machines, Tokens: tokens, Actions: h.actions, Power: h.power, Events: h.events,
-		Monitor: h.monitor, Pairing: h.agents, Uplink: h.agents.Uplink(), Pair: h.agents.Pair(),
+		Monitor: h.monitor, Pairing: h.remote.Agents, Relays: h.remote.Relays, Uplink: h.remote.Uplink(), Pair: h.remote.Pair(),
 		KeepAwake: keepAwake, Sunshine: sunshineHosts, Logger: h.log,
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		TrustedProxies: proxies,
@@ -223,7 +283,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 		h.web = &web.Server{
 			Machines: machines, Tokens: tokens, Actions: h.actions,
 			Sessions: sqlite.NewSessionService(h.db, h.cfg.UI.TTL()),
-			Power:    h.power, Events: h.events, Monitor: h.monitor, Pairing: h.agents,
+			Power:    h.power, Events: h.events, Monitor: h.monitor, Pairing: h.remote.Agents,
 			KeepAwake: keepAwake, Sunshine: sunshineHosts,
 			PublicURL: h.cfg.PublicURL, TrustedProxies: proxies, SessionTTL: h.cfg.UI.TTL(),
 			Logger: h.log.With("component", "web"),
@@ -255,7 +315,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 	}
 	// Uplinks are hijacked connections, which Shutdown neither waits for
 	// nor closes.
-	h.srv.RegisterOnShutdown(func() { h.agents.Close() })
+	h.srv.RegisterOnShutdown(func() { h.remote.Close() })
 	return nil
 }
 
@@ -341,8 +401,8 @@ func (h *Hub) Close() error {
 	if h.mqtt != nil {
 		errs = append(errs, h.mqtt.Close())
 	}
-	if h.agents != nil {
-		errs = append(errs, h.agents.Close())
+	if h.remote != nil {
+		errs = append(errs, h.remote.Close())
 	}
 	if h.srv != nil {
 		errs = append(errs, h.srv.Close())

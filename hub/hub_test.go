@@ -540,6 +540,67 @@ func TestConfigMachinesWin(t *testing.T) {
 	th.must(404, "GET", "/api/v1/machines/pc", th.Admin, nil)
 }
 
+// A machine may name its relay: through the API (create, PATCH, clear) and
+// in the config file; GET answers it, and it survives a restart.
+func TestMachineRelayField(t *testing.T) {
+	cfg := newConfig(t)
+	cfg.Machines = []config.Machine{{Name: "cfg", MAC: "aa:bb:cc:dd:ee:1c", Relay: "garage"}}
+	th := startHub(t, cfg)
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:1a", r, map[string]any{"relay": "office"})
+	th.addMachine("nas", "aa:bb:cc:dd:ee:1b", r, nil)
+	a := th.must(400, "POST", "/api/v1/machines", th.Admin, map[string]any{"name": "bad", "mac": "aa:bb:cc:dd:ee:1d", "relay": "Office Relay"})
+	if !bytes.Contains(a.Body, []byte("relay")) {
+		t.Errorf("error %s does not mention the relay", a.Body)
+	}
+	th.must(400, "PATCH", "/api/v1/machines/pc", th.Admin, map[string]any{"relay": 7})
+
+	relay := func(name string) string {
+		t.Helper()
+		var m moonwake.Machine
+		a := th.must(200, "GET", "/api/v1/machines/"+name, th.Admin, nil)
+		a.decode(t, &m)
+		if m.Relay == "" && bytes.Contains(a.Body, []byte(`"relay"`)) {
+			t.Errorf("%s: empty relay rendered: %s", name, a.Body)
+		}
+		return m.Relay
+	}
+	if got := relay("pc"); got != "office" {
+		t.Fatalf("pc: relay %q, want office", got)
+	}
+	if got := relay("cfg"); got != "garage" {
+		t.Fatalf("cfg: relay %q, want garage", got)
+	}
+	var m moonwake.Machine
+	th.must(200, "PATCH", "/api/v1/machines/nas", th.Admin, map[string]any{"relay": "attic"}).decode(t, &m)
+	if m.Relay != "attic" {
+		t.Fatalf("patched: %+v", m)
+	}
+	var cleared moonwake.Machine
+	th.must(200, "PATCH", "/api/v1/machines/pc", th.Admin, map[string]any{"relay": nil}).decode(t, &cleared)
+	if cleared.Relay != "" {
+		t.Fatalf("not cleared: %+v", cleared)
+	}
+	var list struct{ Machines []moonwake.Machine }
+	th.must(200, "GET", "/api/v1/machines", th.Admin, nil).decode(t, &list)
+	got := map[string]string{}
+	for _, m := range list.Machines {
+		got[m.Name] = m.Relay
+	}
+	if got["pc"] != "" || got["nas"] != "attic" || got["cfg"] != "garage" {
+		t.Fatalf("list: %v", got)
+	}
+
+	th.Stop()
+	th = startHub(t, cfg)
+	if got := relay("nas"); got != "attic" {
+		t.Fatalf("after restart: nas relay %q, want attic", got)
+	}
+	if got := relay("pc"); got != "" {
+		t.Fatalf("after restart: pc relay %q, want none", got)
+	}
+}
+
 func TestRestartKeepsEverything(t *testing.T) {
 	cfg := newConfig(t)
 	th := startHub(t, cfg)

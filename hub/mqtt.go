@@ -23,7 +23,7 @@ func (h *Hub) openMQTT() (*hass.Bridge, error) {
 	}
 	b, err := hass.New(hass.Options{
 		Broker: c.Broker, Username: c.Username, Password: c.Password, ClientID: c.ClientID,
-		HubID:       mqttHubID(h.agents.Fingerprint()),
+		HubID:       mqttHubID(h.remote.Fingerprint()),
 		TopicPrefix: c.TopicPrefix, DiscoveryPrefix: c.DiscoveryPrefix, PublicURL: h.cfg.PublicURL,
 		Scope: c.Scope(), TLS: tlsConfig,
 		Machines: h.machines, Monitor: h.monitor, Power: h.power, Actions: h.actions, Events: h.events,

@@ -51,8 +51,8 @@ const (
 // Command is what the hub asks a peer to do.
 type Command struct {
 	ID   string          `json:"id"`             // chosen by the hub (an action id); answers name it
-	Name string          `json:"name"`           // "shutdown", "reboot", "sleep", "hibernate" …
-	Args json.RawMessage `json:"args,omitempty"` // command-specific, for later commands
+	Name string          `json:"name"`           // "shutdown", "reboot", "sleep", "hibernate"; a relay's "wake", "probe"
+	Args json.RawMessage `json:"args,omitempty"` // command-specific: what a relay wakes or probes
 }
 
 // Result is a peer's answer to a command. For a power command it is sent
@@ -62,6 +62,9 @@ type Result struct {
 	OK        bool   `json:"ok"`
 	Error     string `json:"error,omitempty"`  // why it was refused, or how it failed
 	Detail    string `json:"detail,omitempty"` // what was or will be done, in words
+	// Data is a command's answer for programs, such as a relay's probe
+	// evidence; nil for power commands.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Report is what a peer measures and sends periodically. Fields it could
@@ -75,7 +78,10 @@ type Report struct {
 	OS            string    `json:"os,omitempty"`
 	Arch          string    `json:"arch,omitempty"`
 	Software      string    `json:"software,omitempty"` // the peer's version
-	Errors        []string  `json:"errors,omitempty"`
+	// Networks are the subnets a relay serves, as CIDR prefixes
+	// ("192.168.1.0/24"); agents leave it out.
+	Networks []string `json:"networks,omitempty"`
+	Errors   []string `json:"errors,omitempty"`
 }
 
 // frame is one message on the wire. Which fields are set depends on Type;

@@ -87,8 +87,12 @@ func hashNormalized(raw string) string {
 
 // PairRequest is what a peer POSTs to PairPath.
 type PairRequest struct {
-	V         int               `json:"v"`
-	Code      string            `json:"code"`
+	V    int    `json:"v"`
+	Code string `json:"code,omitempty"`
+	// Token, instead of a code, enrols a relay with an enrolment token
+	// (reusable and revocable, for pods that are re-created), under Name.
+	Token     string            `json:"token,omitempty"`
+	Name      string            `json:"name,omitempty"`
 	Purpose   string            `json:"purpose"` // PurposeAgent or PurposeRelay
 	PublicKey ed25519.PublicKey `json:"public_key"`
 	Hostname  string            `json:"hostname,omitempty"` // for people, not trusted
@@ -111,6 +115,15 @@ type errorBody struct {
 	Code  string `json:"code"`
 }
 
+// TokenEnroller is a PairingStore that also enrols relays by token.
+type TokenEnroller interface {
+	// EnrolRelay checks token, a relay enrolment token, and registers p
+	// as the relay called name, replacing the key that relay had; the
+	// stored peer is returned. EUnauthorized for a token that is not an
+	// active enrolment token; EInvalid for a bad name.
+	EnrolRelay(ctx context.Context, token, name string, now time.Time, p Peer) (*Peer, error)
+}
+
 // Pairer is the hub's side of pairing.
 type Pairer struct {
 	Store  PairingStore
@@ -131,10 +144,6 @@ func (p *Pairer) Pair(ctx context.Context, req PairRequest) (*PairResponse, erro
 	if len(req.PublicKey) != ed25519.PublicKeySize {
 		return nil, moonwake.Errorf(moonwake.EInvalid, "public_key must be an Ed25519 public key (32 bytes, base64)")
 	}
-	hash, err := HashCode(req.Code)
-	if err != nil {
-		return nil, err
-	}
 	if p.Store == nil || len(p.HubKey) != ed25519.PrivateKeySize {
 		return nil, errors.New("pairer without a store or hub key")
 	}
@@ -142,12 +151,27 @@ func (p *Pairer) Pair(ctx context.Context, req PairRequest) (*PairResponse, erro
 	if p.Now != nil {
 		now = p.Now
 	}
-	peer, err := p.Store.RedeemPairing(ctx, hash, now().UTC(), Peer{
-		ID: NewPeerID(req.Purpose), Purpose: req.Purpose, PublicKey: req.PublicKey,
-	})
-	if err != nil {
-		return nil, err
+	peer := Peer{ID: NewPeerID(req.Purpose), Purpose: req.Purpose, PublicKey: req.PublicKey}
+	var got *Peer
+	if req.Code == "" && req.Token != "" {
+		te, ok := p.Store.(TokenEnroller)
+		if !ok || req.Purpose != PurposeRelay {
+			return nil, moonwake.Errorf(moonwake.EInvalid, "only relays enrol with a token; pair with a code")
+		}
+		var err error
+		if got, err = te.EnrolRelay(ctx, req.Token, req.Name, now().UTC(), peer); err != nil {
+			return nil, err
+		}
+	} else {
+		hash, err := HashCode(req.Code)
+		if err != nil {
+			return nil, err
+		}
+		if got, err = p.Store.RedeemPairing(ctx, hash, now().UTC(), peer); err != nil {
+			return nil, err
+		}
 	}
+	peer = *got
 	return &PairResponse{
 		V: Version, ID: peer.ID, Purpose: peer.Purpose, Machine: peer.Machine,
 		HubPublicKey: p.HubKey.Public().(ed25519.PublicKey),
@@ -225,8 +249,10 @@ func Pair(ctx context.Context, hc *http.Client, hubURL string, req PairRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := HashCode(req.Code); err != nil {
-		return nil, err
+	if req.Token == "" {
+		if _, err := HashCode(req.Code); err != nil {
+			return nil, err
+		}
 	}
 	req.V = Version
 	body, err := json.Marshal(req)

@@ -48,9 +48,9 @@ func newMachinesListCmd(e *env) *cobra.Command {
 				return printJSON(e.stdout, ms)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tMAC\tHOST\tSEND TO\tTAGS\tSOURCE")
+			fmt.Fprintln(tw, "NAME\tMAC\tHOST\tSEND TO\tRELAY\tTAGS\tSOURCE")
 			for _, m := range ms {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.MAC, dash(m.Host), sendTo(&m.Machine), dash(strings.Join(m.Tags, ",")), m.Source)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.MAC, dash(m.Host), sendTo(&m.Machine), dash(m.Relay), dash(strings.Join(m.Tags, ",")), m.Source)
 			}
 			return tw.Flush()
 		},
@@ -88,12 +88,13 @@ func newMachinesAddCmd(e *env) *cobra.Command {
 		Use:   "add NAME MAC",
 		Short: "Register a machine",
 		Example: `  moonwake machines add gaming-pc aa:bb:cc:dd:ee:ff --host 192.168.1.20 --interface eth0
-  moonwake machines add nas 00-11-22-33-44-55 --broadcast 192.168.1.255 --tags storage`,
+  moonwake machines add nas 00-11-22-33-44-55 --broadcast 192.168.1.255 --tags storage
+  moonwake machines add office-pc 00-11-22-33-44-66 --host 10.20.0.15 --relay office`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in.Name, in.MAC = args[0], args[1]
 			m := moonwake.Machine{Name: in.Name, MAC: in.MAC, Host: in.Host, Interface: in.Interface,
-				Broadcast: in.Broadcast, Port: in.Port, Password: in.Password, Tags: in.Tags}
+				Broadcast: in.Broadcast, Port: in.Port, Password: in.Password, Tags: in.Tags, Relay: in.Relay}
 			if err := m.Normalize(); err != nil {
 				return err // nothing sent to the hub
 			}
@@ -116,6 +117,7 @@ func newMachinesAddCmd(e *env) *cobra.Command {
 	fl.IntVar(&in.Port, "port", 0, "UDP port (default 9)")
 	fl.StringVar(&in.Password, "password", "", "SecureOn password")
 	fl.StringSliceVar(&in.Tags, "tags", nil, "tags, comma-separated")
+	fl.StringVar(&in.Relay, "relay", "", "`NAME` of the relay that serves it (default: chosen by its address)")
 	hf.register(cmd)
 	return cmd
 }

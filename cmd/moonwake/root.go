@@ -37,6 +37,8 @@ authenticated API, or send a magic packet right here with "moonwake wake".`,
 		newPowerCmd(e, "hibernate", "Hibernate a machine"),
 		newKeepAwakeCmd(e),
 		newSunshineCmd(e),
+		newRelayCmd(e),
+		newRelaysCmd(e),
 	)
 	return root
 }

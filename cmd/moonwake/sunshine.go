@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/moonwake/moonwake/client"
+	"github.com/moonwake/moonwake"
 	"github.com/spf13/cobra"
 )
 
@@ -106,7 +106,7 @@ HTTPS port.`,
 	return cmd
 }
 
-func printSunshinePairing(e *env, p *client.SunshinePairing) {
+func printSunshinePairing(e *env, p *moonwake.SunshinePairing) {
 	fmt.Fprintf(e.stdout, "%s: paired with its Sunshine host at %s\n", p.Machine, p.PairedAt.Local().Format(time.RFC3339))
 	switch {
 	case p.MAC == "":

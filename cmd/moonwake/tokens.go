@@ -44,7 +44,7 @@ func (l localTokens) close() error { return l.db.Close() }
 type remoteTokens struct{ c *client.Client }
 
 func (r remoteTokens) create(ctx context.Context, t *moonwake.Token) (string, error) {
-	nt, secret, err := r.c.CreateToken(ctx, client.TokenInput{Name: t.Name, Machines: t.Machines, Actions: t.Actions, Admin: t.Admin})
+	nt, secret, err := r.c.CreateToken(ctx, client.TokenInput{Name: t.Name, Machines: t.Machines, Actions: t.Actions, Admin: t.Admin, RelayEnrol: t.RelayEnrol})
 	if err == nil {
 		*t = *nt
 	}
@@ -113,23 +113,24 @@ func newTokensCreateCmd(e *env) *cobra.Command {
 	var f tokensFlags
 	var name string
 	var machines, actions []string
-	var admin bool
+	var admin, relayEnrol bool
 	cmd := &cobra.Command{
-		Use:   "create --name NAME [--machines a,b] [--actions wake,shutdown] [--admin]",
+		Use:   "create --name NAME [--machines a,b] [--actions wake,shutdown] [--admin | --relay-enrol]",
 		Short: "Create a token and print its secret, alone on stdout, once",
 		Example: `  moonwake tokens create --name phone --machines gaming-pc --actions wake
   moonwake tokens create --name home-assistant --actions wake,shutdown
   moonwake tokens create --name laptop --admin
+  moonwake tokens create --name k3s-relays --relay-enrol
   TOKEN=$(moonwake tokens create --data /var/lib/moonwake --name ci)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
 				return usagef("--name is required")
 			}
-			if !cmd.Flags().Changed("actions") {
+			if !cmd.Flags().Changed("actions") && !relayEnrol {
 				actions = []string{moonwake.ActionWake}
 			}
-			t := &moonwake.Token{Name: name, Machines: machines, Actions: actions, Admin: admin}
+			t := &moonwake.Token{Name: name, Machines: machines, Actions: actions, Admin: admin, RelayEnrol: relayEnrol}
 			if err := t.Normalize(); err != nil {
 				return err
 			}
@@ -150,6 +151,7 @@ func newTokensCreateCmd(e *env) *cobra.Command {
 	cmd.Flags().StringSliceVar(&machines, "machines", nil, "machines it may use, comma-separated (default: all)")
 	cmd.Flags().StringSliceVar(&actions, "actions", nil, "actions it may do: "+strings.Join(moonwake.KnownActions, ",")+" (default: wake)")
 	cmd.Flags().BoolVar(&admin, "admin", false, "may do everything, including managing machines and tokens")
+	cmd.Flags().BoolVar(&relayEnrol, "relay-enrol", false, "enrols relays (moonwake relay, MOONWAKE_RELAY_TOKEN_FILE) and does nothing else")
 	f.register(cmd)
 	return cmd
 }

@@ -35,6 +35,14 @@ type Config struct {
 	// https://wake.example.net: tap links and Home Assistant's
 	// configuration_url are made from it. Empty: from each request.
 	PublicURL string `yaml:"public_url"`
+	// AdminTokenFile holds the secret of the first admin token, made
+	// elsewhere (a Kubernetes Secret): when the hub has no admin token, it
+	// creates one with that secret instead of printing a new one.
+	AdminTokenFile string `yaml:"admin_token_file"`
+	// RelayEnrolTokenFile holds a relay enrolment token that the hub
+	// accepts (the relays get the same Secret); when the file changes, the
+	// token it held before is revoked.
+	RelayEnrolTokenFile string `yaml:"relay_enrol_token_file"`
 
 	RateLimit RateLimit             `yaml:"rate_limit"`
 	Wake      Wake                  `yaml:"wake"`
@@ -104,6 +112,7 @@ type Machine struct {
 	Password  string                 `yaml:"password"`
 	Notify    *moonwake.NotifyTarget `yaml:"notify"`
 	Tags      []string               `yaml:"tags"`
+	Relay     string                 `yaml:"relay"` // the relay that serves it; empty: chosen by its address
 }
 
 // Default returns the configuration used when nothing is set.
@@ -173,6 +182,8 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_NOTIFY_NTFY", "notify.ntfy"},
 	{"MOONWAKE_PASSTHROUGH_LISTEN", "passthrough.listen"},
 	{"MOONWAKE_PUBLIC_URL", "public_url"},
+	{"MOONWAKE_ADMIN_TOKEN_FILE", "admin_token_file"},
+	{"MOONWAKE_RELAY_ENROL_TOKEN_FILE", "relay_enrol_token_file"},
 	{"MOONWAKE_MQTT_BROKER", "mqtt.broker"},
 	{"MOONWAKE_MQTT_USERNAME", "mqtt.username"},
 	{"MOONWAKE_MQTT_PASSWORD", "mqtt.password"},
@@ -241,6 +252,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 	}
 	str("MOONWAKE_PUBLIC_URL", &c.PublicURL)
+	str("MOONWAKE_ADMIN_TOKEN_FILE", &c.AdminTokenFile)
+	str("MOONWAKE_RELAY_ENROL_TOKEN_FILE", &c.RelayEnrolTokenFile)
 	if err := c.UI.applyEnv(getenv); err != nil {
 		return err
 	}
@@ -414,7 +427,7 @@ func (m Machine) Domain() *moonwake.Machine {
 	return &moonwake.Machine{
 		Name: m.Name, MAC: m.MAC, Host: m.Host, Interface: m.Interface,
 		Broadcast: m.Broadcast, Port: m.Port, Ports: m.Ports, Password: m.Password, Notify: m.Notify,
-		Tags: m.Tags, Source: moonwake.SourceConfig,
+		Tags: m.Tags, Relay: m.Relay, Source: moonwake.SourceConfig,
 	}
 }
 

@@ -23,6 +23,7 @@ machines:
     mac: AA-BB-CC-DD-EE-FF
     interface: eth0
     tags: [games]
+    relay: office
 `), 0o600)
 	env := map[string]string{"MOONWAKE_DATA": "/data", "MOONWAKE_WAKE_COUNT": "2", "PORT": "1234"}
 	c, err := Load(path, func(k string) string { return env[k] })
@@ -43,7 +44,7 @@ machines:
 		t.Errorf("proxies %v", p)
 	}
 	m, ok := c.FindMachine("gaming-pc")
-	if !ok || m.MAC != "aa:bb:cc:dd:ee:ff" || m.Source != "config" {
+	if !ok || m.MAC != "aa:bb:cc:dd:ee:ff" || m.Source != "config" || m.Relay != "office" {
 		t.Errorf("machine %+v", m)
 	}
 }
@@ -68,6 +69,7 @@ func TestLoadErrors(t *testing.T) {
 		"trusted_proxies: [nope]\n":                     "trusted_proxies",
 		"machines: [{name: a, mac: ff:ff:ff:ff:ff:ff}]": "broadcast",
 		"machines: [{name: a, mac: aa:bb:cc:dd:ee:01}, {name: a, mac: aa:bb:cc:dd:ee:02}]": "twice",
+		"machines: [{name: a, mac: aa:bb:cc:dd:ee:01, relay: 'Not a name'}]":               "relay",
 		"[1, 2": "yaml",
 		"rate_limit: {per_minute: -1, burst: 1}\n": "rate_limit",
 		"notify: {webhook: 'ftp://x'}\n":           "notify",

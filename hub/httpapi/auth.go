@@ -52,6 +52,11 @@ func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 			s.error(w, r, err)
 			return
 		}
+		if tok.RelayEnrol {
+			// It enrols relays, on the enrolment route only.
+			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q is a relay enrolment token: it works only for moonwake relay", tok.Name))
+			return
+		}
 		if tok.TapLink {
 			// A tap link does its one thing on its own page; on the API
 			// it could read the machine's audit log and evidence.

@@ -52,6 +52,7 @@ type machineInput struct {
 	Ports     []int                  `json:"ports"`
 	Password  string                 `json:"password"`
 	Tags      []string               `json:"tags"`
+	Relay     string                 `json:"relay"`
 	Notify    *moonwake.NotifyTarget `json:"notify"`
 }
 
@@ -146,7 +147,7 @@ func (s *Server) createMachine(w http.ResponseWriter, r *http.Request) {
 	m := &moonwake.Machine{
 		Name: in.Name, MAC: in.MAC, Host: in.Host, Interface: in.Interface,
 		Broadcast: in.Broadcast, Port: in.Port, Ports: in.Ports, Password: in.Password, Tags: in.Tags, Notify: in.Notify,
-		Source: moonwake.SourceAPI,
+		Relay: in.Relay, Source: moonwake.SourceAPI,
 	}
 	if err := s.Machines.CreateMachine(r.Context(), m); err != nil {
 		s.error(w, r, err)
@@ -210,6 +211,8 @@ func parseMachineUpdate(raw map[string]json.RawMessage) (moonwake.MachineUpdate,
 			u.Broadcast, err = str(k, v)
 		case "password":
 			u.Password, err = str(k, v)
+		case "relay":
+			u.Relay, err = str(k, v)
 		case "port":
 			p := 0
 			if string(v) != "null" {

@@ -15,7 +15,16 @@ func TestParseMachineUpdate(t *testing.T) {
 	if u.Host == nil || *u.Host != "" || *u.Port != 7 || len(*u.Tags) != 1 || *u.Password != "01020304" || u.MAC != nil {
 		t.Fatalf("%+v", u)
 	}
-	for _, bad := range []string{`{"name": "x"}`, `{"mac": null}`, `{"port": "7"}`, `{"tags": "a"}`, `{"host": 1}`, `{"what": 1}`} {
+	for body, want := range map[string]string{`{"relay": "office"}`: "office", `{"relay": null}`: "", `{"relay": ""}`: ""} {
+		raw = nil
+		json.Unmarshal([]byte(body), &raw)
+		u, err := parseMachineUpdate(raw)
+		if err != nil || u.Relay == nil || *u.Relay != want {
+			t.Errorf("%s: %+v %v, want relay %q", body, u, err, want)
+		}
+	}
+	raw = nil
+	for _, bad := range []string{`{"name": "x"}`, `{"mac": null}`, `{"port": "7"}`, `{"tags": "a"}`, `{"host": 1}`, `{"relay": 1}`, `{"what": 1}`} {
 		json.Unmarshal([]byte(bad), &raw)
 		if _, err := parseMachineUpdate(raw); err == nil {
 			t.Errorf("%s accepted", bad)

@@ -25,6 +25,7 @@ type Server struct {
 	Events    *events.Broker
 	Monitor   moonwake.Monitor          // nil: states are unknown
 	Pairing   moonwake.AgentPairer      // nil: no agents
+	Relays    moonwake.RelayService     // nil: no relays
 	Uplink    http.Handler              // the agents' uplink (GET /api/v1/link); nil: none
 	Pair      http.Handler              // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
 	KeepAwake moonwake.KeepAwakeService // keep-awake overrides of the power policies; nil: none
@@ -115,6 +116,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/machines/{name}/history", s.auth(s.machineHistory, authOpts{}))
 	mux.Handle("POST /api/v1/machines/{name}/pair", s.auth(s.pairMachine, authOpts{admin: true}))
 	mux.Handle("POST /api/v1/machines/{name}/sunshine/pair", s.auth(s.pairSunshine, authOpts{admin: true}))
+	mux.Handle("GET /api/v1/relays", s.auth(s.listRelays, authOpts{admin: true}))
+	mux.Handle("POST /api/v1/relays/{name}/pair", s.auth(s.pairRelay, authOpts{admin: true}))
+	mux.Handle("DELETE /api/v1/relays/{name}", s.auth(s.deleteRelay, authOpts{admin: true}))
 	// Agents authenticate with their own keys, not tokens.
 	if s.Uplink != nil {
 		mux.Handle("GET /api/v1/link", s.limitByAddr(s.uplinkByAddr, s.Uplink))

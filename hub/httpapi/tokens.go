@@ -16,6 +16,9 @@ type tokenInput struct {
 	Machines []string `json:"machines"`
 	Actions  []string `json:"actions"` // default: ["wake"]
 	Admin    bool     `json:"admin"`
+	// RelayEnrol makes a relay enrolment token, which enrols relays and
+	// does nothing else.
+	RelayEnrol bool `json:"relay_enrol"`
 }
 
 // NewToken is the answer to creating a token: the only time the secret is
@@ -31,10 +34,10 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if in.Actions == nil {
+	if in.Actions == nil && !in.RelayEnrol {
 		in.Actions = []string{moonwake.ActionWake}
 	}
-	t := &moonwake.Token{Name: in.Name, Machines: in.Machines, Actions: in.Actions, Admin: in.Admin}
+	t := &moonwake.Token{Name: in.Name, Machines: in.Machines, Actions: in.Actions, Admin: in.Admin, RelayEnrol: in.RelayEnrol}
 	secret, err := s.Tokens.CreateToken(r.Context(), t)
 	if err != nil {
 		s.error(w, r, err)

@@ -154,7 +154,7 @@ func (mo *Monitor) History(ctx context.Context, name string, limit int) ([]*moon
 
 // target turns a machine into what the watcher probes.
 func target(m *moonwake.Machine) probe.Target {
-	t := probe.Target{Name: m.Name, Host: m.Host, Ports: m.ProbePorts(), ICMP: true}
+	t := probe.Target{Name: m.Name, Host: m.Host, Relay: m.Relay, Ports: m.ProbePorts(), ICMP: true}
 	if mac, err := net.ParseMAC(m.MAC); err == nil {
 		t.MAC = mac
 	}

@@ -17,7 +17,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +30,18 @@ type Publisher interface {
 	Publish(typ, machine string, v any) (*moonwake.Event, error)
 }
 
+// Relays sends wakes from the relay that serves a machine's LAN, for the
+// machines the hub cannot reach itself; hub/remote implements it.
+type Relays interface {
+	// RouteMachine names the relay that serves m; "" when this host
+	// sends itself. EUnavailable, saying since when, when m's relay is
+	// offline.
+	RouteMachine(m *moonwake.Machine) (string, error)
+	// Wake sends m's magic packets from the relay, count to each target,
+	// and returns the steps the relay took and how many packets went out.
+	Wake(ctx context.Context, relay string, m *moonwake.Machine, count int) ([]moonwake.Step, int, error)
+}
+
 // Options configure a Service.
 type Options struct {
 	Count            int           // packets per target in each burst, at least 1
@@ -41,6 +52,7 @@ type Options struct {
 	Events           Publisher                // nil: none
 	Monitor          moonwake.Monitor         // nil: nothing can be verified
 	Commander        moonwake.Commander       // nil: nothing can be commanded
+	Relays           Relays                   // nil: this host sends every wake
 	Notify           func(a *moonwake.Action) // told of every ended action; nil: nobody
 	Resends          []time.Duration          // waits between a wake's bursts; nil: resendAfter
 	Logger           *slog.Logger
@@ -78,6 +90,7 @@ type Service struct {
 	timers    runHeap
 	kick      chan struct{}
 	writes    sync.WaitGroup
+	sends     sync.WaitGroup              // relays' bursts in flight
 	unwritten map[string]*moonwake.Action // by id: updates not in the audit log yet
 	writing   map[string]chan struct{}    // by id: closed when the last update queued is written
 }
@@ -88,6 +101,7 @@ type run struct {
 	m        *moonwake.Machine
 	packet   []byte
 	targets  []wol.Target
+	relay    string    // the relay that sends its packets; "": this host
 	verify   bool      // the monitor can see the machine's state
 	resends  int       // resends sent so far
 	bursts   int       // bursts sent, by resends, joins and before a restart
@@ -143,38 +157,13 @@ func New(actions moonwake.ActionService, o Options) *Service {
 	return s
 }
 
-// Plan returns the packet and targets a wake of m sends to.
+// Plan returns the packet and targets a wake of m sends to from this host.
 func (s *Service) Plan(m *moonwake.Machine) ([]wol.Target, []byte, error) {
-	mac, err := wol.ParseMAC(m.MAC)
-	if err != nil {
-		return nil, nil, moonwake.Errorf(moonwake.EInvalid, "machine %s: %v", m.Name, err)
-	}
-	pkt := wol.Packet{Target: mac}
-	if m.Password != "" {
-		if pkt.Password, err = wol.ParsePassword(m.Password); err != nil {
-			return nil, nil, moonwake.Errorf(moonwake.EInvalid, "machine %s: %v", m.Name, err)
-		}
-	}
-	b, err := pkt.MarshalBinary()
-	if err != nil {
-		return nil, nil, moonwake.Errorf(moonwake.EInvalid, "machine %s: %v", m.Name, err)
-	}
-	o := wol.Options{Interface: m.Interface, Port: m.WakePort()}
-	if m.Broadcast != "" {
-		o.Broadcast, _ = netip.ParseAddr(m.Broadcast)
-	}
-	if a, err := netip.ParseAddr(m.Host); err == nil {
-		o.Unicast = []netip.Addr{a}
-	}
 	ifs, err := s.o.Interfaces()
 	if err != nil {
 		return nil, nil, err
 	}
-	targets, err := wol.Plan(o, ifs)
-	if err != nil {
-		return nil, nil, moonwake.Errorf(moonwake.EUnavailable, "cannot wake %s: %v", m.Name, err)
-	}
-	return targets, b, nil
+	return moonwake.PlanWake(m, ifs)
 }
 
 func (s *Service) state(name string) (moonwake.PowerState, time.Time) {
@@ -247,14 +236,13 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 		s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already %s (since %s); nothing sent", m.Name, st, since.UTC().Format(time.RFC3339)))
 		return s.record(ctx, a, nil)
 	}
-	targets, b, err := s.Plan(m)
-	if err != nil {
+	r := &run{a: a, m: m, done: make(chan struct{})}
+	if err := s.route(r); err != nil {
 		s.finish(a, moonwake.StatusFailed, moonwake.ErrorMessage(err))
 		return s.record(ctx, a, err)
 	}
-	r := &run{a: a, m: m, packet: b, targets: targets, done: make(chan struct{})}
 	r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
-	if s.burst(r) == 0 {
+	if s.firstBurst(r) == 0 {
 		s.finish(a, moonwake.StatusFailed, "no packet could be sent: "+a.Steps[0].Error)
 		return s.record(ctx, a, moonwake.Errorf(moonwake.EUnavailable, "wake %s: %s", m.Name, a.Detail))
 	}
@@ -420,6 +408,16 @@ func (s *Service) nextCheck(r *run) time.Time {
 // step for each. It returns how many sends succeeded. s.mu is held, or r is
 // not shared yet.
 func (s *Service) burst(r *run) int {
+	if r.relay != "" {
+		// The relay's answer is recorded when it comes: s.mu may be held.
+		r.lastSend = s.now()
+		r.bursts++
+		s.sends.Go(func() {
+			steps, _ := s.relayBurst(r)
+			s.recordRelayBurst(r, steps)
+		})
+		return 1
+	}
 	ok := 0
 	for _, t := range r.targets {
 		st := moonwake.Step{At: s.now().UTC(), Kind: "send", Via: t.Via, Target: t.String()}
@@ -435,6 +433,62 @@ func (s *Service) burst(r *run) int {
 	r.lastSend = s.now()
 	r.bursts++
 	return ok
+}
+
+// route finds who sends r's packets: the relay that serves the machine,
+// or this host, for which it plans them. EUnavailable when the machine's
+// relay is offline; EInvalid for a machine that cannot be woken.
+func (s *Service) route(r *run) error {
+	if s.o.Relays != nil {
+		relay, err := s.o.Relays.RouteMachine(r.m)
+		if err != nil {
+			return moonwake.Errorf(moonwake.ErrorCode(err), "cannot wake %s: %s", r.m.Name, moonwake.ErrorMessage(err))
+		}
+		if r.relay = relay; relay != "" {
+			return nil
+		}
+	}
+	targets, b, err := s.Plan(r.m)
+	if err != nil {
+		return err
+	}
+	r.targets, r.packet = targets, b
+	return nil
+}
+
+// firstBurst sends a new wake's first burst and waits for a relay's
+// answer, so that a wake nothing was sent for fails at once. s.mu is not
+// held.
+func (s *Service) firstBurst(r *run) int {
+	if r.relay == "" {
+		return s.burst(r)
+	}
+	steps, sent := s.relayBurst(r)
+	r.a.Steps = append(r.a.Steps, steps...)
+	r.lastSend = s.now()
+	r.bursts++
+	return sent
+}
+
+// relayBurst asks r's relay to send a burst, and returns its steps, with
+// a step that says why when it could not.
+func (s *Service) relayBurst(r *run) ([]moonwake.Step, int) {
+	steps, sent, err := s.o.Relays.Wake(context.Background(), r.relay, r.m, s.o.Count)
+	if err != nil {
+		steps = append(steps, moonwake.Step{At: s.now().UTC(), Kind: "send", Via: "relay " + r.relay, Error: moonwake.ErrorMessage(err)})
+	}
+	return steps, sent
+}
+
+// recordRelayBurst adds what a relay did to r's steps, unless r ended.
+func (s *Service) recordRelayBurst(r *run, steps []moonwake.Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID[r.a.ID] != r {
+		return
+	}
+	r.a.Steps = append(r.a.Steps, steps...)
+	s.update(clone(r.a))
 }
 
 func (s *Service) finish(a *moonwake.Action, status, detail string) {
@@ -703,9 +757,7 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 		r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
 		r.retried = a.Kind != moonwake.ActionWake // never repeat a command blindly
 		if a.Kind == moonwake.ActionWake {
-			if targets, b, err := s.Plan(m); err == nil {
-				r.targets, r.packet = targets, b
-			}
+			_ = s.route(r) // a relay that is offline may come back before the deadline
 		}
 		a.Steps = append(a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "resume", Target: "the hub restarted; watching again"})
 		if s.byMachine[m.Name] != nil {
@@ -795,6 +847,7 @@ func (s *Service) Close() error {
 		s.update(a) // keep the steps so far
 	}
 	s.mu.Unlock()
+	s.sends.Wait()
 	s.writes.Wait()
 	return s.sender.Close()
 }

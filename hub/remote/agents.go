@@ -1,15 +1,7 @@
-// Package remote is how the hub reaches into machines: their agents over
-// the uplink (pairing codes, uplinks, commands, and the evidence the agents
-// report) and their Sunshine hosts (pairing as a Moonlight client, and the
-// "Shutdown" app). Commander routes a power command to the one that can
-// carry it out.
 package remote
 
 import (
 	"context"
-	"crypto/ed25519"
-	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -19,23 +11,13 @@ import (
 	"github.com/moonwake/moonwake/uplink"
 )
 
-// AgentOptions configure Agents.
-type AgentOptions struct {
-	Peers      *sqlite.PeerService
-	Key        ed25519.PrivateKey // the hub's identity, which agents pin
-	PairingTTL time.Duration      // of pairing codes; 0: uplink's default
-	Logger     *slog.Logger
-	Now        func() time.Time // nil: time.Now
-}
-
 // Agents keeps the machines' agents: it hands out pairing codes
-// (moonwake.AgentPairer), serves their uplink, carries commands to them,
-// and keeps what their uplinks say (connected, idle time, user session) as
+// (moonwake.AgentPairer), carries commands to them over the uplink, and
+// keeps what their uplinks say (connected, idle time, user session) as
 // evidence for the monitor.
 type Agents struct {
 	peers       *sqlite.PeerService
 	server      *uplink.Server
-	pair        *uplink.Pairer
 	ttl         time.Duration
 	now         func() time.Time
 	fingerprint string
@@ -55,40 +37,17 @@ type agent struct {
 
 var _ moonwake.AgentPairer = (*Agents)(nil)
 
-// NewAgents returns the agents paired in o.Peers.
-func NewAgents(ctx context.Context, o AgentOptions) (*Agents, error) {
-	a := &Agents{peers: o.Peers, ttl: o.PairingTTL, now: o.Now, agents: map[string]*agent{},
-		fingerprint: uplink.Fingerprint(o.Key.Public().(ed25519.PublicKey))}
-	if a.now == nil {
-		a.now = time.Now
-	}
-	a.server = &uplink.Server{
-		Keys: o.Peers, HubKey: o.Key, Logger: o.Logger,
-		OnConnect: a.onConnect, OnDisconnect: a.onDisconnect, OnReport: a.onReport, OnOutcome: a.onOutcome,
-	}
-	a.pair = &uplink.Pairer{Store: pairings{o.Peers, a}, HubKey: o.Key, Logger: o.Logger}
-	paired, err := o.Peers.ListPeers(ctx, uplink.PurposeAgent)
+// load learns the paired agents.
+func (a *Agents) load(ctx context.Context) error {
+	paired, err := a.peers.ListPeers(ctx, uplink.PurposeAgent)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, p := range paired {
 		a.agents[p.Machine] = &agent{id: p.ID}
 	}
-	return a, nil
+	return nil
 }
-
-// Uplink is the agents' uplink, served at GET /api/v1/link.
-func (a *Agents) Uplink() http.Handler { return a.server }
-
-// Pair redeems pairing codes, served at POST /api/v1/agents/pair.
-func (a *Agents) Pair() http.Handler { return a.pair }
-
-// Fingerprint is the fingerprint of the hub's public key, shown with each
-// pairing code so that the agent can check it pairs with this hub.
-func (a *Agents) Fingerprint() string { return a.fingerprint }
-
-// Close ends every link.
-func (a *Agents) Close() error { return a.server.Close() }
 
 // NewAgentPairing implements moonwake.AgentPairer.
 func (a *Agents) NewAgentPairing(ctx context.Context, machine string) (moonwake.AgentPairing, error) {
@@ -192,24 +151,16 @@ func (a *Agents) send(ctx context.Context, machine, kind, actionID string) (stri
 	return res.Detail, nil
 }
 
-// onConnect, onDisconnect, onReport and onOutcome are the uplink's
-// callbacks.
+// onConnect, onDisconnect, onReport and onOutcome hear of agents' uplinks.
 func (a *Agents) onConnect(p uplink.Peer) {
-	if p.Purpose == uplink.PurposeAgent {
-		a.set(p.Machine, p.ID, func(ev *moonwake.AgentEvidence) { ev.Connected = true })
-	}
+	a.set(p.Machine, p.ID, func(ev *moonwake.AgentEvidence) { ev.Connected = true })
 }
 
 func (a *Agents) onDisconnect(p uplink.Peer, err error) {
-	if p.Purpose == uplink.PurposeAgent {
-		a.set(p.Machine, p.ID, func(ev *moonwake.AgentEvidence) { *ev = moonwake.AgentEvidence{} })
-	}
+	a.set(p.Machine, p.ID, func(ev *moonwake.AgentEvidence) { *ev = moonwake.AgentEvidence{} })
 }
 
 func (a *Agents) onReport(p uplink.Peer, r uplink.Report) {
-	if p.Purpose != uplink.PurposeAgent {
-		return
-	}
 	toInt := func(f *float64) *int64 {
 		if f == nil {
 			return nil
@@ -226,9 +177,6 @@ func (a *Agents) onReport(p uplink.Peer, r uplink.Report) {
 }
 
 func (a *Agents) onOutcome(p uplink.Peer, r uplink.Result) {
-	if p.Purpose != uplink.PurposeAgent {
-		return
-	}
 	detail := r.Detail
 	if !r.OK {
 		detail = r.Error
@@ -236,23 +184,4 @@ func (a *Agents) onOutcome(p uplink.Peer, r uplink.Result) {
 	for _, fn := range a.outcomes.All() {
 		fn(p.Machine, r.CommandID, r.OK, detail)
 	}
-}
-
-// pairings wraps the peer store so that a redeemed pairing replaces the
-// machine's agent at once.
-type pairings struct {
-	*sqlite.PeerService
-	a *Agents
-}
-
-// RedeemPairing implements uplink.PairingStore.
-func (p pairings) RedeemPairing(ctx context.Context, codeHash string, now time.Time, peer uplink.Peer) (*uplink.Peer, error) {
-	got, err := p.PeerService.RedeemPairing(ctx, codeHash, now, peer)
-	if err != nil {
-		return nil, err
-	}
-	if got.Purpose == uplink.PurposeAgent {
-		p.a.replaced(got)
-	}
-	return got, nil
 }

@@ -103,8 +103,8 @@ func (s *MachineService) CreateMachine(ctx context.Context, m *moonwake.Machine)
 	now := db.now()
 	m.CreatedAt, m.UpdatedAt = now, now
 	if _, err := db.wdb.ExecContext(ctx, `
-		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports, notify)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports, notify, relay)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		machineArgs(m)...); err != nil {
 		if isConstraint(err) { // another process wrote since the caches were loaded
 			return moonwake.Errorf(moonwake.EConflict, "machine %q or MAC %s is already registered", m.Name, m.MAC)
@@ -152,9 +152,9 @@ func (s *MachineService) UpdateMachine(ctx context.Context, name string, u moonw
 
 	m.UpdatedAt = db.now()
 	found, err := execOne(ctx, db.wdb, `
-		UPDATE machines SET mac = ?, host = ?, interface = ?, broadcast = ?, port = ?, password = ?, tags = ?, source = ?, updated_at = ?, ports = ?, notify = ?
+		UPDATE machines SET mac = ?, host = ?, interface = ?, broadcast = ?, port = ?, password = ?, tags = ?, source = ?, updated_at = ?, ports = ?, notify = ?, relay = ?
 		WHERE name = ?`,
-		m.MAC, m.Host, m.Interface, m.Broadcast, m.Port, m.Password, jsonList(m.Tags), m.Source, formatTime(m.UpdatedAt), jsonInts(m.Ports), jsonNotify(m.Notify), m.Name)
+		m.MAC, m.Host, m.Interface, m.Broadcast, m.Port, m.Password, jsonList(m.Tags), m.Source, formatTime(m.UpdatedAt), jsonInts(m.Ports), jsonNotify(m.Notify), m.Relay, m.Name)
 	switch {
 	case isConstraint(err):
 		return nil, moonwake.Errorf(moonwake.EConflict, "MAC %s is already registered", m.MAC)
@@ -314,13 +314,13 @@ func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves 
 		}
 	}
 	stmt, err := tx.PrepareContext(ctx, `
-		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports, notify)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO machines (name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports, notify, relay)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET
 			mac = excluded.mac, host = excluded.host, interface = excluded.interface,
 			broadcast = excluded.broadcast, port = excluded.port, password = excluded.password,
 			tags = excluded.tags, source = excluded.source, updated_at = excluded.updated_at,
-			ports = excluded.ports, notify = excluded.notify`)
+			ports = excluded.ports, notify = excluded.notify, relay = excluded.relay`)
 	if err != nil {
 		return err
 	}
@@ -336,7 +336,7 @@ func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves 
 // loadMachines fills the machine cache from the table.
 func (c *caches) loadMachines(ctx context.Context, q *sql.DB) error {
 	rows, err := q.QueryContext(ctx, `
-		SELECT name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports, notify
+		SELECT name, mac, host, interface, broadcast, port, password, tags, source, created_at, updated_at, ports, notify, relay
 		FROM machines`)
 	if err != nil {
 		return fmt.Errorf("load machines: %w", err)
@@ -348,7 +348,7 @@ func (c *caches) loadMachines(ctx context.Context, q *sql.DB) error {
 			tags, ports, nt  string
 			created, updated string
 		)
-		if err := rows.Scan(&m.Name, &m.MAC, &m.Host, &m.Interface, &m.Broadcast, &m.Port, &m.Password, &tags, &m.Source, &created, &updated, &ports, &nt); err != nil {
+		if err := rows.Scan(&m.Name, &m.MAC, &m.Host, &m.Interface, &m.Broadcast, &m.Port, &m.Password, &tags, &m.Source, &created, &updated, &ports, &nt, &m.Relay); err != nil {
 			return fmt.Errorf("load machines: %w", err)
 		}
 		if err := json.Unmarshal([]byte(tags), &m.Tags); err != nil {
@@ -415,7 +415,7 @@ func execOne(ctx context.Context, db *sql.DB, query string, args ...any) (bool, 
 // machineArgs returns the values of the INSERT columns, in order.
 func machineArgs(m *moonwake.Machine) []any {
 	return []any{m.Name, m.MAC, m.Host, m.Interface, m.Broadcast, m.Port, m.Password,
-		jsonList(m.Tags), m.Source, formatTime(m.CreatedAt), formatTime(m.UpdatedAt), jsonInts(m.Ports), jsonNotify(m.Notify)}
+		jsonList(m.Tags), m.Source, formatTime(m.CreatedAt), formatTime(m.UpdatedAt), jsonInts(m.Ports), jsonNotify(m.Notify), m.Relay}
 }
 
 // cloneMachine returns a copy of m that shares no memory with it.
@@ -438,7 +438,7 @@ func cloneMachine(m *moonwake.Machine) *moonwake.Machine {
 func sameMachine(a, b *moonwake.Machine) bool {
 	return a.Name == b.Name && a.MAC == b.MAC && a.Host == b.Host && a.Interface == b.Interface &&
 		a.Broadcast == b.Broadcast && a.Port == b.Port && a.Password == b.Password &&
-		a.Source == b.Source && slices.Equal(a.Tags, b.Tags) && slices.Equal(a.Ports, b.Ports) &&
+		a.Source == b.Source && a.Relay == b.Relay && slices.Equal(a.Tags, b.Tags) && slices.Equal(a.Ports, b.Ports) &&
 		(a.Notify == nil) == (b.Notify == nil) && (a.Notify == nil || *a.Notify == *b.Notify)
 }
 

@@ -393,3 +393,65 @@ func TestMachineService_Persist(t *testing.T) {
 		t.Fatalf("%d machines, want 4", len(after))
 	}
 }
+
+// The relay a machine names is stored, read back after a reopen, changed,
+// cleared, and carried by config machines.
+func TestMachineService_Relay(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "moonwake.db")
+	db, clk := MustOpenDBAt(t, path, newClock())
+	s := sqlite.NewMachineService(db)
+
+	MustCreateMachine(t, s, &moonwake.Machine{Name: "pc", MAC: "02:00:00:00:00:01", Relay: " office "})
+	MustCreateMachine(t, s, &moonwake.Machine{Name: "nas", MAC: "02:00:00:00:00:02"})
+	wantCode(t, s.CreateMachine(ctx, &moonwake.Machine{Name: "bad", MAC: "02:00:00:00:00:09", Relay: "Not A Name"}), moonwake.EInvalid)
+	if err := s.SyncConfigMachines(ctx, []*moonwake.Machine{{Name: "cfg", MAC: "02:00:00:00:00:03", Relay: "lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	relays := func(s *sqlite.MachineService) map[string]string {
+		t.Helper()
+		ms, err := s.ListMachines(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, m := range ms {
+			out[m.Name] = m.Relay
+		}
+		return out
+	}
+	check := func(s *sqlite.MachineService, want map[string]string) {
+		t.Helper()
+		if got := relays(s); !reflect.DeepEqual(got, want) {
+			t.Fatalf("relays %v, want %v", got, want)
+		}
+		db = Reopen(t, db, path, clk)
+		if got := relays(sqlite.NewMachineService(db)); !reflect.DeepEqual(got, want) {
+			t.Fatalf("relays after reopen %v, want %v", got, want)
+		}
+	}
+	check(s, map[string]string{"pc": "office", "nas": "", "cfg": "lab"})
+
+	s = sqlite.NewMachineService(db)
+	m, err := s.UpdateMachine(ctx, "nas", moonwake.MachineUpdate{Relay: ptr("attic")})
+	if err != nil || m.Relay != "attic" {
+		t.Fatalf("set: %+v %v", m, err)
+	}
+	if m, err = s.UpdateMachine(ctx, "pc", moonwake.MachineUpdate{Relay: ptr("")}); err != nil || m.Relay != "" {
+		t.Fatalf("clear: %+v %v", m, err)
+	}
+	if _, err := s.UpdateMachine(ctx, "pc", moonwake.MachineUpdate{Relay: ptr("no way")}); moonwake.ErrorCode(err) != moonwake.EInvalid {
+		t.Fatalf("bad relay: %v", err)
+	}
+	// Only the relay of a config machine changes: the sync must write it.
+	if err := s.SyncConfigMachines(ctx, []*moonwake.Machine{{Name: "cfg", MAC: "02:00:00:00:00:03", Relay: "garage"}}); err != nil {
+		t.Fatal(err)
+	}
+	check(s, map[string]string{"pc": "", "nas": "attic", "cfg": "garage"})
+
+	s = sqlite.NewMachineService(db)
+	if err := s.SyncConfigMachines(ctx, []*moonwake.Machine{{Name: "cfg", MAC: "02:00:00:00:00:03"}}); err != nil {
+		t.Fatal(err)
+	}
+	check(s, map[string]string{"pc": "", "nas": "attic", "cfg": ""})
+}

@@ -75,11 +75,7 @@ func (s *PeerService) RedeemPairing(ctx context.Context, codeHash string, now ti
 		return nil, errBadPairing
 	}
 	p.Machine, p.PairedAt = machine, now.UTC()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM peers WHERE machine = ? AND purpose = ? AND machine != ''`, machine, purpose); err != nil {
-		return nil, fmt.Errorf("redeem pairing: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO peers (id, purpose, machine, public_key, paired_at) VALUES (?, ?, ?, ?, ?)`,
-		p.ID, p.Purpose, p.Machine, []byte(p.PublicKey), formatTime(p.PairedAt)); err != nil {
+	if err := replacePeer(ctx, tx, p); err != nil {
 		return nil, fmt.Errorf("redeem pairing: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

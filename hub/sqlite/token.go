@@ -75,23 +75,48 @@ func (e *tokenEntry) token() *moonwake.Token {
 // with a hash of a new secret, and returns the secret. EInvalid, or
 // EConflict when an active token has that name.
 func (s *TokenService) CreateToken(ctx context.Context, t *moonwake.Token) (string, error) {
+	secret, err := newSecret(tokenSecretPrefix)
+	if err != nil {
+		return "", fmt.Errorf("create token: %w", err)
+	}
+	return secret, s.create(ctx, t, secret)
+}
+
+// ImportToken stores t, as CreateToken does, with a secret made elsewhere:
+// the first admin token or a relay enrolment token that a deployment keeps
+// in a secret store (a Kubernetes Secret). The secret must look like one
+// CreateToken makes ("mw_" and 43 characters of A-Z, a-z, 0-9, '-', '_');
+// EInvalid otherwise, without repeating it. EConflict when an active token
+// has that name or that secret.
+func (s *TokenService) ImportToken(ctx context.Context, t *moonwake.Token, secret string) error {
+	if !wellFormedSecret(secret, tokenSecretPrefix) {
+		return moonwake.Errorf(moonwake.EInvalid, "token %q: a secret is %q and 43 characters of A-Z, a-z, 0-9, '-' or '_'", t.Name, tokenSecretPrefix)
+	}
+	hash := sha256.Sum256([]byte(secret))
+	s.db.mu.RLock()
+	known := s.db.tokensByHash[hash] != nil
+	s.db.mu.RUnlock()
+	if known {
+		return moonwake.Errorf(moonwake.EConflict, "token %q: that secret is taken", t.Name)
+	}
+	return s.create(ctx, t, secret)
+}
+
+// create normalizes and stores t with the hash of secret.
+func (s *TokenService) create(ctx context.Context, t *moonwake.Token, secret string) error {
 	if err := t.Normalize(); err != nil {
-		return "", err
+		return err
 	}
 	db := s.db
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	if db.activeTokenByName(t.Name) != nil {
-		return "", moonwake.Errorf(moonwake.EConflict, "an active token named %q exists", t.Name)
+		return moonwake.Errorf(moonwake.EConflict, "an active token named %q exists", t.Name)
 	}
 
 	id, err := newID("tok_")
 	if err != nil {
-		return "", fmt.Errorf("create token: %w", err)
-	}
-	secret, err := newSecret(tokenSecretPrefix)
-	if err != nil {
-		return "", fmt.Errorf("create token: %w", err)
+		return fmt.Errorf("create token: %w", err)
 	}
 	hash := sha256.Sum256([]byte(secret))
 	t.ID = id
@@ -99,14 +124,14 @@ func (s *TokenService) CreateToken(ctx context.Context, t *moonwake.Token) (stri
 	t.LastUsedAt, t.RevokedAt = nil, nil
 
 	if _, err := db.wdb.ExecContext(ctx, `
-		INSERT INTO tokens (id, name, secret_hash, machines, actions, admin, link, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Name, hex.EncodeToString(hash[:]), jsonList(t.Machines), jsonList(t.Actions), t.Admin, t.TapLink, formatTime(t.CreatedAt),
+		INSERT INTO tokens (id, name, secret_hash, machines, actions, admin, link, relay_enrol, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, hex.EncodeToString(hash[:]), jsonList(t.Machines), jsonList(t.Actions), t.Admin, t.TapLink, t.RelayEnrol, formatTime(t.CreatedAt),
 	); err != nil {
 		if isConstraint(err) { // another process wrote since the caches were loaded
-			return "", moonwake.Errorf(moonwake.EConflict, "an active token named %q exists", t.Name)
+			return moonwake.Errorf(moonwake.EConflict, "an active token named %q exists", t.Name)
 		}
-		return "", fmt.Errorf("create token: %w", err)
+		return fmt.Errorf("create token: %w", err)
 	}
 
 	e := &tokenEntry{tok: *t, hash: hash}
@@ -114,7 +139,7 @@ func (s *TokenService) CreateToken(ctx context.Context, t *moonwake.Token) (stri
 	db.mu.Lock()
 	db.cacheToken(e)
 	db.mu.Unlock()
-	return secret, nil
+	return nil
 }
 
 // errUnauthorized is the one answer to every bad secret: it says nothing
@@ -249,7 +274,7 @@ func (c *caches) cacheToken(e *tokenEntry) {
 // loadTokens fills the token cache from the table.
 func (c *caches) loadTokens(ctx context.Context, q *sql.DB) error {
 	rows, err := q.QueryContext(ctx, `
-		SELECT id, name, secret_hash, machines, actions, admin, link, created_at, last_used_at, revoked_at
+		SELECT id, name, secret_hash, machines, actions, admin, link, relay_enrol, created_at, last_used_at, revoked_at
 		FROM tokens ORDER BY created_at, rowid`)
 	if err != nil {
 		return fmt.Errorf("load tokens: %w", err)
@@ -262,7 +287,7 @@ func (c *caches) loadTokens(ctx context.Context, q *sql.DB) error {
 			lastUsed, revoked sql.NullString
 		)
 		t := &e.tok
-		if err := rows.Scan(&t.ID, &t.Name, &hash, &ms, &as, &t.Admin, &t.TapLink, &cr, &lastUsed, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &hash, &ms, &as, &t.Admin, &t.TapLink, &t.RelayEnrol, &cr, &lastUsed, &revoked); err != nil {
 			return fmt.Errorf("load tokens: %w", err)
 		}
 		if n, err := hex.Decode(e.hash[:], []byte(hash)); err != nil || n != len(e.hash) {

@@ -57,7 +57,7 @@ func (s *Server) machineCreate(w http.ResponseWriter, r *http.Request) {
 	port, ports, tags, err := f.parseFields()
 	m := &moonwake.Machine{
 		Name: f.Name, MAC: f.MAC, Host: f.Host, Interface: f.Interface, Broadcast: f.Broadcast,
-		Port: port, Ports: ports, Tags: tags, Password: r.PostFormValue("password"), Source: moonwake.SourceAPI,
+		Port: port, Ports: ports, Tags: tags, Relay: f.Relay, Password: r.PostFormValue("password"), Source: moonwake.SourceAPI,
 	}
 	if err == nil {
 		err = s.Machines.CreateMachine(r.Context(), m)

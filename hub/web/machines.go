@@ -402,8 +402,9 @@ type machineForm struct {
 	Port          string
 	Ports         string
 	Tags          string
-	PasswordSet   bool // editing a machine that has one
-	PasswordTyped bool // a password was typed into a form that failed: retype it
+	Relay         string // "": chosen by the host's address
+	PasswordSet   bool   // editing a machine that has one
+	PasswordTyped bool   // a password was typed into a form that failed: retype it
 	Error         string
 	Suggestions   []neighbourSuggestion
 	SuggestNote   string // why there are no suggestions, if there are none
@@ -413,7 +414,7 @@ type machineForm struct {
 func machineFormOf(m *moonwake.Machine) machineForm {
 	f := machineForm{
 		Name: m.Name, MAC: m.MAC, Host: m.Host, Interface: m.Interface, Broadcast: m.Broadcast,
-		Ports: formatPorts(m.Ports), Tags: strings.Join(m.Tags, ", "), PasswordSet: m.Password != "",
+		Ports: formatPorts(m.Ports), Tags: strings.Join(m.Tags, ", "), Relay: m.Relay, PasswordSet: m.Password != "",
 	}
 	if m.Port != 0 {
 		f.Port = strconv.Itoa(m.Port)
@@ -427,7 +428,7 @@ func readMachineForm(v url.Values) machineForm {
 	return machineForm{
 		Name: get("name"), MAC: get("mac"), Host: get("host"), Interface: get("interface"),
 		Broadcast: get("broadcast"), Port: get("port"), Ports: get("ports"), Tags: get("tags"),
-		PasswordTyped: v.Get("password") != "",
+		Relay: get("relay"), PasswordTyped: v.Get("password") != "",
 	}
 }
 
@@ -548,7 +549,7 @@ func (s *Server) machineEdit(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		u := moonwake.MachineUpdate{
 			MAC: &f.MAC, Host: &f.Host, Interface: &f.Interface, Broadcast: &f.Broadcast,
-			Port: &port, Ports: &ports, Tags: &tags,
+			Port: &port, Ports: &ports, Tags: &tags, Relay: &f.Relay,
 		}
 		if pw := r.PostFormValue("password"); pw != "" {
 			u.Password = &pw

@@ -498,6 +498,95 @@ func TestMachineEdit(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// The relay field: typed in the add and edit forms, kept when the form
+// comes back with an error, shown on the machine page when set, cleared by
+// an empty field.
+func TestMachineRelay(t *testing.T) {
+	h := newHarness(t, "pc")
+	ctx := context.Background()
+	h.signIn()
+	relayShown := func(body string) string {
+		t.Helper()
+		for _, dt := range findAll(doc(t, body), func(n *html.Node) bool { return n.Data == "dt" }) {
+			if text(dt) != "Relay" {
+				continue
+			}
+			for dd := dt.NextSibling; dd != nil; dd = dd.NextSibling {
+				if dd.Type == html.ElementNode {
+					return text(dd)
+				}
+			}
+		}
+		return ""
+	}
+
+	// The empty form has the field, with its hint.
+	res, body := h.get("/machines/new")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("%s\n%s", res.Status, body)
+	}
+	if v := inputValue(t, body, "relay"); v != "" {
+		t.Errorf("new form: relay %q", v)
+	}
+	if !strings.Contains(body, "the relay that serves it; empty: chosen by its address") {
+		t.Error("the relay field has no hint")
+	}
+
+	// A bad relay name: the form comes back with it as typed.
+	form := url.Values{"name": {"nas"}, "mac": {"02:00:00:00:00:42"}, "relay": {"Office Relay"}}
+	res, body = h.post("/machines/new", form)
+	if res.StatusCode != http.StatusBadRequest || inputValue(t, body, "relay") != "Office Relay" || !strings.Contains(body, "relay") {
+		t.Fatalf("bad relay: %s\n%s", res.Status, body)
+	}
+	// A bad field elsewhere keeps the relay too.
+	res, body = h.post("/machines/new", url.Values{"name": {"nas"}, "mac": {"02:00:00:00:00:42"}, "port": {"x"}, "relay": {"office"}})
+	if res.StatusCode != http.StatusBadRequest || inputValue(t, body, "relay") != "office" {
+		t.Fatalf("bad port: %s, relay %q", res.Status, inputValue(t, body, "relay"))
+	}
+	form.Set("relay", " office ")
+	if res, body = h.post("/machines/new", form); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %s\n%s", res.Status, body)
+	}
+	if m, err := h.machines.FindMachine(ctx, "nas"); err != nil || m.Relay != "office" {
+		t.Fatalf("created %+v, %v", m, err)
+	}
+	_, body = h.get("/machines/nas")
+	if got := relayShown(body); got != "office" {
+		t.Errorf("page shows relay %q, want office", got)
+	}
+	_, body = h.get("/machines/pc")
+	if strings.Contains(body, "<dt>Relay</dt>") {
+		t.Error("a machine without a relay shows one")
+	}
+
+	// Edit: the form holds the relay; a change is saved; empty clears it.
+	_, body = h.get("/machines/nas/edit")
+	if v := inputValue(t, body, "relay"); v != "office" {
+		t.Errorf("edit form: relay %q", v)
+	}
+	edit := url.Values{"mac": {"02:00:00:00:00:42"}, "relay": {"-bad"}}
+	if res, body = h.post("/machines/nas/edit", edit); res.StatusCode != http.StatusBadRequest || inputValue(t, body, "relay") != "-bad" {
+		t.Fatalf("bad edit: %s", res.Status)
+	}
+	edit.Set("relay", "attic")
+	if res, _ = h.post("/machines/nas/edit", edit); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit: %s", res.Status)
+	}
+	if m, _ := h.machines.FindMachine(ctx, "nas"); m.Relay != "attic" {
+		t.Fatalf("edited relay %q", m.Relay)
+	}
+	edit.Set("relay", "")
+	if res, _ = h.post("/machines/nas/edit", edit); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("clear: %s", res.Status)
+	}
+	if m, _ := h.machines.FindMachine(ctx, "nas"); m.Relay != "" {
+		t.Fatalf("cleared relay %q", m.Relay)
+	}
+	if _, body = h.get("/machines/nas"); relayShown(body) != "" {
+		t.Error("a cleared relay is still shown")
+	}
+}
+
 func TestConfigMachineReadOnly(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()

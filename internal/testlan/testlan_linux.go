@@ -93,6 +93,7 @@ type LAN struct {
 	procs    []*Proc
 	closers  []func() error
 	netnsSet []string // namespaces created, in order
+	attached int      // hosts of other LANs attached (Attach)
 	closed   bool
 }
 
@@ -273,6 +274,35 @@ func (l *LAN) addHost(name string, cidrs []string) (*Host, error) {
 	l.hosts = append(l.hosts, h)
 	l.mu.Unlock()
 	return h, nil
+}
+
+// Attach plugs h, a host of another LAN, into this one too: an interface
+// named iface (not "eth0") on this LAN's bridge with address cidr (say
+// CIDR(200)), which h's Addr does not report. A host on two LANs stands
+// for a relay with a leg on a home LAN and one on a cluster's pod network.
+// It returns the address.
+func (l *LAN) Attach(h *Host, iface, cidr string) netip.Addr {
+	l.t.Helper()
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil || !p.Addr().Is4() || iface == Iface || !nameRE.MatchString(iface) {
+		l.t.Fatalf("testlan: attach %s: want an IPv4 CIDR and an interface name other than %s", h.name, Iface)
+	}
+	l.mu.Lock()
+	l.attached++
+	port := "x" + strconv.Itoa(l.attached)
+	l.mu.Unlock()
+	rnd, _ := hex.DecodeString(l.id[strings.LastIndexByte(l.id, '-')+1:])
+	mac := net.HardwareAddr{0x02, 0x78, rnd[0], rnd[1], rnd[2], byte(l.attached)}
+	if err := ipBatch(l.sw.netns,
+		fmt.Sprintf("link add %s type veth peer name %s netns %s address %s", port, iface, h.netns, mac),
+		fmt.Sprintf("link set %s master br0 up", port),
+	); err != nil {
+		l.t.Fatalf("testlan: attach %s: %v", h.name, err)
+	}
+	if err := ipBatch(h.netns, fmt.Sprintf("addr add %s brd + dev %s", p, iface), "link set "+iface+" up"); err != nil {
+		l.t.Fatalf("testlan: attach %s: %v", h.name, err)
+	}
+	return p.Addr()
 }
 
 // close undoes New and AddHost: processes first (by pid), then sockets,

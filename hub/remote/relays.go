@@ -1,0 +1,354 @@
+package remote
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/probe"
+	"github.com/moonwake/moonwake/relay"
+	"github.com/moonwake/moonwake/uplink"
+)
+
+// Timeouts of the orders a relay carries out: a probe round waits out a
+// probe timeout (1 s) and Sunshine's (2 s); a wake sends at once.
+const (
+	relayProbeTimeout = 5 * time.Second
+	relayWakeTimeout  = 5 * time.Second
+)
+
+// Relays keeps the relays: their pairing and enrolment, whether each is
+// linked, the networks each serves, and which relay serves a machine. It
+// sends wake and probe orders to them. It implements moonwake.RelayService.
+type Relays struct {
+	store       *sqlite.RelayStore
+	peers       *sqlite.PeerService
+	server      *uplink.Server
+	ttl         time.Duration
+	now         func() time.Time
+	fingerprint string
+	log         *slog.Logger
+
+	mu     sync.Mutex
+	relays map[string]*relayState // by name
+}
+
+// relayState is a relay as the hub knows it now.
+type relayState struct {
+	info     moonwake.Relay
+	peerID   string
+	prefixes []netip.Prefix
+}
+
+var _ moonwake.RelayService = (*Relays)(nil)
+
+// load learns the relays in the store.
+func (rs *Relays) load(ctx context.Context) error {
+	stored, err := rs.store.ListRelays(ctx)
+	if err != nil {
+		return err
+	}
+	peers, err := rs.peers.ListPeers(ctx, uplink.PurposeRelay)
+	if err != nil {
+		return err
+	}
+	for _, r := range stored {
+		st := &relayState{info: *r}
+		st.prefixes = parsePrefixes(r.Networks)
+		rs.relays[r.Name] = st
+	}
+	for _, p := range peers {
+		if st := rs.relays[p.Machine]; st != nil {
+			st.peerID = p.ID
+		}
+	}
+	return nil
+}
+
+// parsePrefixes parses the networks a relay claims, dropping what is not a
+// prefix.
+func parsePrefixes(nets []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range nets {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+// ordered returns the relays, first claimed first: of two relays on one
+// network, the older serves it and the other stands by. rs.mu is held.
+func (rs *Relays) ordered() []*relayState {
+	out := make([]*relayState, 0, len(rs.relays))
+	for _, st := range rs.relays {
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b *relayState) int {
+		return cmp.Or(a.info.CreatedAt.Compare(b.info.CreatedAt), cmp.Compare(a.info.Name, b.info.Name))
+	})
+	return out
+}
+
+// ListRelays implements moonwake.RelayService.
+func (rs *Relays) ListRelays(ctx context.Context) ([]*moonwake.Relay, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	all := rs.ordered()
+	out := make([]*moonwake.Relay, 0, len(all))
+	for i, st := range all {
+		r := st.info
+		r.Networks = slices.Clone(r.Networks)
+		r.Standby = nil
+		for _, p := range st.prefixes {
+			for _, older := range all[:i] {
+				if slices.ContainsFunc(older.prefixes, p.Overlaps) {
+					r.Standby = append(r.Standby, p.String())
+					break
+				}
+			}
+		}
+		out = append(out, &r)
+	}
+	slices.SortFunc(out, func(a, b *moonwake.Relay) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// NewRelayPairing implements moonwake.RelayService.
+func (rs *Relays) NewRelayPairing(ctx context.Context, name string) (moonwake.RelayPairing, error) {
+	if !moonwake.ValidName(name) {
+		return moonwake.RelayPairing{}, moonwake.Errorf(moonwake.EInvalid, "relay name %q: use 1-63 characters a-z, 0-9, '-' or '_'", name)
+	}
+	code, p := uplink.NewPairing(name, uplink.PurposeRelay, rs.now().UTC(), rs.ttl)
+	if err := rs.peers.CreatePairing(ctx, p); err != nil {
+		return moonwake.RelayPairing{}, err
+	}
+	return moonwake.RelayPairing{Relay: name, Code: code, ExpiresAt: p.ExpiresAt, HubFingerprint: rs.fingerprint}, nil
+}
+
+// DeleteRelay implements moonwake.RelayService.
+func (rs *Relays) DeleteRelay(ctx context.Context, name string) error {
+	if err := rs.store.DeleteRelay(ctx, name); err != nil {
+		return err
+	}
+	rs.mu.Lock()
+	st := rs.relays[name]
+	delete(rs.relays, name)
+	rs.mu.Unlock()
+	if st != nil && st.peerID != "" {
+		rs.server.Drop(st.peerID)
+	}
+	rs.log.Info("relay forgotten", "relay", name)
+	return nil
+}
+
+// replaced ends the uplink of the key a new pairing or enrolment replaced.
+func (rs *Relays) replaced(p *uplink.Peer) {
+	rs.mu.Lock()
+	st := rs.relays[p.Machine]
+	if st == nil {
+		st = &relayState{info: moonwake.Relay{Name: p.Machine, Networks: []string{}, CreatedAt: p.PairedAt}}
+		rs.relays[p.Machine] = st
+	}
+	old := st.peerID
+	st.peerID = p.ID
+	st.info.Connected = false
+	rs.mu.Unlock()
+	if old != "" && old != p.ID {
+		rs.server.Drop(old)
+	}
+}
+
+// state returns the relay of a peer, nil for a key that is not its
+// current one. rs.mu is held.
+func (rs *Relays) state(p uplink.Peer) *relayState {
+	st := rs.relays[p.Machine]
+	if st == nil || st.peerID != p.ID {
+		return nil
+	}
+	return st
+}
+
+func (rs *Relays) onConnect(p uplink.Peer) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if st := rs.state(p); st != nil {
+		now := rs.now().UTC()
+		st.info.Connected, st.info.Since, st.info.LastSeen = true, now, &now
+		rs.log.Info("relay up", "relay", p.Machine)
+	}
+}
+
+func (rs *Relays) onDisconnect(p uplink.Peer, err error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if st := rs.state(p); st != nil {
+		st.info.Connected, st.info.Since = false, rs.now().UTC()
+		rs.log.Warn("relay down", "relay", p.Machine, "error", err)
+	}
+}
+
+// onReport keeps the networks, version and host name the relay reports.
+// A network claim that is not a CIDR prefix is refused, with a log line
+// that says so; a network another relay serves makes this one its standby.
+func (rs *Relays) onReport(p uplink.Peer, rep uplink.Report) {
+	var nets []netip.Prefix
+	var claims []string
+	for _, n := range rep.Networks {
+		pfx, err := netip.ParsePrefix(n)
+		if err != nil || !pfx.IsValid() {
+			rs.log.Warn("relay reported a network that is not a CIDR prefix; ignored", "relay", p.Machine, "network", n)
+			continue
+		}
+		nets = append(nets, pfx.Masked())
+		claims = append(claims, pfx.Masked().String())
+	}
+	rs.mu.Lock()
+	st := rs.state(p)
+	if st == nil {
+		rs.mu.Unlock()
+		return
+	}
+	now := rs.now().UTC()
+	changed := !slices.Equal(st.info.Networks, claims) || st.info.Software != rep.Software || st.info.Hostname != rep.Hostname
+	st.prefixes = nets
+	st.info.Networks = append([]string{}, claims...)
+	st.info.Software, st.info.Hostname, st.info.LastSeen = rep.Software, rep.Hostname, &now
+	save := st.info
+	rs.mu.Unlock()
+	if changed {
+		rs.log.Info("relay networks", "relay", p.Machine, "networks", claims, "software", rep.Software)
+	}
+	if err := rs.store.SaveRelay(context.Background(), &save); err != nil {
+		rs.log.Error("save relay", "relay", p.Machine, "error", err)
+	}
+}
+
+// Route says which relay serves a machine: the relay it names, else the
+// oldest relay whose network holds its address and whose uplink is up;
+// "" when no relay serves it (the hub itself does). EUnavailable, saying
+// since when, when the relays that serve it are all offline.
+func (rs *Relays) Route(named, host string) (string, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if named != "" {
+		st := rs.relays[named]
+		if st == nil {
+			return "", moonwake.Errorf(moonwake.EUnavailable, "relay %s is not paired: pair it (moonwake relays pair %s)", named, named)
+		}
+		if !st.info.Connected {
+			return "", offline(st)
+		}
+		return named, nil
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", nil // a DNS name: the hub resolves and reaches it itself
+	}
+	addr = addr.Unmap().WithZone("")
+	var first *relayState
+	for _, st := range rs.ordered() {
+		if !slices.ContainsFunc(st.prefixes, func(p netip.Prefix) bool { return p.Contains(addr) }) {
+			continue
+		}
+		if st.info.Connected {
+			return st.info.Name, nil
+		}
+		if first == nil {
+			first = st
+		}
+	}
+	if first != nil {
+		return "", offline(first)
+	}
+	return "", nil
+}
+
+// offline is the error of a relay whose uplink is down.
+func offline(st *relayState) error {
+	if st.info.Since.IsZero() {
+		return moonwake.Errorf(moonwake.EUnavailable, "relay %s offline (not seen since the hub started)", st.info.Name)
+	}
+	return moonwake.Errorf(moonwake.EUnavailable, "relay %s offline since %s", st.info.Name, st.info.Since.Format(time.RFC3339))
+}
+
+// order sends one order to the relay and decodes its answer into out.
+func (rs *Relays) order(ctx context.Context, name, cmd string, args, out any) error {
+	rs.mu.Lock()
+	st := rs.relays[name]
+	var id string
+	if st != nil {
+		id = st.peerID
+	}
+	rs.mu.Unlock()
+	if id == "" {
+		return moonwake.Errorf(moonwake.EUnavailable, "relay %s is not paired", name)
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	res, err := rs.server.Send(ctx, id, uplink.Command{Name: cmd, Args: b})
+	if err != nil {
+		return moonwake.Errorf(moonwake.EUnavailable, "relay %s: %s", name, moonwake.ErrorMessage(err))
+	}
+	if !res.OK {
+		return moonwake.Errorf(moonwake.EUnavailable, "relay %s refused: %s", name, res.Error)
+	}
+	if err := json.Unmarshal(res.Data, out); err != nil {
+		return moonwake.Errorf(moonwake.EUnavailable, "relay %s answered %s with something else", name, cmd)
+	}
+	return nil
+}
+
+// Probe runs one round of probes of t through the relay that serves it,
+// or through local when none does. A relay that is offline or does not
+// answer gives evidence that says so and proves nothing: the state is
+// unknown, never off.
+func (rs *Relays) Probe(local probe.ProbeFunc) probe.ProbeFunc {
+	return func(ctx context.Context, t probe.Target) moonwake.Evidence {
+		name, err := rs.Route(t.Relay, t.Host)
+		if err != nil {
+			return moonwake.Evidence{At: rs.now().UTC(), Error: moonwake.ErrorMessage(err)}
+		}
+		if name == "" {
+			return local(ctx, t)
+		}
+		ctx, cancel := context.WithTimeout(ctx, relayProbeTimeout)
+		defer cancel()
+		var ev moonwake.Evidence
+		if err := rs.order(ctx, name, relay.CommandProbe, relay.NewProbeOrder(t), &ev); err != nil {
+			return moonwake.Evidence{At: rs.now().UTC(), Error: moonwake.ErrorMessage(err)}
+		}
+		ev.Agent = nil // the hub adds what the agent says
+		return ev
+	}
+}
+
+// RouteMachine says which relay serves m; see Route.
+func (rs *Relays) RouteMachine(m *moonwake.Machine) (string, error) {
+	return rs.Route(m.Relay, m.Host)
+}
+
+// Wake sends m's magic packets from the relay called name, count to each
+// target, and returns the steps as the relay took them, with how many
+// packets went out.
+func (rs *Relays) Wake(ctx context.Context, name string, m *moonwake.Machine, count int) ([]moonwake.Step, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, relayWakeTimeout)
+	defer cancel()
+	var rep relay.WakeReport
+	if err := rs.order(ctx, name, relay.CommandWake, relay.NewWakeOrder(m, count), &rep); err != nil {
+		return nil, 0, err
+	}
+	for i := range rep.Steps {
+		rep.Steps[i].Via = "relay " + name + " " + rep.Steps[i].Via
+	}
+	return rep.Steps, rep.Sent, nil
+}

@@ -1,0 +1,283 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/probe"
+	"github.com/moonwake/moonwake/uplink"
+	"github.com/moonwake/moonwake/wol"
+)
+
+// Options configure a relay.
+type Options struct {
+	StatePath string // the relay's identity; written when it enrols
+	// Hub, Name and TokenFile enrol the relay when it has no state yet: a
+	// pod that is re-created enrols again with the token in a Secret.
+	Hub       string
+	Name      string
+	TokenFile string
+	// Networks are the subnets the relay serves; nil: those of its
+	// interfaces that are up.
+	Networks []netip.Prefix
+	// HealthListen, if set, serves GET /healthz (the process lives) and
+	// GET /readyz (the uplink is up) there.
+	HealthListen string
+	Software     string
+	Logger       *slog.Logger
+	HTTPClient   *http.Client
+
+	// Interfaces, Prober and Sender replace the host's for tests.
+	Interfaces func() ([]wol.Iface, error)
+	Prober     *probe.Prober
+	Sender     *wol.Sender
+}
+
+// Relay carries out the hub's wake and probe orders on its LAN.
+type Relay struct {
+	o      Options
+	log    *slog.Logger
+	prober *probe.Prober
+	sender *wol.Sender
+	ifs    func() ([]wol.Iface, error)
+	up     atomic.Bool
+}
+
+// Run runs the relay until ctx ends: it enrols if it must, then keeps its
+// uplink to the hub up and answers the hub's orders.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := ReadState(o.StatePath)
+	if errors.Is(err, ErrNotPaired) && o.TokenFile != "" {
+		if st, err = enrol(ctx, o); err != nil {
+			return err
+		}
+		log.Info("enrolled with the hub", "hub", st.Hub, "relay", st.Name, "id", st.ID)
+	}
+	if err != nil {
+		return err
+	}
+	r := &Relay{o: o, log: log, prober: o.Prober, sender: o.Sender, ifs: o.Interfaces}
+	if r.prober == nil {
+		r.prober = probe.NewProber(probe.ProberOptions{})
+		defer r.prober.Close()
+	}
+	if r.sender == nil {
+		r.sender = &wol.Sender{}
+	}
+	if r.ifs == nil {
+		r.ifs = (&wol.InterfaceCache{TTL: 10 * time.Second}).Interfaces
+	}
+	if o.HealthListen != "" {
+		stop, err := r.serveHealth(o.HealthListen)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	c := &uplink.Client{
+		HubURL: st.Hub, ID: st.ID, Purpose: uplink.PurposeRelay, Key: st.key(), HubKey: st.HubPublicKey,
+		Handle: r.Handle, Report: r.Report, Software: o.Software, Logger: log, HTTPClient: o.HTTPClient,
+		OnState: func(up bool, err error) { r.up.Store(up) },
+	}
+	log.Info("relay starting", "relay", st.Name, "hub", st.Hub)
+	return c.Run(ctx)
+}
+
+// enrol pairs the relay with the enrolment token in o.TokenFile and keeps
+// the state.
+func enrol(ctx context.Context, o Options) (*State, error) {
+	b, err := os.ReadFile(o.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("enrolment token: %w", err)
+	}
+	name := o.Name
+	if name == "" {
+		name, _ = os.Hostname()
+		name = strings.ToLower(strings.SplitN(name, ".", 2)[0])
+	}
+	if o.Hub == "" {
+		return nil, errors.New("enrol: the hub's URL is needed (MOONWAKE_HUB_URL or --hub)")
+	}
+	st, err := Pair(ctx, PairOptions{Hub: o.Hub, Token: string(b), Name: name, Software: o.Software, HTTPClient: o.HTTPClient})
+	if err != nil {
+		return nil, fmt.Errorf("enrol as %q with %s: %w", name, o.Hub, err)
+	}
+	if err := WriteState(o.StatePath, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Handle answers one of the hub's orders.
+func (r *Relay) Handle(ctx context.Context, cmd uplink.Command) (uplink.Result, uplink.Then) {
+	var data any
+	var err error
+	switch cmd.Name {
+	case CommandWake:
+		var o WakeOrder
+		if err = decodeArgs(cmd.Args, &o); err == nil {
+			data, err = r.wake(o)
+		}
+	case CommandProbe:
+		var o ProbeOrder
+		if err = decodeArgs(cmd.Args, &o); err == nil {
+			data, err = r.probe(ctx, o)
+		}
+	default:
+		err = fmt.Errorf("a relay does not %q", cmd.Name)
+	}
+	if err != nil {
+		return uplink.Result{Error: moonwake.ErrorMessage(err)}, nil
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return uplink.Result{Error: "internal error"}, nil
+	}
+	return uplink.Result{OK: true, Data: b}, nil
+}
+
+func decodeArgs(b json.RawMessage, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return moonwake.Errorf(moonwake.EInvalid, "malformed order: %v", err)
+	}
+	return nil
+}
+
+// wake plans o's packets from this host's interfaces and sends them.
+func (r *Relay) wake(o WakeOrder) (WakeReport, error) {
+	if o.Count < 1 || o.Count > 20 {
+		return WakeReport{}, moonwake.Errorf(moonwake.EInvalid, "count %d: want 1 to 20", o.Count)
+	}
+	ifs, err := r.ifs()
+	if err != nil {
+		return WakeReport{}, err
+	}
+	m := o.machine()
+	if m.Interface == "" && m.Broadcast == "" {
+		// A machine that is off answers no ARP, so a unicast alone never
+		// reaches it: broadcast on the interface whose subnet holds its
+		// address, too.
+		m.Interface = interfaceFor(m.Host, ifs)
+	}
+	targets, pkt, err := moonwake.PlanWake(m, ifs)
+	if err != nil {
+		return WakeReport{}, err
+	}
+	rep := WakeReport{Steps: []moonwake.Step{}}
+	for _, t := range targets {
+		st := moonwake.Step{At: time.Now().UTC(), Kind: "send", Via: t.Via, Target: t.String()}
+		for range o.Count {
+			if err := r.sender.Send(pkt, t); err != nil {
+				st.Error = err.Error()
+			} else {
+				rep.Sent++
+			}
+		}
+		rep.Steps = append(rep.Steps, st)
+	}
+	r.log.Info("sent magic packets", "machine", o.Machine, "mac", o.MAC, "packets", rep.Sent)
+	return rep, nil
+}
+
+// interfaceFor names the interface that is up and whose subnet holds host;
+// "" when none does, or host is not an IP address.
+func interfaceFor(host string, ifs []wol.Iface) string {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	for _, i := range ifs {
+		if !i.Up || i.Loopback {
+			continue
+		}
+		for _, p := range i.Prefixes {
+			if p.Contains(a.Unmap()) {
+				return i.Name
+			}
+		}
+	}
+	return ""
+}
+
+// probe runs one round of probes of o.
+func (r *Relay) probe(ctx context.Context, o ProbeOrder) (moonwake.Evidence, error) {
+	t, err := o.target()
+	if err != nil {
+		return moonwake.Evidence{}, err
+	}
+	return r.prober.Probe(ctx, t), nil
+}
+
+// Report says which networks the relay serves.
+func (r *Relay) Report(ctx context.Context) uplink.Report {
+	rep := uplink.Report{Software: r.o.Software}
+	rep.Hostname, _ = os.Hostname()
+	nets := r.o.Networks
+	if nets == nil {
+		var err error
+		if nets, err = r.networks(); err != nil {
+			rep.Errors = append(rep.Errors, "networks: "+err.Error())
+		}
+	}
+	for _, p := range nets {
+		rep.Networks = append(rep.Networks, p.String())
+	}
+	return rep
+}
+
+// networks are the subnets of the interfaces that are up, but loopback
+// and IPv6 link-local ones.
+func (r *Relay) networks() ([]netip.Prefix, error) {
+	ifs, err := r.ifs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, i := range ifs {
+		if !i.Up || i.Loopback {
+			continue
+		}
+		for _, p := range i.Prefixes {
+			if p.Addr().IsLinkLocalUnicast() || p.Addr().IsLoopback() {
+				continue
+			}
+			out = append(out, p.Masked())
+		}
+	}
+	return out, nil
+}
+
+// serveHealth serves /healthz and /readyz on addr until stop is called.
+func (r *Relay) serveHealth(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("health listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !r.up.Load() {
+			http.Error(w, "the uplink to the hub is down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
+}
