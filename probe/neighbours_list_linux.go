@@ -5,11 +5,12 @@ package probe
 import (
 	"context"
 	"fmt"
-	"net/netip"
+
+	"golang.org/x/sys/unix"
 )
 
 // ListNeighbours reads the whole neighbour table (ARP and NDP entries) of
-// the process's network namespace, with a netlink socket of its own. The
+// the process's network namespace, with a netlink connection of its own. The
 // entries come as the kernel holds them: unresolved and multicast ones
 // included, for the caller to pick from.
 func ListNeighbours(ctx context.Context) ([]Neighbour, error) {
@@ -19,8 +20,7 @@ func ListNeighbours(ctx context.Context) ([]Neighbour, error) {
 }
 
 // List reads the whole table: IPv4 entries, then IPv6 ones. The context is
-// checked between the two dumps; each is bounded by the socket's receive
-// timeout.
+// checked between the two dumps; each is bounded by exchangeTimeout.
 func (t *NeighbourTable) List(ctx context.Context) ([]Neighbour, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -28,7 +28,9 @@ func (t *NeighbourTable) List(ctx context.Context) ([]Neighbour, error) {
 		return nil, err
 	}
 	var out []Neighbour
-	for _, fam := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
+	// One dump per family rather than one of AF_UNSPEC: the order is ours,
+	// and the context is checked in between.
+	for _, fam := range []uint16{unix.AF_INET, unix.AF_INET6} {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

@@ -29,6 +29,10 @@ type Target struct {
 	// SunshineID is the Sunshine uniqueid the machine is known by; "" when
 	// not known yet. Another id at the address is another host.
 	SunshineID string
+	// Relay names the relay that probes the machine, for a ProbeFunc that
+	// routes rounds to relays; "" lets its address decide. The Prober
+	// itself ignores it.
+	Relay string
 
 	// Used by Watcher only.
 	IdleAfter    time.Duration       // 0: Watcher's default
