@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moonwake/moonwake/sunshine"
 	"github.com/moonwake/moonwake/wol"
 )
 
@@ -52,7 +53,7 @@ var (
 
 // DefaultProbePorts are probed when a machine names none: Sunshine's HTTP
 // port, which answers as soon as Sunshine runs.
-var DefaultProbePorts = []int{47989}
+var DefaultProbePorts = []int{sunshine.DefaultPort}
 
 // ProbePorts returns the TCP ports that show whether m is on.
 func (m *Machine) ProbePorts() []int {

@@ -441,6 +441,7 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	b.checkPhone("/machines/pc", card("pc"))
 	link := b.makeLink("pc", "shutdown")
 	b.checkPhone("/tokens", "form#new-link")
+	b.checkPhone("/relays", "form#pair-relay")
 	b.checkPhone("/sessions", "main")
 	other := b.fresh()
 	other.phone(3)

@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,13 +62,13 @@ func (l *relayLAN) startRelay(t *testing.T, name string, index int) (*testlan.Ho
 
 // runRelay starts "moonwake relay" on h, enrolling as name with the token
 // in tokenFile, serving the home LAN.
-func (l *relayLAN) runRelay(t *testing.T, h *testlan.Host, name, tokenFile string) *testlan.Proc {
+func (l *relayLAN) runRelay(t *testing.T, h *testlan.Host, name, tokenFile string, env ...string) *testlan.Proc {
 	t.Helper()
 	cmd := h.Exec(context.Background(), moonwake(t), "relay")
-	cmd.Env = moonwakeEnv(
-		"MOONWAKE_HUB="+l.hp.url, "MOONWAKE_RELAY_NAME="+name, "MOONWAKE_RELAY_TOKEN_FILE="+tokenFile,
-		"MOONWAKE_RELAY_STATE="+filepath.Join(t.TempDir(), "relay.json"),
-		"MOONWAKE_RELAY_NETWORKS="+l.home.Prefix().String())
+	cmd.Env = moonwakeEnv(append([]string{
+		"MOONWAKE_HUB=" + l.hp.url, "MOONWAKE_RELAY_NAME=" + name, "MOONWAKE_RELAY_TOKEN_FILE=" + tokenFile,
+		"MOONWAKE_RELAY_STATE=" + filepath.Join(t.TempDir(), "relay.json"),
+		"MOONWAKE_RELAY_NETWORKS=" + l.home.Prefix().String()}, env...)...)
 	out := new(testlan.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	p, err := h.Start(cmd)
@@ -223,5 +225,63 @@ func TestRelayEnrolment(t *testing.T) {
 	l.hp.must(t, http.StatusOK, "GET", "/api/v1/relays", l.hp.admin, nil).decode(t, &rs)
 	if len(rs) != 0 {
 		t.Errorf("relays after a refused enrolment: %+v", rs)
+	}
+}
+
+// TestRelayPassthroughMoonlight plays Moonlight's "Wake PC" button pressed
+// on 4G with the router forwarding UDP 47009 to a relay on the k3s node:
+// the phone's packets reach only the relay, which hands them to the hub;
+// the hub checks the MAC against its registry and wakes the PC through the
+// relay, recorded as the relay's with the phone's address.
+func TestRelayPassthroughMoonlight(t *testing.T) {
+	l := newRelayLAN(t)
+	h := l.home.AddHost("relay")
+	relayAddr := l.pod.Attach(h, "pod0", l.pod.CIDR(201))
+	l.runRelay(t, h, "lan-a", l.tokenFile, "MOONWAKE_PASSTHROUGH_LISTEN=:47009")
+	l.waitRelay(t, "lan-a", "online", func(r wireRelay) bool { return r.Connected })
+	l.hp.addMachine(t, map[string]any{"name": "pc", "mac": l.pc.MAC().String(), "host": l.pc.Addr().String()})
+	l.hp.waitPower(t, "pc", 10*time.Second, "off", func(p wirePower) bool { return p.State == "off" })
+
+	phone := l.pod.AddHost("phone") // out on the internet, as far as the home LAN knows
+	send := func(payloads ...[]byte) {
+		t.Helper()
+		err := phone.Do(func() error {
+			conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(relayAddr, 47009)))
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			for _, p := range payloads {
+				if _, err := conn.Write(p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Junk and an unregistered MAC wake nothing.
+	send([]byte("GET / HTTP/1.0\r\n\r\n"), magic(t, "02:00:00:00:47:09"))
+	time.Sleep(300 * time.Millisecond)
+	var list struct{ Actions []wireAction }
+	l.hp.must(t, http.StatusOK, "GET", "/api/v1/actions", l.hp.admin, nil).decode(t, &list)
+	if len(list.Actions) != 0 {
+		t.Fatalf("actions after junk: %+v", list.Actions)
+	}
+
+	// One press: a burst of packets for the PC's MAC.
+	pkt := magic(t, l.pc.MAC().String())
+	send(pkt, pkt, pkt, pkt, pkt)
+	l.pc.waitState(t, pcOn, 10*time.Second)
+	l.hp.waitPower(t, "pc", 10*time.Second, "on", func(p wirePower) bool { return up(p.State) })
+	l.hp.must(t, http.StatusOK, "GET", "/api/v1/actions", l.hp.admin, nil).decode(t, &list)
+	if len(list.Actions) != 1 {
+		t.Fatalf("one press gave %d actions: %+v", len(list.Actions), list.Actions)
+	}
+	a := list.Actions[0]
+	if a.Kind != "wake" || a.Machine != "pc" || a.Actor.Kind != "relay" || a.Actor.Name != "lan-a" {
+		t.Errorf("action %+v: want a wake of pc by relay lan-a", a)
 	}
 }

@@ -62,7 +62,7 @@ type Hub struct {
 	api         *httpapi.Server
 	web         *web.Server           // nil when ui.enabled is off
 	mqtt        *hass.Bridge          // nil when mqtt.broker is empty
-	passthrough *passthrough.Listener // nil when passthrough.listen is empty
+	passthrough *passthrough.Listener // listens only when passthrough.listen is set
 
 	ln     net.Listener
 	srv    *http.Server
@@ -167,8 +167,11 @@ func (h *Hub) Open(ctx context.Context) error {
 	if h.ln, err = net.Listen("tcp", h.cfg.Listen); err != nil {
 		return fmt.Errorf("listen on %s: %w", h.cfg.Listen, err)
 	}
-	if addrs := h.cfg.PassthroughListen(); len(addrs) > 0 {
-		h.passthrough = passthrough.New(passthrough.Options{Addrs: addrs, Machines: h.machines, Power: h.power, Logger: h.log})
+	// The passthrough judges the magic packets from outside that reach the
+	// hub itself (passthrough.listen) or a relay's own passthrough.
+	h.passthrough = passthrough.New(passthrough.Options{Addrs: h.cfg.PassthroughListen(), Machines: h.machines,
+		Power: h.power, Relays: h.remote.Relays, Logger: h.log})
+	if len(h.cfg.PassthroughListen()) > 0 {
 		if err := h.passthrough.Listen(); err != nil {
 			return err
 		}
@@ -285,6 +288,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 			Sessions: sqlite.NewSessionService(h.db, h.cfg.UI.TTL()),
 			Power:    h.power, Events: h.events, Monitor: h.monitor, Pairing: h.remote.Agents,
 			KeepAwake: keepAwake, Sunshine: sunshineHosts,
+			Relays:    h.remote.Relays,
 			PublicURL: h.cfg.PublicURL, TrustedProxies: proxies, SessionTTL: h.cfg.UI.TTL(),
 			Logger: h.log.With("component", "web"),
 			// The neighbour table suggests devices when a machine is added.
@@ -325,9 +329,6 @@ func (h *Hub) Addr() net.Addr { return h.ln.Addr() }
 // RelayAddrs are the UDP addresses the passthrough listens on; none when
 // it is off.
 func (h *Hub) RelayAddrs() []net.Addr {
-	if h.passthrough == nil {
-		return nil
-	}
 	return h.passthrough.Addrs()
 }
 
@@ -340,7 +341,7 @@ func (h *Hub) Serve(ctx context.Context) error {
 	h.goRun(ctx, h.policy.Run)
 	h.goRun(ctx, h.monitor.Run)
 	h.goRun(ctx, h.notifier.Run)
-	if h.passthrough != nil {
+	if len(h.cfg.PassthroughListen()) > 0 {
 		h.goRun(ctx, func(ctx context.Context) {
 			if err := h.passthrough.Serve(ctx); err != nil {
 				h.log.Error("passthrough stopped", "error", err)

@@ -11,10 +11,12 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/ratelimit"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/uplink"
 	"github.com/moonwake/moonwake/wol"
@@ -34,9 +36,14 @@ type Options struct {
 	// HealthListen, if set, serves GET /healthz (the process lives) and
 	// GET /readyz (the uplink is up) there.
 	HealthListen string
-	Software     string
-	Logger       *slog.Logger
-	HTTPClient   *http.Client
+	// PassthroughListen are UDP addresses (":47009", ":9") where magic
+	// packets from outside arrive through a router's port-forward: the
+	// relay hands them to the hub, which wakes the registered machine they
+	// name. Empty: none.
+	PassthroughListen []string
+	Software          string
+	Logger            *slog.Logger
+	HTTPClient        *http.Client
 
 	// Interfaces, Prober and Sender replace the host's for tests.
 	Interfaces func() ([]wol.Iface, error)
@@ -93,6 +100,20 @@ func Run(ctx context.Context, o Options) error {
 		HubURL: st.Hub, ID: st.ID, Purpose: uplink.PurposeRelay, Key: st.key(), HubKey: st.HubPublicKey,
 		Handle: r.Handle, Report: r.Report, Software: o.Software, Logger: log, HTTPClient: o.HTTPClient,
 		OnState: func(up bool, err error) { r.up.Store(up) },
+	}
+	if len(o.PassthroughListen) > 0 {
+		pt := &passthrough{r: r, hub: c, sources: ratelimit.New(passthroughPerMinute, passthroughBurst, passthroughSources)}
+		conns, err := pt.listen(o.PassthroughListen)
+		if err != nil {
+			return fmt.Errorf("passthrough: %w", err)
+		}
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for _, conn := range conns {
+			defer conn.Close()
+			wg.Go(func() { pt.serve(ctx, conn) })
+		}
+		log.Info("passthrough listening for magic packets from outside", "udp", o.PassthroughListen)
 	}
 	log.Info("relay starting", "relay", st.Name, "hub", st.Hub)
 	return c.Run(ctx)

@@ -328,6 +328,22 @@ func (cs *clientSession) handle(runCtx, ctx context.Context, cmd Command) {
 	})
 }
 
+// Notify tells the hub of n on the current session. EUnavailable when the
+// uplink is down: a notice is not queued, since what it tells is news only
+// now.
+func (c *Client) Notify(ctx context.Context, n Notice) error {
+	if len(n.Data) > MaxNoticeData {
+		return moonwake.Errorf(moonwake.EInvalid, "a notice holds at most %d bytes", MaxNoticeData)
+	}
+	c.mu.Lock()
+	cur := c.cur
+	c.mu.Unlock()
+	if cur == nil {
+		return moonwake.Errorf(moonwake.EUnavailable, "the uplink to the hub is down")
+	}
+	return cur.send(ctx, typeNotice, n)
+}
+
 // send signs and writes one message frame of this session.
 func (cs *clientSession) send(ctx context.Context, typ string, v any) error {
 	cs.wmu.Lock()

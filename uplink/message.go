@@ -41,6 +41,7 @@ const (
 	typeResult    = "result"  // peer → hub: the answer to a command
 	typeOutcome   = "outcome" // peer → hub: how carrying a command out ended
 	typeReport    = "report"  // peer → hub: periodic measurements
+	typeNotice    = "notice"  // peer → hub: something it saw, such as a relay's magic packet from outside
 )
 
 const (
@@ -83,6 +84,21 @@ type Report struct {
 	Networks []string `json:"networks,omitempty"`
 	Errors   []string `json:"errors,omitempty"`
 }
+
+// Notice is something a peer saw and tells the hub of, unasked: a relay's
+// magic packet that arrived from outside on its passthrough port.
+type Notice struct {
+	Kind string `json:"kind"`           // NoticeMagic
+	From string `json:"from,omitempty"` // the source address it came from
+	Data []byte `json:"data,omitempty"` // what arrived (at most MaxNoticeData bytes)
+}
+
+// NoticeMagic is a UDP datagram that a relay's passthrough received: the
+// hub decides whether it wakes a registered machine.
+const NoticeMagic = "magic"
+
+// MaxNoticeData bounds a notice's data: more than any magic packet.
+const MaxNoticeData = 512
 
 // frame is one message on the wire. Which fields are set depends on Type;
 // decodeFrame checks that.
@@ -156,7 +172,7 @@ func decodeFrame(b []byte) (*frame, error) {
 		err = need(len(f.Session) == sessionSize, "session must be 16 bytes")
 	case typeError:
 		err = need(len(f.Error) <= 200, "error text too long")
-	case typeCommand, typeResult, typeOutcome, typeReport:
+	case typeCommand, typeResult, typeOutcome, typeReport, typeNotice:
 		err = errors.Join(
 			need(len(f.Session) == sessionSize, "session must be 16 bytes"),
 			need(f.Seq > 0, "sequence number must be positive"),

@@ -49,6 +49,7 @@ type Server struct {
 	OnDisconnect func(p Peer, err error)
 	OnReport     func(p Peer, r Report)
 	OnOutcome    func(p Peer, r Result) // a command was carried out, or failed
+	OnNotice     func(p Peer, n Notice) // the peer saw something (a relay's magic packet)
 
 	Logger           *slog.Logger  // nil: discard
 	PingInterval     time.Duration // 0: DefaultPingInterval
@@ -322,7 +323,7 @@ func (s *Server) readLoop(ss *serverSession) error {
 		if err != nil {
 			return err
 		}
-		if err := ss.keys.open(f, ss.peer.PublicKey, ss.last, typeResult, typeOutcome, typeReport); err != nil {
+		if err := ss.keys.open(f, ss.peer.PublicKey, ss.last, typeResult, typeOutcome, typeReport, typeNotice); err != nil {
 			return err
 		}
 		ss.last = f.Seq
@@ -356,6 +357,17 @@ func (s *Server) readLoop(ss *serverSession) error {
 			}
 			if s.OnReport != nil {
 				s.OnReport(ss.peer, r)
+			}
+		case typeNotice:
+			var n Notice
+			if err := decodePayload(f.Payload, &n); err != nil {
+				return err
+			}
+			if len(n.Data) > MaxNoticeData || len(n.From) > 64 {
+				return protoErr("notice too large")
+			}
+			if s.OnNotice != nil {
+				s.OnNotice(ss.peer, n)
 			}
 		}
 	}

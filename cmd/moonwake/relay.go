@@ -20,7 +20,7 @@ const DefaultRelayState = "/var/lib/moonwake-relay/relay.json"
 // relayFlags are the relay's settings; each has an environment variable,
 // which is what a Kubernetes pod sets.
 type relayFlags struct {
-	state, hub, name, tokenFile, networks, health, logFormat string
+	state, hub, name, tokenFile, networks, health, logFormat, passthrough string
 }
 
 func (f *relayFlags) register(cmd *cobra.Command) {
@@ -61,6 +61,7 @@ itself. Every setting has an environment variable:
   MOONWAKE_RELAY_TOKEN_FILE    a file holding a relay enrolment token
   MOONWAKE_RELAY_NETWORKS      the networks it serves, comma-separated CIDRs (default: its interfaces')
   MOONWAKE_RELAY_HEALTH_LISTEN address of GET /healthz and /readyz, e.g. :47011 (default: none)
+  MOONWAKE_PASSTHROUGH_LISTEN  UDP addresses for Moonlight's magic packets from outside, e.g. :47009
   MOONWAKE_LOG_FORMAT          text or json`,
 		Example: `  moonwake relay pair --hub https://wake.example.org --code ABCD-EFGH-JKLM --hub-fingerprint SHA256:…
   moonwake relay
@@ -85,7 +86,8 @@ itself. Every setting has an environment variable:
 				Name:      or(e, f.name, "MOONWAKE_RELAY_NAME", ""),
 				TokenFile: or(e, f.tokenFile, "MOONWAKE_RELAY_TOKEN_FILE", ""),
 				Networks:  nets, HealthListen: or(e, f.health, "MOONWAKE_RELAY_HEALTH_LISTEN", ""),
-				Software: "moonwake " + moonwake.Version, Logger: log,
+				PassthroughListen: splitList(or(e, f.passthrough, "MOONWAKE_PASSTHROUGH_LISTEN", "")),
+				Software:          "moonwake " + moonwake.Version, Logger: log,
 			})
 		},
 	}
@@ -95,8 +97,20 @@ itself. Every setting has an environment variable:
 	cmd.Flags().StringVar(&f.networks, "networks", "", "networks it serves, comma-separated `CIDRs` (or MOONWAKE_RELAY_NETWORKS; default: its interfaces')")
 	cmd.Flags().StringVar(&f.health, "health-listen", "", "`address` of GET /healthz and /readyz (or MOONWAKE_RELAY_HEALTH_LISTEN)")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "", "text or json (or MOONWAKE_LOG_FORMAT)")
+	cmd.Flags().StringVar(&f.passthrough, "passthrough-listen", "", "UDP `addresses` for Moonlight's magic packets from outside, comma-separated, e.g. :47009 (or MOONWAKE_PASSTHROUGH_LISTEN)")
 	cmd.AddCommand(newRelayPairCmd(e))
 	return cmd
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func relayLogger(e *env, format string) *slog.Logger {

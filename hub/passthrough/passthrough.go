@@ -44,12 +44,21 @@ const (
 	DefaultMachineEvery = 2 * time.Second // at most one wake per machine this often
 )
 
+// Relays hands over the magic packets relays received from outside;
+// remote.Relays implements it.
+type Relays interface {
+	OnMagic(fn func(relay string, from netip.Addr, b []byte))
+}
+
 // Options configure a Listener.
 type Options struct {
 	Addrs    []string // UDP addresses to listen on; empty: DefaultAddr
 	Machines moonwake.MachineService
 	Power    moonwake.PowerService
-	Logger   *slog.Logger
+	// Relays, when set, hands the Listener the magic packets that relays'
+	// own passthroughs received from outside, to judge like its own.
+	Relays Relays
+	Logger *slog.Logger
 
 	SourceRate   float64       // datagrams/s allowed per source address; 0: DefaultSourceRate
 	SourceBurst  int           // 0: DefaultSourceBurst
@@ -133,12 +142,16 @@ func New(o Options) *Listener {
 	if o.Local == nil {
 		o.Local = (&localAddrs{ttl: 10 * time.Second}).has
 	}
-	return &Listener{
+	l := &Listener{
 		o: o, log: o.Logger, now: o.Now,
 		sources:  newBuckets(o.SourceRate, float64(o.SourceBurst)),
 		logs:     &bucket{tokens: 20},
 		lastWake: map[string]time.Time{},
 	}
+	if o.Relays != nil {
+		o.Relays.OnMagic(l.HandleRelayed)
+	}
+	return l
 }
 
 // Listen opens a UDP socket on each address. On error none is left open.
@@ -250,18 +263,30 @@ func (l *Listener) Stats() Stats {
 // Handle decides what to do with the datagram b that came from src, and
 // does it: it is the whole path of a datagram after the socket.
 func (l *Listener) Handle(ctx context.Context, src netip.Addr, b []byte) Outcome {
-	o := l.handle(ctx, src, b)
+	o := l.handle(ctx, "", src, b)
 	l.counts[o].Add(1)
 	return o
 }
 
-func (l *Listener) handle(ctx context.Context, src netip.Addr, b []byte) Outcome {
+// HandleRelayed decides what to do with the datagram b that the relay
+// called relay received from src on its own passthrough, as Handle does
+// with the Listener's own: a wake it asks for is recorded as the relay's,
+// with the source address, and goes out through the relay that serves the
+// machine.
+func (l *Listener) HandleRelayed(relay string, src netip.Addr, b []byte) {
+	o := l.handle(context.Background(), relay, src, b)
+	l.counts[o].Add(1)
+}
+
+// handle is the path of a datagram from src, received by the named relay
+// or ("") by the Listener itself.
+func (l *Listener) handle(ctx context.Context, relay string, src netip.Addr, b []byte) Outcome {
 	src = src.Unmap()
 	now := l.now()
 	if !l.sources.allow(src, now) {
 		return RateLimited
 	}
-	if l.o.Local(src) {
+	if relay == "" && l.o.Local(src) {
 		l.logf(now, slog.LevelDebug, "passthrough: dropped a datagram from this host", "from", src.String())
 		return Self
 	}
@@ -301,6 +326,9 @@ func (l *Listener) handle(ctx context.Context, src netip.Addr, b []byte) Outcome
 
 	actor := Actor
 	actor.Addr = src.String()
+	if relay != "" {
+		actor.Name = relay // the relay that heard Moonlight
+	}
 	a, err := l.o.Power.Wake(moonwake.WithActor(ctx, actor), m)
 	if err != nil {
 		l.logf(now, slog.LevelWarn, "passthrough: wake failed", "machine", m.Name, "from", src.String(), "error", moonwake.ErrorMessage(err))

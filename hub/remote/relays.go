@@ -12,6 +12,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/internal/observers"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/relay"
 	"github.com/moonwake/moonwake/uplink"
@@ -38,7 +39,15 @@ type Relays struct {
 
 	mu     sync.Mutex
 	relays map[string]*relayState // by name
+
+	magic      observers.List[func(relay string, from netip.Addr, b []byte)]
+	magicSlots chan struct{} // magic packets being handled
 }
+
+// maxMagicInFlight bounds the relays' magic packets handled at once;
+// beyond it they are dropped (a press of Moonlight's button yields one
+// wake, and relays limit each source before the uplink).
+const maxMagicInFlight = 16
 
 // relayState is a relay as the hub knows it now.
 type relayState struct {
@@ -229,6 +238,40 @@ func (rs *Relays) onReport(p uplink.Peer, rep uplink.Report) {
 	if err := rs.store.SaveRelay(context.Background(), &save); err != nil {
 		rs.log.Error("save relay", "relay", p.Machine, "error", err)
 	}
+}
+
+// OnMagic registers fn to hear of the magic packets a relay's passthrough
+// received from outside: from is their source, b the datagram. fn decides
+// whether one wakes a registered machine; it must not block for long.
+func (rs *Relays) OnMagic(fn func(relay string, from netip.Addr, b []byte)) { rs.magic.Add(fn) }
+
+// onNotice hands a relay's magic packet to whoever registered.
+func (rs *Relays) onNotice(p uplink.Peer, n uplink.Notice) {
+	rs.mu.Lock()
+	ok := rs.state(p) != nil
+	rs.mu.Unlock()
+	if !ok || n.Kind != uplink.NoticeMagic {
+		return
+	}
+	from, err := netip.ParseAddr(n.From)
+	if err != nil {
+		rs.log.Warn("relay sent a magic packet without a source address; dropped", "relay", p.Machine)
+		return
+	}
+	// Not on the uplink's reading goroutine: a wake through this very
+	// relay waits for the relay's answer, which that goroutine reads.
+	select {
+	case rs.magicSlots <- struct{}{}:
+	default:
+		rs.log.Warn("too many magic packets from relays at once; dropped one", "relay", p.Machine)
+		return
+	}
+	go func() {
+		defer func() { <-rs.magicSlots }()
+		for _, fn := range rs.magic.All() {
+			fn(p.Machine, from.Unmap(), n.Data)
+		}
+	}()
 }
 
 // Route says which relay serves a machine: the relay it names, else the

@@ -54,10 +54,11 @@ func New(ctx context.Context, o Options) (*Remote, error) {
 	r.server = &uplink.Server{
 		Keys: o.Peers, HubKey: o.Key, Logger: o.Logger,
 		OnConnect: r.onConnect, OnDisconnect: r.onDisconnect, OnReport: r.onReport, OnOutcome: r.onOutcome,
+		OnNotice: r.onNotice,
 	}
 	r.Agents = &Agents{peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp, agents: map[string]*agent{}}
 	r.Relays = &Relays{store: o.Relays, peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp,
-		log: o.Logger, relays: map[string]*relayState{}}
+		log: o.Logger, relays: map[string]*relayState{}, magicSlots: make(chan struct{}, maxMagicInFlight)}
 	r.pair = &uplink.Pairer{Store: pairings{o.Peers, r}, HubKey: o.Key, Logger: o.Logger}
 	if err := r.Agents.load(ctx); err != nil {
 		return nil, err
@@ -106,6 +107,12 @@ func (r *Remote) onReport(p uplink.Peer, rep uplink.Report) {
 		r.Agents.onReport(p, rep)
 	case uplink.PurposeRelay:
 		r.Relays.onReport(p, rep)
+	}
+}
+
+func (r *Remote) onNotice(p uplink.Peer, n uplink.Notice) {
+	if p.Purpose == uplink.PurposeRelay {
+		r.Relays.onNotice(p, n)
 	}
 }
 

@@ -236,14 +236,14 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 	h := newHarness(t, "pc")
 	h.signIn()
 	c := h.newClient() // signed out
-	for _, path := range []string{"/", "/sessions", "/events", "/machines/new", "/machines/pc", "/tokens", "/nope"} {
+	for _, path := range []string{"/", "/sessions", "/events", "/machines/new", "/machines/pc", "/tokens", "/relays", "/nope"} {
 		res, _ := h.do(c, http.MethodGet, path, nil, nil)
 		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login?next="+url.QueryEscape(path) {
 			t.Errorf("GET %s signed out: %s to %q", path, res.Status, res.Header.Get("Location"))
 		}
 	}
 	for _, path := range []string{"/logout", "/machines/pc/wake", "/machines/pc/shutdown", "/machines/pc/keep-awake",
-		"/sessions/x/revoke", "/machines/new", "/machines/pc", "/tokens", "/nope"} {
+		"/sessions/x/revoke", "/machines/new", "/machines/pc", "/tokens", "/relays/pair", "/relays/office/forget", "/nope"} {
 		res, _ := h.do(c, http.MethodPost, path, url.Values{"csrf": {"x"}}, nil)
 		if res.StatusCode != http.StatusUnauthorized && res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("POST %s signed out: %s", path, res.Status)
@@ -251,6 +251,9 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 	}
 	if calls := h.power.Calls(); len(calls) != 0 {
 		t.Fatalf("signed-out requests did %v", calls)
+	}
+	if paired, deleted := h.relays.calls(); len(paired)+len(deleted) != 0 {
+		t.Fatalf("signed-out requests paired %v and forgot %v", paired, deleted)
 	}
 	// Open to everyone: the sign-in pages, static files, the PWA files.
 	for _, path := range []string{"/login", "/setup", "/offline", "/manifest.webmanifest", "/sw.js", "/favicon.ico", "/robots.txt"} {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,9 +29,9 @@ import (
 func init() { argonMemory, argonTime = 64, 1 }
 
 // harness is a web app on real SQLite behind a real HTTP server, with the
-// mock doubles of the power service, monitor and keep-awake store (power,
-// monitor and keep hold what is behind them), and a browser-like client (a
-// cookie jar, redirects not followed).
+// mock doubles of the power service, monitor, keep-awake store and relays
+// (power, monitor, keep and relays hold what is behind them), and a
+// browser-like client (a cookie jar, redirects not followed).
 type harness struct {
 	t        *testing.T
 	srv      *Server
@@ -43,6 +44,7 @@ type harness struct {
 	power    *powerRecorder
 	monitor  *powerStates
 	keep     *keepAwakes
+	relays   *relayBook
 	admin    string // an admin token's secret
 	client   *http.Client
 	skew     atomic.Int64 // added to the clock of the server and the DB
@@ -71,6 +73,7 @@ func newHarness(t *testing.T, machines ...string) *harness {
 	h.sessions = sqlite.NewSessionService(db, time.Hour)
 	h.monitor = newPowerStates()
 	h.keep = newKeepAwakes()
+	h.relays = &relayBook{}
 	var err error
 	if h.broker, err = events.NewBroker(ctx, sqlite.NewEventService(db), nil); err != nil {
 		t.Fatal(err)
@@ -88,6 +91,7 @@ func newHarness(t *testing.T, machines ...string) *harness {
 	h.srv = &Server{
 		Machines: h.machines, Tokens: h.tokens, Actions: sqlite.NewActionService(db), Sessions: h.sessions,
 		Power: h.power.service(), Events: h.broker, Monitor: h.monitor.monitor(), KeepAwake: h.keep.service(),
+		Relays:     h.relays.service(),
 		SessionTTL: time.Hour,
 		Now:        h.now,
 		heartbeat:  50 * time.Millisecond,
@@ -342,6 +346,85 @@ func (k *keepAwakes) get(machine string) time.Time {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.until[machine]
+}
+
+// relayBook is the state behind the harness's mock.RelayService: the
+// relays a test sets, the pairings asked for and the relays forgotten.
+type relayBook struct {
+	mu      sync.Mutex
+	relays  []*moonwake.Relay
+	paired  []string
+	deleted []string
+	listErr error // ListRelays fails with it when set
+	pairErr error // NewRelayPairing fails with it when set
+}
+
+// relayCode and relayFingerprint are what the harness's relay pairings
+// hand out.
+const (
+	relayCode        = "RLAY-WXYZ-2345"
+	relayFingerprint = "SHA256:hubKEY42"
+)
+
+// service returns the relay service that b stands behind.
+func (b *relayBook) service() *mock.RelayService {
+	return &mock.RelayService{
+		ListRelaysFn: func(context.Context) ([]*moonwake.Relay, error) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if b.listErr != nil {
+				return nil, b.listErr
+			}
+			out := make([]*moonwake.Relay, len(b.relays))
+			for i, r := range b.relays {
+				c := *r
+				out[i] = &c
+			}
+			return out, nil
+		},
+		NewRelayPairingFn: func(_ context.Context, name string) (moonwake.RelayPairing, error) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.paired = append(b.paired, name)
+			if b.pairErr != nil {
+				return moonwake.RelayPairing{}, b.pairErr
+			}
+			return moonwake.RelayPairing{Relay: name, Code: relayCode, ExpiresAt: time.Now().Add(10 * time.Minute), HubFingerprint: relayFingerprint}, nil
+		},
+		DeleteRelayFn: func(_ context.Context, name string) error {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			i := slices.IndexFunc(b.relays, func(r *moonwake.Relay) bool { return r.Name == name })
+			if i < 0 {
+				return moonwake.Errorf(moonwake.ENotFound, "no relay %q", name)
+			}
+			b.relays = slices.Delete(b.relays, i, i+1)
+			b.deleted = append(b.deleted, name)
+			return nil
+		},
+	}
+}
+
+// set replaces the relays.
+func (b *relayBook) set(rs ...*moonwake.Relay) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.relays = rs
+}
+
+// setErrs makes ListRelays fail with list, and NewRelayPairing with
+// pair; nil: they succeed.
+func (b *relayBook) setErrs(list, pair error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.listErr, b.pairErr = list, pair
+}
+
+// calls returns the pairings asked for and the relays forgotten so far.
+func (b *relayBook) calls() (paired, deleted []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.paired), slices.Clone(b.deleted)
 }
 
 // mustPrefixes parses CIDR prefixes.

@@ -52,7 +52,9 @@ type machineView struct {
 	KeepAwakeErr  string
 	AgentPairing  bool // the hub pairs agents
 	Pairing       *agentPairing
-	SunshineOK    bool // the hub pairs with Sunshine hosts
+	SunshineOK    bool            // the hub pairs with Sunshine hosts
+	RelayOK       bool            // the hub can say whether the relay the machine names is paired
+	Relay         *moonwake.Relay // that relay, when paired
 	Sunshine      sunshineForm
 	SunshineDone  *moonwake.SunshinePairing
 	SunshineErr   string
@@ -120,6 +122,7 @@ func (s *Server) machineView(r *http.Request, m *moonwake.Machine) *machineView 
 	if v.Power.State == "" {
 		v.Power.State = moonwake.StateUnknown
 	}
+	v.Relay, v.RelayOK = s.machineRelay(r, m.Relay)
 	actions, err := s.Actions.ListActions(ctx, moonwake.ActionFilter{Machine: m.Name, Limit: machineHistoryLimit})
 	if err != nil {
 		s.log().Error("web: machine actions", "machine", m.Name, "err", err)

@@ -33,7 +33,7 @@ func (h *harness) reconfigure(f func(*Server)) {
 	s := &Server{
 		Machines: o.Machines, Tokens: o.Tokens, Actions: o.Actions, Sessions: o.Sessions,
 		Power: o.Power, Events: o.Events, Monitor: o.Monitor, Pairing: o.Pairing, KeepAwake: o.KeepAwake,
-		Sunshine: o.Sunshine, Neighbours: o.Neighbours, LookupAddr: o.LookupAddr, PublicURL: o.PublicURL,
+		Sunshine: o.Sunshine, Relays: o.Relays, Neighbours: o.Neighbours, LookupAddr: o.LookupAddr, PublicURL: o.PublicURL,
 		TrustedProxies: o.TrustedProxies, SessionTTL: o.SessionTTL, Logger: o.Logger, Now: o.Now,
 		heartbeat: o.heartbeat,
 	}
@@ -167,6 +167,7 @@ func inputValue(t *testing.T, body, name string) string {
 // POSTs of a signed-in browser without the CSRF token.
 func TestPagesNeedSession(t *testing.T) {
 	h := newHarness(t, "pc")
+	h.relays.set(&moonwake.Relay{Name: "office", Networks: []string{}})
 	routes := []struct{ method, path string }{
 		{"GET", "/machines/new"},
 		{"POST", "/machines/new"},
@@ -180,6 +181,9 @@ func TestPagesNeedSession(t *testing.T) {
 		{"POST", "/tokens"},
 		{"POST", "/tokens/links"},
 		{"POST", "/tokens/admin/revoke"},
+		{"GET", "/relays"},
+		{"POST", "/relays/pair"},
+		{"POST", "/relays/office/forget"},
 	}
 	form := url.Values{"confirm": {"yes"}, "name": {"x"}, "mac": {"02:00:00:00:00:99"}, "machine": {"pc"}, "action": {"wake"}, "pin": {"1234"}}
 	for _, rt := range routes {
@@ -221,6 +225,9 @@ func TestPagesNeedSession(t *testing.T) {
 	}
 	if c := h.power.Calls(); len(c) != 0 {
 		t.Errorf("power calls %v", c)
+	}
+	if paired, deleted := h.relays.calls(); len(paired)+len(deleted) != 0 {
+		t.Errorf("relays paired %v, forgotten %v", paired, deleted)
 	}
 }
 
@@ -551,8 +558,8 @@ func TestMachineRelay(t *testing.T) {
 		t.Fatalf("created %+v, %v", m, err)
 	}
 	_, body = h.get("/machines/nas")
-	if got := relayShown(body); got != "office" {
-		t.Errorf("page shows relay %q, want office", got)
+	if got := relayShown(body); got != "office · not paired: pair it" {
+		t.Errorf("page shows relay %q, want office, not paired", got)
 	}
 	_, body = h.get("/machines/pc")
 	if strings.Contains(body, "<dt>Relay</dt>") {

@@ -25,6 +25,7 @@ type view struct {
 	Now      time.Time // when the page was made
 	Version  string    // moonwake.Version
 	SignedIn bool      // a session made this request: the layout shows the navigation
+	Relays   bool      // the hub has relays: the navigation links their page
 	Flash    string    // a one-line notice for the top of the page, if any
 }
 
@@ -43,7 +44,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 
 // newView returns the view of a request with the page's data.
 func (s *Server) newView(r *http.Request, data any) *view {
-	v := &view{Path: r.URL.Path, Data: data, Now: s.now(), Version: moonwake.Version}
+	v := &view{Path: r.URL.Path, Data: data, Now: s.now(), Version: moonwake.Version, Relays: s.Relays != nil}
 	if sess := sessionFrom(r.Context()); sess != nil {
 		v.CSRF = sess.csrf
 		v.SignedIn = true
@@ -64,7 +65,7 @@ func (s *Server) renderView(w http.ResponseWriter, r *http.Request, status int, 
 		s.log().Error("web: render", "page", page, "path", r.URL.Path, "err", err)
 		if page != "error.html" {
 			s.renderView(w, r, http.StatusInternalServerError, "error.html", &view{
-				Path: v.Path, CSRF: v.CSRF, SignedIn: v.SignedIn, Now: v.Now, Version: v.Version,
+				Path: v.Path, CSRF: v.CSRF, SignedIn: v.SignedIn, Relays: v.Relays, Now: v.Now, Version: v.Version,
 				Data: errorPage{Status: 500, Message: "The page could not be made; the details are in the hub's log."},
 			})
 			return

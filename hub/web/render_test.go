@@ -186,6 +186,12 @@ func TestPagesRender(t *testing.T) {
 				KeepAwake: now.Add(time.Hour), CanKeep: true},
 			{Name: "nas", State: moonwake.StateUnknown},
 		}}},
+		{"relays.html", &relaysView{}},
+		{"relays.html", &relaysView{Name: "office", Confirm: "office", Error: "e", Relays: []relayRow{
+			{Relay: &moonwake.Relay{Name: "office", Networks: []string{"10.0.0.0/24", "192.168.1.0/24"}, Standby: []string{"192.168.1.0/24"},
+				Software: "moonwake v1", Hostname: "pi", Connected: true, Since: now, LastSeen: &now}, Serves: []string{"10.0.0.0/24"}, Machines: []string{"nas", "pc"}},
+			{Relay: &moonwake.Relay{Name: "attic"}},
+		}, Pairing: &relayPairingShown{Relay: "office", Code: "C", ExpiresAt: now.Add(time.Minute), Fingerprint: "SHA256:x", Command: "moonwake relay pair"}}},
 		{"error.html", errorPage{Status: 404, Message: "no"}},
 		{"error.html", errorPage{}},
 		{"offline.html", nil},

@@ -47,6 +47,7 @@ func (s *Server) Handler() http.Handler {
 
 	s.machineRoutes(mux)
 	s.tokenRoutes(mux)
+	s.relayRoutes(mux)
 	s.tapRoutes(mux)
 
 	// Anything else: a signed-in 404 page, or the sign-in page.

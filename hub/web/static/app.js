@@ -272,6 +272,25 @@
     });
   });
 
+  // --- Confirmations: a form with data-confirm (Forget a relay) asks, as
+  // the shutdown button does, then sends confirm=yes. Without script the
+  // hub asks on a page of its own, so the form works either way.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) return;
+    if (!window.confirm(form.getAttribute("data-confirm"))) {
+      ev.preventDefault();
+      return;
+    }
+    if (!form.querySelector('input[name="confirm"]')) {
+      var yes = document.createElement("input");
+      yes.type = "hidden";
+      yes.name = "confirm";
+      yes.value = "yes";
+      form.appendChild(yes);
+    }
+  });
+
   // --- Live updates. --------------------------------------------------------
   var cards = document.querySelectorAll("article.machine[data-machine]");
   var live = document.getElementById("live");
