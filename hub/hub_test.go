@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -334,6 +336,9 @@ var routes = []struct {
 	{"DELETE", "/api/v1/machines/pc/keep-awake", false, nil},
 	{"GET", "/api/v1/events", false, nil},
 	{"GET", "/api/v1/machines/pc/keep-awake", false, nil},
+	{"GET", "/api/v1/relays", true, nil},
+	{"POST", "/api/v1/relays/x/pair", true, nil},
+	{"DELETE", "/api/v1/relays/x", true, nil},
 }
 
 func TestEveryRouteNeedsAToken(t *testing.T) {
@@ -377,6 +382,82 @@ func TestEveryRouteNeedsAToken(t *testing.T) {
 	}
 	if r.next(200*time.Millisecond) != nil {
 		t.Fatal("a refused request sent a packet")
+	}
+}
+
+// A relay enrolment token enrols relays (POST /api/v1/agents/pair) and
+// does nothing else: every API route answers 403, and it cannot be made
+// with a scope.
+func TestRelayEnrolmentToken(t *testing.T) {
+	th := startHub(t, newConfig(t))
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:03", r, nil)
+	th.addMachine("other", "aa:bb:cc:dd:ee:04", r, nil)
+
+	var nt struct {
+		Token  moonwake.Token
+		Secret string
+	}
+	th.must(201, "POST", "/api/v1/tokens", th.Admin, map[string]any{"name": "r", "relay_enrol": true}).decode(t, &nt)
+	if !nt.Token.RelayEnrol || nt.Token.Admin || len(nt.Token.Actions) != 0 || len(nt.Token.Machines) != 0 || !strings.HasPrefix(nt.Secret, "mw_") {
+		t.Fatalf("enrolment token %+v", nt)
+	}
+	for _, rt := range routes {
+		a := th.do(rt.method, rt.path, nt.Secret, rt.body)
+		var e struct{ Error, Code string }
+		if a.Status != 403 || json.Unmarshal(a.Body, &e) != nil || e.Code != "forbidden" || !strings.Contains(e.Error, "relay enrolment token") {
+			t.Errorf("%s %s with the enrolment token: %d %s, want 403", rt.method, rt.path, a.Status, a.Body)
+		}
+	}
+	if a := th.do("GET", "/wake?mac=aa:bb:cc:dd:ee:03&token="+nt.Secret, "", nil); a.Status != 403 {
+		t.Errorf("GET /wake?token= with the enrolment token: %d %s", a.Status, a.Body)
+	}
+	if r.next(200*time.Millisecond) != nil {
+		t.Fatal("the enrolment token sent a packet")
+	}
+
+	for _, in := range []map[string]any{
+		{"name": "r2", "relay_enrol": true, "machines": []string{"pc"}},
+		{"name": "r3", "relay_enrol": true, "actions": []string{"wake"}},
+		{"name": "r4", "relay_enrol": true, "admin": true},
+		{"name": "r5", "relay_enrol": true, "actions": []string{}, "admin": true},
+	} {
+		a := th.do("POST", "/api/v1/tokens", th.Admin, in)
+		var e struct{ Error, Code string }
+		if a.Status != 400 || json.Unmarshal(a.Body, &e) != nil || e.Code != "invalid" || !strings.Contains(e.Error, "relay enrolment token") {
+			t.Errorf("create %v: %d %s, want 400", in, a.Status, a.Body)
+		}
+	}
+	var list struct{ Tokens []moonwake.Token }
+	th.must(200, "GET", "/api/v1/tokens", th.Admin, nil).decode(t, &list)
+	for _, tok := range list.Tokens {
+		if tok.RelayEnrol && tok.Name != "r" {
+			t.Errorf("refused enrolment token stored: %+v", tok)
+		}
+	}
+
+	// What it does do: enrol a relay, which the admin then sees.
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pr struct{ ID, Purpose, Machine string }
+	th.must(200, "POST", "/api/v1/agents/pair", "", map[string]any{"v": 1, "purpose": "relay", "public_key": pub, "token": nt.Secret, "name": "lan-a"}).decode(t, &pr)
+	if pr.Purpose != "relay" || pr.Machine != "lan-a" || pr.ID == "" {
+		t.Fatalf("enrolled %+v", pr)
+	}
+	var relays []moonwake.Relay
+	th.must(200, "GET", "/api/v1/relays", th.Admin, nil).decode(t, &relays)
+	if len(relays) != 1 || relays[0].Name != "lan-a" || relays[0].Connected {
+		t.Fatalf("relays %+v", relays)
+	}
+	// Not as an agent, and not once revoked.
+	th.must(400, "POST", "/api/v1/agents/pair", "", map[string]any{"v": 1, "purpose": "agent", "public_key": pub, "token": nt.Secret, "name": "pc"})
+	th.must(200, "DELETE", "/api/v1/tokens/r", th.Admin, nil)
+	th.must(401, "POST", "/api/v1/agents/pair", "", map[string]any{"v": 1, "purpose": "relay", "public_key": pub, "token": nt.Secret, "name": "lan-b"})
+	th.must(200, "GET", "/api/v1/relays", th.Admin, nil).decode(t, &relays)
+	if len(relays) != 1 {
+		t.Fatalf("relays after the token was revoked: %+v", relays)
 	}
 }
 

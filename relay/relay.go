@@ -160,7 +160,7 @@ func (r *Relay) Handle(ctx context.Context, cmd uplink.Command) (uplink.Result, 
 			data, err = r.probe(ctx, o)
 		}
 	default:
-		err = fmt.Errorf("a relay does not %q", cmd.Name)
+		err = moonwake.Errorf(moonwake.EInvalid, "a relay does not %q", cmd.Name)
 	}
 	if err != nil {
 		return uplink.Result{Error: moonwake.ErrorMessage(err)}, nil
@@ -184,11 +184,11 @@ func (r *Relay) wake(o WakeOrder) (WakeReport, error) {
 	if o.Count < 1 || o.Count > 20 {
 		return WakeReport{}, moonwake.Errorf(moonwake.EInvalid, "count %d: want 1 to 20", o.Count)
 	}
+	m := o.machine()
 	ifs, err := r.ifs()
 	if err != nil {
-		return WakeReport{}, err
+		return WakeReport{}, moonwake.Errorf(moonwake.EUnavailable, "list this relay's interfaces: %v", err)
 	}
-	m := o.machine()
 	if m.Interface == "" && m.Broadcast == "" {
 		// A machine that is off answers no ARP, so a unicast alone never
 		// reaches it: broadcast on the interface whose subnet holds its
@@ -198,6 +198,11 @@ func (r *Relay) wake(o WakeOrder) (WakeReport, error) {
 	targets, pkt, err := moonwake.PlanWake(m, ifs)
 	if err != nil {
 		return WakeReport{}, err
+	}
+	// The rest of the order is checked as the hub checks a machine: a
+	// broadcast address the plan would skip, a name, a host.
+	if err := m.Normalize(); err != nil {
+		return WakeReport{}, moonwake.Errorf(moonwake.EInvalid, "cannot wake %s: %s", o.Machine, moonwake.ErrorMessage(err))
 	}
 	rep := WakeReport{Steps: []moonwake.Step{}}
 	for _, t := range targets {
@@ -215,21 +220,26 @@ func (r *Relay) wake(o WakeOrder) (WakeReport, error) {
 	return rep, nil
 }
 
-// interfaceFor names the interface that is up and whose subnet holds host;
-// "" when none does, or host is not an IP address.
+// interfaceFor names the interface that is up, whose subnet holds host,
+// and that has an IPv4 subnet to broadcast on; "" when none does, or host
+// is not an IP address (an IPv6-only LAN is reached by unicast).
 func interfaceFor(host string, ifs []wol.Iface) string {
 	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return ""
+	if err != nil || a.Zone() != "" {
+		return "" // a zoned address names its interface, and is sent to as it is
 	}
+	a = a.Unmap()
 	for _, i := range ifs {
 		if !i.Up || i.Loopback {
 			continue
 		}
+		holds, v4 := false, false
 		for _, p := range i.Prefixes {
-			if p.Contains(a.Unmap()) {
-				return i.Name
-			}
+			holds = holds || p.Contains(a)
+			v4 = v4 || p.Addr().Is4()
+		}
+		if holds && v4 {
+			return i.Name
 		}
 	}
 	return ""

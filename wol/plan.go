@@ -207,7 +207,7 @@ func Plan(o Options, ifs []Iface) ([]Target, error) {
 		return nil, fmt.Errorf("IPv6 all-nodes multicast needs an interface to send on")
 	}
 	for _, u := range o.Unicast {
-		add(u.Unmap(), "")
+		add(u.Unmap(), u.Zone()) // a link-local address needs its zone
 	}
 	if len(out) > 0 {
 		return out, nil

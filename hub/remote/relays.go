@@ -144,13 +144,20 @@ func (rs *Relays) NewRelayPairing(ctx context.Context, name string) (moonwake.Re
 
 // DeleteRelay implements moonwake.RelayService.
 func (rs *Relays) DeleteRelay(ctx context.Context, name string) error {
-	if err := rs.store.DeleteRelay(ctx, name); err != nil {
-		return err
-	}
+	// Out of the map first, so that a report arriving meanwhile finds no
+	// relay to save.
 	rs.mu.Lock()
 	st := rs.relays[name]
 	delete(rs.relays, name)
 	rs.mu.Unlock()
+	if err := rs.store.DeleteRelay(ctx, name); err != nil {
+		if st != nil && moonwake.ErrorCode(err) != moonwake.ENotFound {
+			rs.mu.Lock()
+			rs.relays[name] = st // still stored: still known
+			rs.mu.Unlock()
+		}
+		return err
+	}
 	if st != nil && st.peerID != "" {
 		rs.server.Drop(st.peerID)
 	}
@@ -214,6 +221,12 @@ func (rs *Relays) onReport(p uplink.Peer, rep uplink.Report) {
 		pfx, err := netip.ParsePrefix(n)
 		if err != nil || !pfx.IsValid() {
 			rs.log.Warn("relay reported a network that is not a CIDR prefix; ignored", "relay", p.Machine, "network", n)
+			continue
+		}
+		if pfx.Bits() == 0 {
+			// A relay serves its LANs, not every address there is: a
+			// default route would take every machine from the hub.
+			rs.log.Warn("relay claimed every address (a /0 network); ignored", "relay", p.Machine, "network", n)
 			continue
 		}
 		nets = append(nets, pfx.Masked())
@@ -357,6 +370,9 @@ func (rs *Relays) order(ctx context.Context, name, cmd string, args, out any) er
 // unknown, never off.
 func (rs *Relays) Probe(local probe.ProbeFunc) probe.ProbeFunc {
 	return func(ctx context.Context, t probe.Target) moonwake.Evidence {
+		if t.Host == "" {
+			return local(ctx, t) // nothing to probe on any LAN; the agent may tell
+		}
 		name, err := rs.Route(t.Relay, t.Host)
 		if err != nil {
 			return moonwake.Evidence{At: rs.now().UTC(), Error: moonwake.ErrorMessage(err)}

@@ -59,7 +59,7 @@ func New(ctx context.Context, o Options) (*Remote, error) {
 	r.Agents = &Agents{peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp, agents: map[string]*agent{}}
 	r.Relays = &Relays{store: o.Relays, peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp,
 		log: o.Logger, relays: map[string]*relayState{}, magicSlots: make(chan struct{}, maxMagicInFlight)}
-	r.pair = &uplink.Pairer{Store: pairings{o.Peers, r}, HubKey: o.Key, Logger: o.Logger}
+	r.pair = &uplink.Pairer{Store: pairings{o.Peers, r}, HubKey: o.Key, Logger: o.Logger, Now: o.Now}
 	if err := r.Agents.load(ctx); err != nil {
 		return nil, err
 	}

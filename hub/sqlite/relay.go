@@ -21,7 +21,8 @@ type RelayStore struct {
 func NewRelayStore(db *DB) *RelayStore { return &RelayStore{db: db} }
 
 // SaveRelay records what the relay r.Name said of itself (networks,
-// software, hostname, last seen), creating its row if needed.
+// software, hostname, last seen). A relay that is not stored (deleted
+// meanwhile) stays deleted: its row is made when it pairs or enrols.
 func (s *RelayStore) SaveRelay(ctx context.Context, r *moonwake.Relay) error {
 	db := s.db
 	nets, err := json.Marshal(r.Networks)
@@ -35,10 +36,8 @@ func (s *RelayStore) SaveRelay(ctx context.Context, r *moonwake.Relay) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	if _, err := db.wdb.ExecContext(ctx, `
-		INSERT INTO relays (name, networks, software, hostname, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET networks = excluded.networks, software = excluded.software,
-			hostname = excluded.hostname, last_seen = excluded.last_seen`,
-		r.Name, string(nets), r.Software, r.Hostname, formatTime(db.now()), seen); err != nil {
+		UPDATE relays SET networks = ?, software = ?, hostname = ?, last_seen = ? WHERE name = ?`,
+		string(nets), r.Software, r.Hostname, seen, r.Name); err != nil {
 		return fmt.Errorf("save relay %s: %w", r.Name, err)
 	}
 	return nil
