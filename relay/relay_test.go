@@ -20,16 +20,6 @@ import (
 	"github.com/moonwake/moonwake/wol"
 )
 
-// knownBug skips a test that shows a bug in the relay that is reported
-// but not fixed yet; MOONWAKE_TEST_KNOWN_BUGS=1 runs it (and it fails
-// until the bug is fixed, when the skip goes).
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("MOONWAKE_TEST_KNOWN_BUGS") == "" {
-		t.Skip("known bug, reported: " + what + " (MOONWAKE_TEST_KNOWN_BUGS=1 runs this test)")
-	}
-}
-
 // wakeReport decodes a wake's answer.
 func wakeReport(t *testing.T, data []byte) WakeReport {
 	t.Helper()
