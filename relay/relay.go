@@ -132,7 +132,7 @@ func enrol(ctx context.Context, o Options) (*State, error) {
 		name = strings.ToLower(strings.SplitN(name, ".", 2)[0])
 	}
 	if o.Hub == "" {
-		return nil, errors.New("enrol: the hub's URL is needed (MOONWAKE_HUB_URL or --hub)")
+		return nil, errors.New("enrol: the hub's URL is needed (MOONWAKE_HUB or --hub)")
 	}
 	st, err := Pair(ctx, PairOptions{Hub: o.Hub, Token: string(b), Name: name, Software: o.Software, HTTPClient: o.HTTPClient})
 	if err != nil {
