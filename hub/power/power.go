@@ -87,6 +87,7 @@ type Service struct {
 	mu        sync.Mutex
 	byID      map[string]*run
 	byMachine map[string]*run
+	starting  map[string]chan struct{} // by machine: a request is starting an action; closed when it has
 	timers    runHeap
 	kick      chan struct{}
 	writes    sync.WaitGroup
@@ -118,7 +119,7 @@ type run struct {
 func New(actions moonwake.ActionService, o Options) *Service {
 	s := &Service{
 		o: o, log: o.Logger, now: o.Now, actions: actions, sender: o.Sender,
-		byID: map[string]*run{}, byMachine: map[string]*run{},
+		byID: map[string]*run{}, byMachine: map[string]*run{}, starting: map[string]chan struct{}{},
 		kick: make(chan struct{}, 1), unwritten: map[string]*moonwake.Action{}, writing: map[string]chan struct{}{},
 	}
 	if s.sender == nil {
@@ -199,6 +200,47 @@ func (s *Service) newAction(ctx context.Context, kind string, m *moonwake.Machin
 	}
 }
 
+// begin lets one request at a time start an action on a machine: it
+// returns the machine's running action, with s.mu held, for the caller to
+// join; or nil and no reservation when done() says the goal is reached
+// already (the caller records that nothing was needed, without waiting
+// for anyone: a flood of wakes of a PC that is on stays fast); or
+// reserves the start for the caller, without s.mu, and returns the
+// function that ends the reservation. A request that comes while another
+// is starting waits for it (its plan, first burst and audit record, a few
+// milliseconds), then joins what it started: two requests never send two
+// first bursts, nor record two actions.
+func (s *Service) begin(ctx context.Context, machine string, done func() bool) (*run, func(), error) {
+	for {
+		s.mu.Lock()
+		if r := s.byMachine[machine]; r != nil {
+			return r, nil, nil
+		}
+		wait, busy := s.starting[machine]
+		if !busy {
+			if done() {
+				s.mu.Unlock()
+				return nil, nil, nil
+			}
+			reserved := make(chan struct{})
+			s.starting[machine] = reserved
+			s.mu.Unlock()
+			return nil, func() {
+				s.mu.Lock()
+				delete(s.starting, machine)
+				s.mu.Unlock()
+				close(reserved)
+			}, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, nil, moonwake.Errorf(moonwake.EUnavailable, "gave up waiting for the action starting on %s: %v", machine, ctx.Err())
+		}
+	}
+}
+
 // join records a request for an action that is already running on the
 // machine and returns a copy of it. s.mu is held.
 func (s *Service) join(ctx context.Context, r *run) *moonwake.Action {
@@ -221,20 +263,33 @@ func (s *Service) join(ctx context.Context, r *run) *moonwake.Action {
 // first packets are sent, and the action is durable in the audit log,
 // before Wake returns; a wake of a machine already being woken joins it.
 func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
-	s.mu.Lock()
-	if r := s.byMachine[m.Name]; r != nil {
-		defer s.mu.Unlock()
-		if r.a.Kind != moonwake.ActionWake {
-			return nil, moonwake.Errorf(moonwake.EConflict, "a %s of %s is under way (action %s)", r.a.Kind, m.Name, r.a.ID)
+	on := func() bool { st, _ := s.state(m.Name); return st.Up() && st != moonwake.StateShuttingDown }
+	var a *moonwake.Action
+	for {
+		joining, release, err := s.begin(ctx, m.Name, on)
+		if err != nil {
+			return nil, err
 		}
-		return s.join(ctx, r), nil
-	}
-	s.mu.Unlock()
-
-	a := s.newAction(ctx, moonwake.ActionWake, m)
-	if st, since := s.state(m.Name); st.Up() && st != moonwake.StateShuttingDown {
-		s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already %s (since %s); nothing sent", m.Name, st, since.UTC().Format(time.RFC3339)))
-		return s.record(ctx, a, nil)
+		if r := joining; r != nil {
+			defer s.mu.Unlock()
+			if r.a.Kind != moonwake.ActionWake {
+				return nil, moonwake.Errorf(moonwake.EConflict, "a %s of %s is under way (action %s)", r.a.Kind, m.Name, r.a.ID)
+			}
+			return s.join(ctx, r), nil
+		}
+		a = s.newAction(ctx, moonwake.ActionWake, m)
+		if st, since := s.state(m.Name); st.Up() && st != moonwake.StateShuttingDown {
+			if release != nil {
+				release()
+			}
+			s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already %s (since %s); nothing sent", m.Name, st, since.UTC().Format(time.RFC3339)))
+			return s.record(ctx, a, nil)
+		}
+		if release != nil {
+			defer release()
+			break
+		}
+		// It went down since begin looked: take the reservation after all.
 	}
 	r := &run{a: a, m: m, done: make(chan struct{})}
 	if err := s.route(r); err != nil {
@@ -264,20 +319,32 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 // commander (its agent, or its Sunshine host), and watches until the
 // machine is seen in the goal state.
 func (s *Service) Command(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
-	s.mu.Lock()
-	if r := s.byMachine[m.Name]; r != nil {
-		defer s.mu.Unlock()
-		if r.a.Kind != kind {
-			return nil, moonwake.Errorf(moonwake.EConflict, "a %s of %s is under way (action %s)", r.a.Kind, m.Name, r.a.ID)
+	off := func() bool { st, _ := s.state(m.Name); return st == moonwake.StateOff && kind != moonwake.ActionReboot }
+	var a *moonwake.Action
+	for {
+		joining, release, err := s.begin(ctx, m.Name, off)
+		if err != nil {
+			return nil, err
 		}
-		return s.join(ctx, r), nil
-	}
-	s.mu.Unlock()
-
-	a := s.newAction(ctx, kind, m)
-	if st, since := s.state(m.Name); st == moonwake.StateOff && kind != moonwake.ActionReboot {
-		s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already off (since %s); nothing sent", m.Name, since.UTC().Format(time.RFC3339)))
-		return s.record(ctx, a, nil)
+		if r := joining; r != nil {
+			defer s.mu.Unlock()
+			if r.a.Kind != kind {
+				return nil, moonwake.Errorf(moonwake.EConflict, "a %s of %s is under way (action %s)", r.a.Kind, m.Name, r.a.ID)
+			}
+			return s.join(ctx, r), nil
+		}
+		a = s.newAction(ctx, kind, m)
+		if st, since := s.state(m.Name); st == moonwake.StateOff && kind != moonwake.ActionReboot {
+			if release != nil {
+				release()
+			}
+			s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already off (since %s); nothing sent", m.Name, since.UTC().Format(time.RFC3339)))
+			return s.record(ctx, a, nil)
+		}
+		if release != nil {
+			defer release()
+			break
+		}
 	}
 	if s.o.Commander == nil || !s.o.Commander.Reachable(ctx, m.Name) {
 		err := moonwake.Errorf(moonwake.EUnavailable, "%s has no way to be shut down: pair its agent (moonwake machines pair %s) or its Sunshine host (moonwake sunshine pair %s)", m.Name, m.Name, m.Name)

@@ -1530,3 +1530,71 @@ func TestShutdownStillUpSaysWhy(t *testing.T) {
 	a = h.wait(a.ID)
 	wantStatus(t, a, moonwake.StatusFailed, "pc is still up 200ms after the shutdown command, sent twice: tcp/47989 open")
 }
+
+// TestWakeRaceOneAction drives many requests at once at a machine that is
+// off, also across the end of the action they start: each either starts
+// the one action or joins it, so one first burst goes out and one action
+// is recorded, never one per request.
+func TestWakeRaceOneAction(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Resends: []time.Duration{time.Hour}, WakeDeadline: 2 * time.Hour}, onTestClock)
+	const n = 64
+	var wg sync.WaitGroup
+	ids := make(chan string, n)
+	for i := range n {
+		wg.Go(func() {
+			who := alice
+			if i%2 == 1 {
+				who = bob
+			}
+			a, err := h.s.Wake(as(who), pc("pc"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- a.ID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]int{}
+	for id := range ids {
+		seen[id]++
+	}
+	if len(seen) != 1 {
+		t.Fatalf("%d requests made %d actions, want 1: %v", n, len(seen), seen)
+	}
+	if got := h.net.sent(); got != 1 {
+		t.Errorf("%d packets sent, want the first burst's 1", got)
+	}
+	list, err := h.store.ListActions(context.Background(), moonwake.ActionFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Errorf("%d actions recorded, want 1", len(list))
+	}
+
+	// At the instant it ends: every request either joins it or, once it
+	// has ended, finds the machine on and sends nothing.
+	var id string
+	for k := range seen {
+		id = k
+	}
+	var wg2 sync.WaitGroup
+	for range n {
+		wg2.Go(func() {
+			if _, err := h.s.Wake(as(bob), pc("pc")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	h.changeState("pc", moonwake.StateOn)
+	wg2.Wait()
+	if a := h.wait(id); a.Status != moonwake.StatusSucceeded {
+		t.Fatalf("the wake: %s %s", a.Status, a.Detail)
+	}
+	if got := h.net.sent(); got != 1 {
+		t.Errorf("%d packets sent across the action's end, want 1", got)
+	}
+}
