@@ -3,9 +3,10 @@
 // tokens that may ask for it, and the actions that record what was done.
 // It also declares, once, every service contract that more than one
 // package uses (PowerService, Monitor, Commander, the pairers,
-// KeepAwakeService, and the stores); package mock fakes each of them once.
+// KeepAwakeService, RelayService, and the stores); package mock fakes each
+// of them once.
 // The hub's parts live under hub/, what runs on a LAN or a PC (wol, probe,
-// sunshine, uplink, agent) at the top, and the binaries under cmd/;
+// sunshine, uplink, relay, agent) at the top, and the binaries under cmd/;
 // ARCHITECTURE.md draws the map.
 package moonwake
 

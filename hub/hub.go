@@ -246,10 +246,27 @@ func (h *Hub) relayEnrolToken(ctx context.Context, tokens *sqlite.TokenService) 
 		}
 		return nil
 	}
-	if _, err := tokens.RevokeToken(ctx, relayEnrolTokenName); err != nil && moonwake.ErrorCode(err) != moonwake.ENotFound {
+	// A new secret in the file: the token of the old one goes (only if it
+	// is the file's enrolment token, never another token of that name).
+	all, err := tokens.ListTokens(ctx)
+	if err != nil {
 		return err
 	}
-	if err := tokens.ImportToken(ctx, &moonwake.Token{Name: relayEnrolTokenName, RelayEnrol: true}, secret); err != nil {
+	for _, t := range all {
+		if t.Name == relayEnrolTokenName && t.RelayEnrol && t.RevokedAt == nil {
+			if _, err := tokens.RevokeToken(ctx, t.ID); err != nil {
+				return err
+			}
+		}
+	}
+	err = tokens.ImportToken(ctx, &moonwake.Token{Name: relayEnrolTokenName, RelayEnrol: true}, secret)
+	if moonwake.ErrorCode(err) == moonwake.EConflict {
+		// The file holds a token that was revoked: relays cannot enrol
+		// with it, and the hub runs on.
+		h.log.Warn("relay_enrol_token_file holds a revoked or taken token: put a new one in it (its Secret) for relays to enrol", "file", h.cfg.RelayEnrolTokenFile)
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("relay_enrol_token_file %s: %s", h.cfg.RelayEnrolTokenFile, moonwake.ErrorMessage(err))
 	}
 	h.log.Info("relays may enrol with the token in relay_enrol_token_file", "file", h.cfg.RelayEnrolTokenFile)

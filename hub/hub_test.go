@@ -947,3 +947,41 @@ func TestTapTapsOnlyOnTheirPage(t *testing.T) {
 		t.Fatal("the link's page sent no packet")
 	}
 }
+
+// TestTokenFiles: admin_token_file makes the first admin token from a
+// Secret (and nothing is printed); relay_enrol_token_file makes an
+// enrolment token, replaces it when the file changes, and a revoked one in
+// the file stops no restart.
+func TestTokenFiles(t *testing.T) {
+	cfg := newConfig(t)
+	dir := t.TempDir()
+	write := func(name, secret string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const admin = "mw_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	const enrol1 = "mw_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	const enrol2 = "mw_ccccccccccccccccccccccccccccccccccccccccccc"
+	cfg.AdminTokenFile = write("admin", admin)
+	cfg.RelayEnrolTokenFile = write("enrol", enrol1)
+	th := startHub(t, cfg)
+	if th.AdminSecret != "" {
+		t.Fatalf("a hub with admin_token_file made a token of its own: %q", th.AdminSecret)
+	}
+	th.must(200, "GET", "/api/v1/tokens", admin, nil)
+	th.must(403, "GET", "/api/v1/machines", enrol1, nil) // an enrolment token, which the API refuses
+	th.Stop()
+
+	write("enrol", enrol2)
+	th = startHub(t, cfg)
+	th.must(401, "GET", "/api/v1/machines", enrol1, nil) // revoked with the old file
+	th.must(403, "GET", "/api/v1/machines", enrol2, nil)
+	th.must(200, "DELETE", "/api/v1/tokens/relay-enrol-file", admin, nil)
+	th.Stop()
+
+	th = startHub(t, cfg) // the file holds a revoked token: the hub starts, relays cannot enrol
+	th.must(401, "GET", "/api/v1/machines", enrol2, nil)
+}

@@ -61,6 +61,7 @@ func (pt *passthrough) serve(ctx context.Context, c net.PacketConn) {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
 			}
+			time.Sleep(100 * time.Millisecond) // a socket error that repeats must not spin
 			continue
 		}
 		ua, ok := from.(*net.UDPAddr)
@@ -86,10 +87,11 @@ func (pt *passthrough) handle(ctx context.Context, src netip.Addr, b []byte) {
 	}
 	err := pt.hub.Notify(ctx, uplink.Notice{Kind: uplink.NoticeMagic, From: src.String(), Data: append([]byte(nil), b...)})
 	if err != nil {
-		pt.r.log.Warn("passthrough: could not tell the hub of a magic packet", "mac", p.Target.String(), "from", src.String(), "error", err)
+		pt.r.log.Debug("passthrough: could not tell the hub of a magic packet", "mac", p.Target.String(), "from", src.String(), "error", err)
 		return
 	}
-	pt.r.log.Info("passthrough: magic packet from outside sent to the hub", "mac", p.Target.String(), "from", src.String())
+	// Debug only: anyone on the internet can send these, from any source.
+	pt.r.log.Debug("passthrough: magic packet from outside sent to the hub", "mac", p.Target.String(), "from", src.String())
 }
 
 // local reports whether a is one of this host's addresses.

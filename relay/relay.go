@@ -30,6 +30,10 @@ type Options struct {
 	Hub       string
 	Name      string
 	TokenFile string
+	// HubFingerprint, if set, is the fingerprint the hub's key must have
+	// when the relay enrols (moonwake relays pair shows it): an enrolment
+	// over plain HTTP then cannot be answered by another hub.
+	HubFingerprint string
 	// Networks are the subnets the relay serves; nil: those of its
 	// interfaces that are up.
 	Networks []netip.Prefix
@@ -129,12 +133,15 @@ func enrol(ctx context.Context, o Options) (*State, error) {
 	name := o.Name
 	if name == "" {
 		name, _ = os.Hostname()
-		name = strings.ToLower(strings.SplitN(name, ".", 2)[0])
 	}
+	// A node or host name may be a whole domain name, in capitals: the
+	// relay's name is its first label, in lower case.
+	name = strings.ToLower(strings.SplitN(strings.TrimSpace(name), ".", 2)[0])
 	if o.Hub == "" {
 		return nil, errors.New("enrol: the hub's URL is needed (MOONWAKE_HUB or --hub)")
 	}
-	st, err := Pair(ctx, PairOptions{Hub: o.Hub, Token: string(b), Name: name, Software: o.Software, HTTPClient: o.HTTPClient})
+	st, err := Pair(ctx, PairOptions{Hub: o.Hub, Token: string(b), Name: name, HubFingerprint: o.HubFingerprint,
+		Software: o.Software, HTTPClient: o.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("enrol as %q with %s: %w", name, o.Hub, err)
 	}

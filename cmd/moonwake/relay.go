@@ -20,7 +20,7 @@ const DefaultRelayState = "/var/lib/moonwake-relay/relay.json"
 // relayFlags are the relay's settings; each has an environment variable,
 // which is what a Kubernetes pod sets.
 type relayFlags struct {
-	state, hub, name, tokenFile, networks, health, logFormat, passthrough string
+	state, hub, name, tokenFile, networks, health, logFormat, passthrough, fingerprint string
 }
 
 func (f *relayFlags) register(cmd *cobra.Command) {
@@ -59,6 +59,7 @@ itself. Every setting has an environment variable:
   MOONWAKE_RELAY_STATE         the state file (` + DefaultRelayState + `)
   MOONWAKE_RELAY_NAME          the relay's name when it enrols (default: the host name)
   MOONWAKE_RELAY_TOKEN_FILE    a file holding a relay enrolment token
+  MOONWAKE_HUB_FINGERPRINT     the hub key's fingerprint, checked when it enrols
   MOONWAKE_RELAY_NETWORKS      the networks it serves, comma-separated CIDRs (default: its interfaces')
   MOONWAKE_RELAY_HEALTH_LISTEN address of GET /healthz and /readyz, e.g. :47011 (default: none)
   MOONWAKE_PASSTHROUGH_LISTEN  UDP addresses for Moonlight's magic packets from outside, e.g. :47009
@@ -81,11 +82,12 @@ itself. Every setting has an environment variable:
 			}
 			log := relayLogger(e, or(e, f.logFormat, "MOONWAKE_LOG_FORMAT", "text"))
 			return relay.Run(cmd.Context(), relay.Options{
-				StatePath: or(e, f.state, "MOONWAKE_RELAY_STATE", DefaultRelayState),
-				Hub:       or(e, f.hub, "MOONWAKE_HUB", ""),
-				Name:      or(e, f.name, "MOONWAKE_RELAY_NAME", ""),
-				TokenFile: or(e, f.tokenFile, "MOONWAKE_RELAY_TOKEN_FILE", ""),
-				Networks:  nets, HealthListen: or(e, f.health, "MOONWAKE_RELAY_HEALTH_LISTEN", ""),
+				StatePath:      or(e, f.state, "MOONWAKE_RELAY_STATE", DefaultRelayState),
+				Hub:            or(e, f.hub, "MOONWAKE_HUB", ""),
+				Name:           or(e, f.name, "MOONWAKE_RELAY_NAME", ""),
+				TokenFile:      or(e, f.tokenFile, "MOONWAKE_RELAY_TOKEN_FILE", ""),
+				HubFingerprint: or(e, f.fingerprint, "MOONWAKE_HUB_FINGERPRINT", ""),
+				Networks:       nets, HealthListen: or(e, f.health, "MOONWAKE_RELAY_HEALTH_LISTEN", ""),
 				PassthroughListen: splitList(or(e, f.passthrough, "MOONWAKE_PASSTHROUGH_LISTEN", "")),
 				Software:          "moonwake " + moonwake.Version, Logger: log,
 			})
@@ -94,6 +96,7 @@ itself. Every setting has an environment variable:
 	f.register(cmd)
 	cmd.Flags().StringVar(&f.name, "name", "", "the relay's `name` when it enrols with a token (or MOONWAKE_RELAY_NAME)")
 	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "`file` holding a relay enrolment token (or MOONWAKE_RELAY_TOKEN_FILE)")
+	cmd.Flags().StringVar(&f.fingerprint, "hub-fingerprint", "", "the hub key's `fingerprint`, checked when it enrols (or MOONWAKE_HUB_FINGERPRINT)")
 	cmd.Flags().StringVar(&f.networks, "networks", "", "networks it serves, comma-separated `CIDRs` (or MOONWAKE_RELAY_NETWORKS; default: its interfaces')")
 	cmd.Flags().StringVar(&f.health, "health-listen", "", "`address` of GET /healthz and /readyz (or MOONWAKE_RELAY_HEALTH_LISTEN)")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "", "text or json (or MOONWAKE_LOG_FORMAT)")

@@ -48,6 +48,8 @@ const (
 // remote.Relays implements it.
 type Relays interface {
 	OnMagic(fn func(relay string, from netip.Addr, b []byte))
+	// RouteMachine names the relay that serves m; "" for the hub.
+	RouteMachine(m *moonwake.Machine) (string, error)
 }
 
 // Options configure a Listener.
@@ -304,6 +306,14 @@ func (l *Listener) handle(ctx context.Context, relay string, src netip.Addr, b [
 		}
 		l.logf(now, slog.LevelWarn, "passthrough: machine lookup failed", "mac", mac, "from", src.String(), "error", moonwake.ErrorMessage(err))
 		return Failed
+	}
+	if relay != "" {
+		// A relay speaks for its own LAN only: it cannot wake the hub's
+		// machines, nor another relay's.
+		if serves, err := l.o.Relays.RouteMachine(m); err != nil || serves != relay {
+			l.logf(now, slog.LevelWarn, "passthrough: a relay handed over a magic packet for a machine it does not serve", "relay", relay, "machine", m.Name, "from", src.String())
+			return Unregistered
+		}
 	}
 	if !passwordOK(m, p.Password) {
 		l.logf(now, slog.LevelWarn, "passthrough: dropped a magic packet with a missing or wrong SecureOn password", "machine", m.Name, "from", src.String())

@@ -298,7 +298,11 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 	}
 	r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
 	if s.firstBurst(r) == 0 {
-		s.finish(a, moonwake.StatusFailed, "no packet could be sent: "+a.Steps[0].Error)
+		why := "nothing to send to"
+		if len(a.Steps) > 0 && a.Steps[0].Error != "" {
+			why = a.Steps[0].Error
+		}
+		s.finish(a, moonwake.StatusFailed, "no packet could be sent: "+why)
 		return s.record(ctx, a, moonwake.Errorf(moonwake.EUnavailable, "wake %s: %s", m.Name, a.Detail))
 	}
 	deadline := s.now().Add(s.o.WakeDeadline).UTC()
@@ -475,6 +479,10 @@ func (s *Service) nextCheck(r *run) time.Time {
 // step for each. It returns how many sends succeeded. s.mu is held, or r is
 // not shared yet.
 func (s *Service) burst(r *run) int {
+	if r.relay == "" && r.targets == nil {
+		// Resumed after a restart before its relay came back: route again.
+		_ = s.route(r)
+	}
 	if r.relay != "" {
 		// The relay's answer is recorded when it comes: s.mu may be held.
 		r.lastSend = s.now()
@@ -824,7 +832,7 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 		r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
 		r.retried = a.Kind != moonwake.ActionWake // never repeat a command blindly
 		if a.Kind == moonwake.ActionWake {
-			_ = s.route(r) // a relay that is offline may come back before the deadline
+			_ = s.route(r) // else burst routes again: its relay may come back before the deadline
 		}
 		a.Steps = append(a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "resume", Target: "the hub restarted; watching again"})
 		if s.byMachine[m.Name] != nil {

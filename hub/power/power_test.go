@@ -1408,8 +1408,8 @@ func TestWait(t *testing.T) {
 	}
 
 	// ctx ends first: the action as it is.
+	start := time.Now() // before the deadline is set, which counts from its own now
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-	start := time.Now()
 	got, err := h.s.Wait(ctx, a.ID)
 	cancel()
 	if err != nil || got.ID != a.ID || got.Done() {

@@ -13,6 +13,7 @@ import (
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/sqlite"
 	"github.com/moonwake/moonwake/internal/observers"
+	"github.com/moonwake/moonwake/internal/ratelimit"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/relay"
 	"github.com/moonwake/moonwake/uplink"
@@ -23,6 +24,19 @@ import (
 const (
 	relayProbeTimeout = 5 * time.Second
 	relayWakeTimeout  = 5 * time.Second
+)
+
+// Bounds on what a relay says, so that one (or its key, stolen) cannot
+// claim the world, bloat the audit log or flood the hub.
+const (
+	maxRelayNetworks = 32          // networks one relay may claim
+	minIPv4Bits      = 16          // the widest IPv4 network it may claim
+	minIPv6Bits      = 48          // the widest IPv6 network
+	maxRelaySteps    = 16          // steps of one wake, as the relay reports them
+	maxStepText      = 200         // bytes of a step's target or error
+	relaySaveEvery   = time.Minute // how often an unchanged report is written
+	noticesPerMinute = 600         // magic packets a relay may hand over
+	noticeBurst      = 60          // at once
 )
 
 // Relays keeps the relays: their pairing and enrolment, whether each is
@@ -41,7 +55,9 @@ type Relays struct {
 	relays map[string]*relayState // by name
 
 	magic      observers.List[func(relay string, from netip.Addr, b []byte)]
-	magicSlots chan struct{} // magic packets being handled
+	magicSlots chan struct{}    // magic packets being handled
+	notices    *ratelimit.Keyed // by relay name
+	handling   sync.WaitGroup   // magic packets being handled
 }
 
 // maxMagicInFlight bounds the relays' magic packets handled at once;
@@ -54,6 +70,7 @@ type relayState struct {
 	info     moonwake.Relay
 	peerID   string
 	prefixes []netip.Prefix
+	saved    time.Time // when its report was last written
 }
 
 var _ moonwake.RelayService = (*Relays)(nil)
@@ -212,25 +229,26 @@ func (rs *Relays) onDisconnect(p uplink.Peer, err error) {
 }
 
 // onReport keeps the networks, version and host name the relay reports.
-// A network claim that is not a CIDR prefix is refused, with a log line
-// that says so; a network another relay serves makes this one its standby.
+// A network claim that is not a CIDR prefix, or wider than a /16 (IPv6:
+// /48), is refused, with a log line when the claims change; past 32
+// networks the rest are ignored. A network another relay serves makes this
+// one its standby.
 func (rs *Relays) onReport(p uplink.Peer, rep uplink.Report) {
 	var nets []netip.Prefix
-	var claims []string
+	var claims, refused []string
 	for _, n := range rep.Networks {
 		pfx, err := netip.ParsePrefix(n)
-		if err != nil || !pfx.IsValid() {
-			rs.log.Warn("relay reported a network that is not a CIDR prefix; ignored", "relay", p.Machine, "network", n)
-			continue
+		switch {
+		case err != nil || !pfx.IsValid():
+			refused = append(refused, trim(n, 64)+" (not a CIDR prefix)")
+		case pfx.Addr().Is4() && pfx.Bits() < minIPv4Bits, pfx.Addr().Is6() && pfx.Bits() < minIPv6Bits:
+			refused = append(refused, n+" (wider than a LAN)")
+		case len(nets) == maxRelayNetworks:
+			refused = append(refused, n+" (more than 32 networks)")
+		default:
+			nets = append(nets, pfx.Masked())
+			claims = append(claims, pfx.Masked().String())
 		}
-		if pfx.Bits() == 0 {
-			// A relay serves its LANs, not every address there is: a
-			// default route would take every machine from the hub.
-			rs.log.Warn("relay claimed every address (a /0 network); ignored", "relay", p.Machine, "network", n)
-			continue
-		}
-		nets = append(nets, pfx.Masked())
-		claims = append(claims, pfx.Masked().String())
 	}
 	rs.mu.Lock()
 	st := rs.state(p)
@@ -239,18 +257,36 @@ func (rs *Relays) onReport(p uplink.Peer, rep uplink.Report) {
 		return
 	}
 	now := rs.now().UTC()
-	changed := !slices.Equal(st.info.Networks, claims) || st.info.Software != rep.Software || st.info.Hostname != rep.Hostname
+	software, hostname := trim(rep.Software, 100), trim(rep.Hostname, 100)
+	changed := !slices.Equal(st.info.Networks, claims) || st.info.Software != software || st.info.Hostname != hostname
 	st.prefixes = nets
 	st.info.Networks = append([]string{}, claims...)
-	st.info.Software, st.info.Hostname, st.info.LastSeen = rep.Software, rep.Hostname, &now
-	save := st.info
+	st.info.Software, st.info.Hostname, st.info.LastSeen = software, hostname, &now
+	save := changed || now.Sub(st.saved) >= relaySaveEvery
+	if save {
+		st.saved = now
+	}
+	info := st.info
 	rs.mu.Unlock()
 	if changed {
-		rs.log.Info("relay networks", "relay", p.Machine, "networks", claims, "software", rep.Software)
+		rs.log.Info("relay networks", "relay", p.Machine, "networks", claims, "software", software)
+		if len(refused) > 0 {
+			rs.log.Warn("relay claimed networks it may not serve; ignored", "relay", p.Machine, "refused", refused)
+		}
 	}
-	if err := rs.store.SaveRelay(context.Background(), &save); err != nil {
-		rs.log.Error("save relay", "relay", p.Machine, "error", err)
+	if save {
+		if err := rs.store.SaveRelay(context.Background(), &info); err != nil {
+			rs.log.Error("save relay", "relay", p.Machine, "error", err)
+		}
 	}
+}
+
+// trim cuts s to at most n bytes.
+func trim(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // OnMagic registers fn to hear of the magic packets a relay's passthrough
@@ -266,6 +302,9 @@ func (rs *Relays) onNotice(p uplink.Peer, n uplink.Notice) {
 	if !ok || n.Kind != uplink.NoticeMagic {
 		return
 	}
+	if ok, _ := rs.notices.Allow(p.Machine, rs.now()); !ok {
+		return // more than Moonlight's button would send: the relay's own limits failed
+	}
 	from, err := netip.ParseAddr(n.From)
 	if err != nil {
 		rs.log.Warn("relay sent a magic packet without a source address; dropped", "relay", p.Machine)
@@ -276,15 +315,14 @@ func (rs *Relays) onNotice(p uplink.Peer, n uplink.Notice) {
 	select {
 	case rs.magicSlots <- struct{}{}:
 	default:
-		rs.log.Warn("too many magic packets from relays at once; dropped one", "relay", p.Machine)
-		return
+		return // too many at once: the hub's passthrough would drop them anyway
 	}
-	go func() {
+	rs.handling.Go(func() {
 		defer func() { <-rs.magicSlots }()
 		for _, fn := range rs.magic.All() {
 			fn(p.Machine, from.Unmap(), n.Data)
 		}
-	}()
+	})
 }
 
 // Route says which relay serves a machine: the relay it names, else the
@@ -386,7 +424,8 @@ func (rs *Relays) Probe(local probe.ProbeFunc) probe.ProbeFunc {
 		if err := rs.order(ctx, name, relay.CommandProbe, relay.NewProbeOrder(t), &ev); err != nil {
 			return moonwake.Evidence{At: rs.now().UTC(), Error: moonwake.ErrorMessage(err)}
 		}
-		ev.Agent = nil // the hub adds what the agent says
+		ev.Agent = nil         // the hub adds what the agent says
+		ev.At = rs.now().UTC() // the hub's clock, not the relay's: states and idle-off time by it
 		return ev
 	}
 }
@@ -406,8 +445,15 @@ func (rs *Relays) Wake(ctx context.Context, name string, m *moonwake.Machine, co
 	if err := rs.order(ctx, name, relay.CommandWake, relay.NewWakeOrder(m, count), &rep); err != nil {
 		return nil, 0, err
 	}
-	for i := range rep.Steps {
-		rep.Steps[i].Via = "relay " + name + " " + rep.Steps[i].Via
+	if len(rep.Steps) == 0 {
+		return nil, 0, moonwake.Errorf(moonwake.EUnavailable, "relay %s sent nothing and said no more", name)
 	}
-	return rep.Steps, rep.Sent, nil
+	// What the audit log keeps of the relay's words: bounded, at the hub's
+	// time, and marked as the relay's.
+	steps := make([]moonwake.Step, 0, min(len(rep.Steps), maxRelaySteps))
+	for _, st := range rep.Steps[:min(len(rep.Steps), maxRelaySteps)] {
+		steps = append(steps, moonwake.Step{At: rs.now().UTC(), Kind: "send", Via: "relay " + name + " " + trim(st.Via, 16),
+			Target: trim(st.Target, maxStepText), Error: trim(st.Error, maxStepText)})
+	}
+	return steps, rep.Sent, nil
 }

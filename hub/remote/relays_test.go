@@ -421,8 +421,11 @@ func TestReportNetworks(t *testing.T) {
 	if want := []string{"192.168.1.0/24", "10.1.2.0/24", "2001:db8::/64"}; !slices.Equal(got.Networks, want) {
 		t.Fatalf("networks %q, want %q", got.Networks, want)
 	}
-	for _, bad := range []string{`network=garbage`, `network=10.0.0.1`, `network=""`, `network=192.168.1.0/33`} {
-		if !strings.Contains(w.log.String(), `not a CIDR prefix; ignored" relay=lan-a `+bad) {
+	if !strings.Contains(w.log.String(), `relay claimed networks it may not serve; ignored" relay=lan-a`) {
+		t.Errorf("no warning in the log:\n%s", w.log)
+	}
+	for _, bad := range []string{`garbage (not a CIDR prefix)`, `10.0.0.1 (not a CIDR prefix)`, `192.168.1.0/33 (not a CIDR prefix)`} {
+		if !strings.Contains(w.log.String(), bad) {
 			t.Errorf("no warning for %s in the log:\n%s", bad, w.log)
 		}
 	}
@@ -433,9 +436,11 @@ func TestReportNetworks(t *testing.T) {
 		{host: "10.9.0.1", want: ""},
 	})
 
-	// A new report replaces the networks; an empty one leaves none.
-	w.r.onReport(p, uplink.Report{Networks: []string{"10.0.0.0/8"}, Software: "v2"})
-	if got := w.relays()["lan-a"]; !slices.Equal(got.Networks, []string{"10.0.0.0/8"}) || got.Software != "v2" {
+	// A new report replaces the networks; an empty one leaves none. A
+	// network wider than a LAN (/16; IPv6 /48) is refused: a relay does
+	// not take the world.
+	w.r.onReport(p, uplink.Report{Networks: []string{"10.0.0.0/16", "10.0.0.0/8", "0.0.0.0/1", "2001:db8::/32"}, Software: "v2"})
+	if got := w.relays()["lan-a"]; !slices.Equal(got.Networks, []string{"10.0.0.0/16"}) || got.Software != "v2" {
 		t.Fatalf("after a second report: %+v", got)
 	}
 	checkRoutes(t, w.r.Relays, "second report", []route{{host: "192.168.1.5", want: ""}, {host: "10.0.0.1", want: "lan-a"}})
@@ -447,7 +452,7 @@ func TestReportNetworks(t *testing.T) {
 	}
 	w.r.onReport(p, uplink.Report{Networks: []string{"172.16.0.0/12"}, Software: "stale"})
 	w.r.onConnect(p)
-	if got := w.relays()["lan-a"]; got.Connected || !slices.Equal(got.Networks, []string{"10.0.0.0/8"}) || got.Software != "v2" {
+	if got := w.relays()["lan-a"]; got.Connected || !slices.Equal(got.Networks, []string{"10.0.0.0/16"}) || got.Software != "v2" {
 		t.Fatalf("the old key was heard: %+v", got)
 	}
 	w.r.onConnect(*p2)

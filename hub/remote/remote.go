@@ -15,6 +15,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/internal/ratelimit"
 	"github.com/moonwake/moonwake/uplink"
 )
 
@@ -58,7 +59,8 @@ func New(ctx context.Context, o Options) (*Remote, error) {
 	}
 	r.Agents = &Agents{peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp, agents: map[string]*agent{}}
 	r.Relays = &Relays{store: o.Relays, peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp,
-		log: o.Logger, relays: map[string]*relayState{}, magicSlots: make(chan struct{}, maxMagicInFlight)}
+		log: o.Logger, relays: map[string]*relayState{}, magicSlots: make(chan struct{}, maxMagicInFlight),
+		notices: ratelimit.New(noticesPerMinute, noticeBurst, 1024)}
 	r.pair = &uplink.Pairer{Store: pairings{o.Peers, r}, HubKey: o.Key, Logger: o.Logger, Now: o.Now}
 	if err := r.Agents.load(ctx); err != nil {
 		return nil, err
@@ -80,8 +82,13 @@ func (r *Remote) Pair() http.Handler { return r.pair }
 // pairing code so that the peer can check it pairs with this hub.
 func (r *Remote) Fingerprint() string { return r.Agents.fingerprint }
 
-// Close ends every uplink.
-func (r *Remote) Close() error { return r.server.Close() }
+// Close ends every uplink, and waits for the relays' magic packets being
+// handled.
+func (r *Remote) Close() error {
+	err := r.server.Close()
+	r.Relays.handling.Wait()
+	return err
+}
 
 func (r *Remote) onConnect(p uplink.Peer) {
 	switch p.Purpose {

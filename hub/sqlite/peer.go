@@ -75,7 +75,7 @@ func (s *PeerService) RedeemPairing(ctx context.Context, codeHash string, now ti
 		return nil, errBadPairing
 	}
 	p.Machine, p.PairedAt = machine, now.UTC()
-	if err := replacePeer(ctx, tx, p); err != nil {
+	if err := replacePeer(ctx, tx, p, false); err != nil {
 		return nil, fmt.Errorf("redeem pairing: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -120,16 +120,6 @@ func (s *PeerService) ListPeers(ctx context.Context, purpose string) ([]*uplink.
 		ps = append(ps, p)
 	}
 	return ps, rows.Err()
-}
-
-// DeletePeers forgets every peer of a machine (when it is deleted).
-func (s *PeerService) DeletePeers(ctx context.Context, machine string) error {
-	s.db.wmu.Lock()
-	defer s.db.wmu.Unlock()
-	if _, err := s.db.wdb.ExecContext(ctx, `DELETE FROM peers WHERE machine = ?`, machine); err != nil {
-		return fmt.Errorf("delete peers: %w", err)
-	}
-	return nil
 }
 
 func scanPeer(scan func(...any) error) (*uplink.Peer, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/moonwake/moonwake"
@@ -92,7 +93,8 @@ func (s *RelayStore) DeleteRelay(ctx context.Context, name string) error {
 
 // EnrolRelay registers p as the key of the relay called name, replacing
 // the key it had, and creates the relay's row if needed. The caller has
-// checked the enrolment token.
+// checked the enrolment token. EConflict for a relay a person paired with
+// a code: a token enrols relays, it does not take one over.
 func (s *RelayStore) EnrolRelay(ctx context.Context, name string, p uplink.Peer) (*uplink.Peer, error) {
 	if !moonwake.ValidName(name) {
 		return nil, moonwake.Errorf(moonwake.EInvalid, "relay name %q: use 1-63 characters a-z, 0-9, '-' or '_'", name)
@@ -105,8 +107,16 @@ func (s *RelayStore) EnrolRelay(ctx context.Context, name string, p uplink.Peer)
 		return nil, fmt.Errorf("enrol relay: %w", err)
 	}
 	defer tx.Rollback()
+	var enrolled bool
+	err = tx.QueryRowContext(ctx, `SELECT enrolled FROM relays WHERE name = ?`, name).Scan(&enrolled)
+	switch {
+	case err == nil && !enrolled:
+		return nil, moonwake.Errorf(moonwake.EConflict, "relay %q was paired with a code; an enrolment token does not replace it (forget it first: moonwake relays forget %s)", name, name)
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("enrol relay: %w", err)
+	}
 	p.Purpose, p.Machine, p.PairedAt = uplink.PurposeRelay, name, db.now()
-	if err := replacePeer(ctx, tx, p); err != nil {
+	if err := replacePeer(ctx, tx, p, true); err != nil {
 		return nil, fmt.Errorf("enrol relay: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -116,11 +126,13 @@ func (s *RelayStore) EnrolRelay(ctx context.Context, name string, p uplink.Peer)
 }
 
 // replacePeer stores p in place of the peer of its machine (or relay name)
-// and purpose; for a relay it also creates the relay's row.
-func replacePeer(ctx context.Context, tx *sql.Tx, p uplink.Peer) error {
+// and purpose; for a relay it also creates the relay's row, or marks how
+// its key came (enrolled: by a token).
+func replacePeer(ctx context.Context, tx *sql.Tx, p uplink.Peer, enrolled bool) error {
 	if p.Purpose == uplink.PurposeRelay {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO relays (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
-			p.Machine, formatTime(p.PairedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO relays (name, created_at, enrolled) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET enrolled = excluded.enrolled`,
+			p.Machine, formatTime(p.PairedAt), enrolled); err != nil {
 			return err
 		}
 	}

@@ -7,7 +7,10 @@ CREATE TABLE relays (
 	software   TEXT NOT NULL DEFAULT '',
 	hostname   TEXT NOT NULL DEFAULT '',
 	created_at TEXT NOT NULL,
-	last_seen  TEXT NOT NULL DEFAULT ''
+	last_seen  TEXT NOT NULL DEFAULT '',
+	-- 1: its key came with an enrolment token, and a token may replace it;
+	-- 0: a person paired it with a code, and no token takes it over.
+	enrolled   INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 -- Enrolment tokens let relays (pods that are re-created) enrol again
