@@ -87,11 +87,11 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	switch {
 	case !ValidPeerID(c.ID):
-		return moonwake.Errorf(moonwake.EInvalid, "link client: bad peer id %q", c.ID)
+		return moonwake.Errorf(moonwake.EInvalid, "uplink client: bad peer id %q", c.ID)
 	case !validPurpose(c.Purpose):
-		return moonwake.Errorf(moonwake.EInvalid, "link client: unknown purpose %q", c.Purpose)
+		return moonwake.Errorf(moonwake.EInvalid, "uplink client: unknown purpose %q", c.Purpose)
 	case len(c.Key) != ed25519.PrivateKeySize || len(c.HubKey) != ed25519.PublicKeySize:
-		return moonwake.Errorf(moonwake.EInvalid, "link client: keys missing; pair first")
+		return moonwake.Errorf(moonwake.EInvalid, "uplink client: keys missing; pair first")
 	}
 	u, err := endpoint(c.HubURL, Path)
 	if err != nil {
@@ -113,9 +113,9 @@ func (c *Client) Run(ctx context.Context) error {
 		wait := backoff(attempt, or(c.MinBackoff, DefaultMinBackoff), or(c.MaxBackoff, DefaultMaxBackoff), rand.Float64())
 		attempt++
 		if errors.Is(err, ErrHubKey) {
-			c.Logger.Error("link: the server is not the paired hub; not trusting it", "hub", c.HubURL, "retry_in", wait)
+			c.Logger.Error("uplink: the server is not the paired hub; not trusting it", "hub", c.HubURL, "retry_in", wait)
 		} else {
-			c.Logger.Warn("link down", "hub", c.HubURL, "error", err, "retry_in", wait)
+			c.Logger.Warn("uplink down", "hub", c.HubURL, "error", err, "retry_in", wait)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -194,7 +194,7 @@ func (c *Client) session(ctx context.Context, u string) (up bool, err error) {
 		return false, protoErr("%s frame instead of welcome", f.Type)
 	}
 
-	c.Logger.Info("link up", "hub", c.HubURL, "peer", c.ID)
+	c.Logger.Info("uplink up", "hub", c.HubURL, "peer", c.ID)
 	c.setCurrent(cs, nil)
 	sctx, scancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
@@ -204,7 +204,7 @@ func (c *Client) session(ctx context.Context, u string) (up bool, err error) {
 	}
 	err = cs.readLoop(ctx, sctx, &wg)
 	if errors.Is(err, errProtocol) {
-		c.Logger.Warn("link protocol violation; closing", "error", err)
+		c.Logger.Warn("uplink protocol violation; closing", "error", err)
 		conn.Close(websocket.StatusPolicyViolation, "protocol violation")
 	}
 	if cause := context.Cause(sctx); cause != nil {

@@ -201,7 +201,7 @@ func encodeFrame(f *frame) []byte {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(f); err != nil {
-		panic("link: marshal frame: " + err.Error())
+		panic("uplink: marshal frame: " + err.Error())
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }

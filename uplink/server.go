@@ -116,14 +116,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.wg.Done()
 	if s.Keys == nil || len(s.HubKey) != ed25519.PrivateKeySize {
-		s.Logger.Error("link server without a key store or hub key")
+		s.Logger.Error("uplink server without a key store or hub key")
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error", Code: moonwake.EInternal})
 		return
 	}
 
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
 	if err != nil {
-		s.Logger.Debug("link upgrade failed", "addr", r.RemoteAddr, "error", err)
+		s.Logger.Debug("uplink upgrade failed", "addr", r.RemoteAddr, "error", err)
 		return
 	}
 	defer c.CloseNow()
@@ -141,7 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ss, err := s.handshake(ctx, c)
 	if err != nil {
-		s.Logger.Info("link refused", "addr", r.RemoteAddr, "error", err)
+		s.Logger.Info("uplink refused", "addr", r.RemoteAddr, "error", err)
 		return
 	}
 	ss.ctx, ss.cancel = ctx, cancel
@@ -250,7 +250,7 @@ func (s *Server) serve(ss *serverSession, addr string) {
 	wg.Go(func() { s.pingLoop(ss) })
 	err := s.readLoop(ss)
 	if errors.Is(err, errProtocol) {
-		s.Logger.Warn("link protocol violation; closing", "peer", ss.peer.ID, "machine", ss.peer.Machine, "error", err)
+		s.Logger.Warn("uplink protocol violation; closing", "peer", ss.peer.ID, "machine", ss.peer.Machine, "error", err)
 		ss.conn.Close(websocket.StatusPolicyViolation, "protocol violation")
 	}
 	if cause := context.Cause(ss.ctx); cause != nil {
@@ -276,7 +276,7 @@ func (s *Server) register(ss *serverSession, addr string) bool {
 	if old != nil {
 		old.cancel(errReplaced)
 	}
-	s.Logger.Info("link up", "peer", ss.peer.ID, "machine", ss.peer.Machine, "addr", addr)
+	s.Logger.Info("uplink up", "peer", ss.peer.ID, "machine", ss.peer.Machine, "addr", addr)
 	if s.OnConnect != nil {
 		s.OnConnect(ss.peer)
 	}
@@ -292,7 +292,7 @@ func (s *Server) unregister(ss *serverSession, err error) {
 		delete(s.sessions, ss.peer.ID)
 	}
 	s.mu.Unlock()
-	s.Logger.Info("link down", "peer", ss.peer.ID, "machine", ss.peer.Machine, "error", err)
+	s.Logger.Info("uplink down", "peer", ss.peer.ID, "machine", ss.peer.Machine, "error", err)
 	if current && s.OnDisconnect != nil {
 		s.OnDisconnect(ss.peer, err)
 	}
