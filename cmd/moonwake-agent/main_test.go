@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -10,34 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/moonwake/moonwake/agent"
+	"github.com/moonwake/moonwake/internal/testlan"
 	"github.com/moonwake/moonwake/uplink"
 )
 
-// syncBuffer is a bytes.Buffer safe for the agent's log goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func runCmd(ctx context.Context, env map[string]string, args ...string) (int, string, string) {
-	var out, errb syncBuffer
+	var out, errb testlan.Buffer
 	code := run(ctx, args, &out, &errb, func(k string) string { return env[k] })
 	return code, out.String(), errb.String()
 }
@@ -124,7 +105,7 @@ func TestPairThenRun(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var logs syncBuffer
+	var logs testlan.Buffer
 	go func() { done <- run(ctx, []string{"run", "--config", cfg}, &logs, &logs, os.Getenv) }()
 	st, err := agent.ReadState(statePath)
 	if err != nil {

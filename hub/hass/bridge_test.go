@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/testlan"
 )
 
 const wait = 10 * time.Second
@@ -473,7 +474,7 @@ func TestRetainedCommandIgnored(t *testing.T) {
 func TestRetainedCommandWarnsOncePerTopic(t *testing.T) {
 	f := newHubState(t, testMachine("pc", "aa:bb:cc:dd:ee:01"))
 	o := testOptions(f, "tcp://127.0.0.1:1")
-	logs := &syncBuffer{}
+	logs := new(testlan.Buffer)
 	o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	b, err := New(o)
 	if err != nil {
@@ -524,7 +525,7 @@ func TestTwoHubsSamePrefix(t *testing.T) {
 	}
 	// B's scan saw A's gaming-pc, a machine B does not... have under A's id.
 	// A restarts and scans B's nas, which A does not have.
-	warned := func(l *syncBuffer) bool {
+	warned := func(l *testlan.Buffer) bool {
 		return strings.Contains(l.String(), "another moonwake hub publishes under the same topic prefix")
 	}
 	obs.wait("B warns about A", wait, func() bool { return warned(bb.logs) })
@@ -610,7 +611,7 @@ func TestInvalidCommandLogsLimited(t *testing.T) {
 
 // The next line through the limiter counts those held back.
 func TestLogLimiterCountsSuppressed(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := new(testlan.Buffer)
 	lg := slog.New(slog.NewTextHandler(logs, nil))
 	l := &logLimiter{lim: rate.NewLimiter(rate.Every(time.Hour), 1)}
 	for range 4 {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/events"
+	"github.com/moonwake/moonwake/internal/testlan"
 	"github.com/moonwake/moonwake/mock"
 )
 
@@ -360,24 +361,7 @@ type testBridge struct {
 	*Bridge
 	cancel context.CancelFunc
 	done   chan struct{}
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testlan.Buffer
 }
 
 // testOptions are options for f, through the mock doubles, with prefixes
@@ -404,7 +388,7 @@ func testTopics(o Options) topics {
 
 func startBridge(t *testing.T, o Options) *testBridge {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := new(testlan.Buffer)
 	o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b, err := New(o)
 	if err != nil {

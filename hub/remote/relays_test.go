@@ -21,6 +21,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/internal/testlan"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/relay"
 	"github.com/moonwake/moonwake/uplink"
@@ -49,24 +50,6 @@ func (c *clock) Set(d time.Duration) {
 	c.t = t0.Add(d)
 }
 
-// logBuffer collects what a test's hub logs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // world is a hub's remote side on a real SQLite store, with a real uplink
 // server that no peer dials: the tests drive the uplink's callbacks.
 type world struct {
@@ -77,7 +60,7 @@ type world struct {
 	db     *sqlite.DB
 	tokens *sqlite.TokenService
 	r      *Remote
-	log    *logBuffer
+	log    *testlan.Buffer
 }
 
 func newWorld(t *testing.T) *world {
@@ -104,7 +87,7 @@ func (w *world) open() {
 	db := w.db
 	w.t.Cleanup(func() { db.Close() })
 	w.tokens = sqlite.NewTokenService(w.db)
-	w.log = &logBuffer{}
+	w.log = new(testlan.Buffer)
 	r, err := New(ctx, Options{
 		Peers: sqlite.NewPeerService(w.db), Relays: sqlite.NewRelayStore(w.db), Tokens: w.tokens,
 		Key: w.key, Now: w.clock.Now, Logger: slog.New(slog.NewTextHandler(w.log, nil)),
