@@ -170,7 +170,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	// The passthrough judges the magic packets from outside that reach the
 	// hub itself (passthrough.listen) or a relay's own passthrough.
 	h.passthrough = passthrough.New(passthrough.Options{Addrs: h.cfg.PassthroughListen(), Machines: h.machines,
-		Power: h.power, Relays: h.remote.Relays, Logger: h.log})
+		Power: h.power, Monitor: h.monitor, Relays: h.remote.Relays, Logger: h.log})
 	if len(h.cfg.PassthroughListen()) > 0 {
 		if err := h.passthrough.Listen(); err != nil {
 			return err

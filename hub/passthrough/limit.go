@@ -50,7 +50,21 @@ func newBuckets(rate, burst float64) *buckets {
 	return &buckets{rate: rate, burst: burst, m: map[netip.Addr]*bucket{}}
 }
 
+// sourceKey is the key of a source address: an IPv4 address itself, an
+// IPv6 address's /64 (one host has a whole /64 to pick from), as the rest
+// of the hub keys its clients.
+func sourceKey(a netip.Addr) netip.Addr {
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return a
+}
+
 func (s *buckets) allow(src netip.Addr, now time.Time) bool {
+	src = sourceKey(src)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, ok := s.m[src]

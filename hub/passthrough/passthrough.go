@@ -39,6 +39,11 @@ var Actor = moonwake.Actor{Kind: "relay", Name: "moonlight"}
 
 // Defaults of Options.
 const (
+	// DefaultGlobalRate bounds the datagrams the Listener looks at, from
+	// all sources together (a flood from spoofed sources passes any
+	// per-source limit): far above what people pressing buttons send.
+	DefaultGlobalRate   = 200.0
+	DefaultGlobalBurst  = 400
 	DefaultSourceRate   = 20.0            // datagrams per second per source address, sustained
 	DefaultSourceBurst  = 40              // datagrams at once per source address
 	DefaultMachineEvery = 2 * time.Second // at most one wake per machine this often
@@ -57,6 +62,10 @@ type Options struct {
 	Addrs    []string // UDP addresses to listen on; empty: DefaultAddr
 	Machines moonwake.MachineService
 	Power    moonwake.PowerService
+	// Monitor, when set, tells whether a machine is on already: a packet
+	// for it is counted, not turned into an action (a spoofable sender
+	// must not grow the audit log, nor send notifications).
+	Monitor moonwake.Monitor
 	// Relays, when set, hands the Listener the magic packets that relays'
 	// own passthroughs received from outside, to judge like its own.
 	Relays Relays
@@ -87,10 +96,11 @@ const (
 	BadPassword                 // the SecureOn password is missing or wrong
 	Debounced                   // the machine was woken moments ago
 	Failed                      // the lookup or the wake failed
+	AlreadyOn                   // the machine is on: counted, nothing recorded
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"woken", "rate-limited", "self", "malformed", "unregistered", "bad-password", "debounced", "failed"}
+var outcomeNames = [numOutcomes]string{"woken", "rate-limited", "self", "malformed", "unregistered", "bad-password", "debounced", "failed", "already-on"}
 
 func (o Outcome) String() string {
 	if o >= 0 && o < numOutcomes {
@@ -110,6 +120,7 @@ type Listener struct {
 	now func() time.Time
 
 	sources  *buckets
+	global   *bucket // over all sources; guarded by mu
 	logs     *bucket // bounds the log lines a flood can cause
 	counts   [numOutcomes]atomic.Uint64
 	mu       sync.Mutex
@@ -149,6 +160,7 @@ func New(o Options) *Listener {
 		sources:  newBuckets(o.SourceRate, float64(o.SourceBurst)),
 		logs:     &bucket{tokens: 20},
 		lastWake: map[string]time.Time{},
+		global:   &bucket{tokens: DefaultGlobalBurst},
 	}
 	if o.Relays != nil {
 		o.Relays.OnMagic(l.HandleRelayed)
@@ -288,6 +300,12 @@ func (l *Listener) handle(ctx context.Context, relay string, src netip.Addr, b [
 	if !l.sources.allow(src, now) {
 		return RateLimited
 	}
+	l.mu.Lock()
+	ok := l.global.take(now, DefaultGlobalRate, DefaultGlobalBurst)
+	l.mu.Unlock()
+	if !ok {
+		return RateLimited
+	}
 	if relay == "" && l.o.Local(src) {
 		l.logf(now, slog.LevelDebug, "passthrough: dropped a datagram from this host", "from", src.String())
 		return Self
@@ -318,6 +336,11 @@ func (l *Listener) handle(ctx context.Context, relay string, src netip.Addr, b [
 	if !passwordOK(m, p.Password) {
 		l.logf(now, slog.LevelWarn, "passthrough: dropped a magic packet with a missing or wrong SecureOn password", "machine", m.Name, "from", src.String())
 		return BadPassword
+	}
+	if l.o.Monitor != nil {
+		if st := l.o.Monitor.Info(ctx, m.Name).State; st.Up() && st != moonwake.StateShuttingDown {
+			return AlreadyOn // Moonlight's button on a PC that is on: nothing to do, nothing to record
+		}
 	}
 	l.mu.Lock()
 	if last, ok := l.lastWake[m.Name]; ok && now.Sub(last) < l.o.MachineEvery && !now.Before(last) {

@@ -337,3 +337,65 @@ func TestListenError(t *testing.T) {
 		t.Error("Serve without sockets succeeded")
 	}
 }
+
+// TestAlreadyOnIsCounted: a packet for a machine that is on (Moonlight's
+// button pressed again, or a spoofed sender) is counted, and wakes nothing:
+// no action, so no audit record and no notification.
+func TestAlreadyOnIsCounted(t *testing.T) {
+	pw, w := recordWakes(nil)
+	state := moonwake.StateOn
+	mon := &mock.Monitor{InfoFn: func(context.Context, string) moonwake.PowerInfo { return moonwake.PowerInfo{State: state} }}
+	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Power: pw, Monitor: mon, Local: notLocal})
+	for range 3 {
+		if got := l.Handle(t.Context(), phone, magic(t, "02:00:00:00:00:01")); got != passthrough.AlreadyOn {
+			t.Fatalf("a packet for a machine that is on: %v, want already-on", got)
+		}
+	}
+	if len(w.Calls()) != 0 {
+		t.Fatalf("wakes of a machine that is on: %+v", w.Calls())
+	}
+	state = moonwake.StateShuttingDown // going down: a wake is what the person wants
+	if got := l.Handle(t.Context(), phone, magic(t, "02:00:00:00:00:01")); got != passthrough.Woken {
+		t.Errorf("a packet while it shuts down: %v, want woken", got)
+	}
+	if s := l.Stats(); s["already-on"] != 3 || s["woken"] != 1 {
+		t.Errorf("stats %v", s)
+	}
+}
+
+// TestIPv6SourcesBy64: the addresses of one IPv6 /64 share a source's
+// budget, as one host can pick any of them.
+func TestIPv6SourcesBy64(t *testing.T) {
+	pw, _ := recordWakes(nil)
+	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Power: pw, Local: notLocal, SourceRate: 0.001, SourceBurst: 2})
+	junk := []byte("junk")
+	for i, src := range []string{"2001:db8:1:2::1", "2001:db8:1:2::ffff"} {
+		if got := l.Handle(t.Context(), netip.MustParseAddr(src), junk); got != passthrough.Malformed {
+			t.Fatalf("datagram %d: %v", i, got)
+		}
+	}
+	if got := l.Handle(t.Context(), netip.MustParseAddr("2001:db8:1:2:abcd::9"), junk); got != passthrough.RateLimited {
+		t.Errorf("a third address of the same /64: %v, want rate-limited", got)
+	}
+	if got := l.Handle(t.Context(), netip.MustParseAddr("2001:db8:1:3::1"), junk); got != passthrough.Malformed {
+		t.Errorf("another /64: %v, want malformed (its own budget)", got)
+	}
+}
+
+// TestGlobalBudget: spoofed sources, each within its own budget, still
+// meet the budget of all sources together.
+func TestGlobalBudget(t *testing.T) {
+	pw, _ := recordWakes(nil)
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Power: pw, Local: notLocal, Now: c.Now})
+	limited := 0
+	for i := range passthrough.DefaultGlobalBurst + 50 {
+		src := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		if l.Handle(t.Context(), src, []byte("junk")) == passthrough.RateLimited {
+			limited++
+		}
+	}
+	if limited != 50 {
+		t.Errorf("%d of %d datagrams from distinct sources limited, want 50", limited, passthrough.DefaultGlobalBurst+50)
+	}
+}
