@@ -26,6 +26,13 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "type %q: want %s, %s or %s", typ, moonwake.EventState, moonwake.EventAction, moonwake.EventMachine))
 		return
 	}
+	release, err := s.streams.open(tok.ID, s.clientAddr(r))
+	if err != nil {
+		w.Header().Set("Retry-After", "30")
+		s.error(w, r, err)
+		return
+	}
+	defer release()
 	// Replays are bounded: a client that missed more gets the latest
 	// ones and reads older history from the API.
 	after, err := sse.After(r, s.Events.Seq(), sse.MaxReplay)

@@ -49,6 +49,7 @@ type Server struct {
 	pairByAddr                    *limiter // unauthenticated pairing: its own buckets
 	uplinkByAddr                  *limiter // uplink handshakes, before they authenticate
 
+	streams     streamCount   // open event streams
 	closing     chan struct{} // closed by CloseStreams
 	closingOnce sync.Once
 }

@@ -1,0 +1,60 @@
+package httpapi
+
+import (
+	"sync"
+
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/ratelimit"
+)
+
+// Caps on open event streams: each holds a goroutine, buffers and a
+// replay, so a token, an address or everyone together cannot open
+// unboundedly many (one read-only token opened 1,000 before).
+const (
+	maxStreamsPerToken = 8
+	maxStreamsPerAddr  = 16
+	maxStreams         = 256
+)
+
+// streamCount counts the open event streams by token, by client address
+// (an IPv6 client by its /64) and in all.
+type streamCount struct {
+	mu    sync.Mutex
+	byKey map[string]int
+	total int
+}
+
+// open counts a stream of the token from addr and returns its release;
+// ERateLimited, saying which cap, when one is reached.
+func (c *streamCount) open(tokenID, addr string) (func(), error) {
+	kt, ka := "t"+tokenID, "a"+ratelimit.AddrKey(addr)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byKey == nil {
+		c.byKey = map[string]int{}
+	}
+	switch {
+	case c.byKey[kt] >= maxStreamsPerToken:
+		return nil, moonwake.Errorf(moonwake.ERateLimited, "this token has %d event streams open already; close one", maxStreamsPerToken)
+	case c.byKey[ka] >= maxStreamsPerAddr:
+		return nil, moonwake.Errorf(moonwake.ERateLimited, "this address has %d event streams open already; close one", maxStreamsPerAddr)
+	case c.total >= maxStreams:
+		return nil, moonwake.Errorf(moonwake.ERateLimited, "the hub has %d event streams open, its most; try again later", maxStreams)
+	}
+	c.byKey[kt]++
+	c.byKey[ka]++
+	c.total++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			for _, k := range []string{kt, ka} {
+				if c.byKey[k]--; c.byKey[k] <= 0 {
+					delete(c.byKey, k)
+				}
+			}
+			c.total--
+		})
+	}, nil
+}
