@@ -550,6 +550,117 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
+// TestFailedAuthLocksOutOnlyFailures: wrong tokens from one address (a
+// CGNAT, an office, a proxy not in trusted_proxies) spend that address's
+// failure budget; once it is spent wrong tokens get 429, but a valid token
+// from the same address still works, in the header or in ?token=. Tap
+// links and relay enrolment tokens are valid secrets refused with 403:
+// they neither spend the budget nor are stopped by it.
+func TestFailedAuthLocksOutOnlyFailures(t *testing.T) {
+	cfg := newConfig(t)
+	// The failure budget is 30 a minute, 30 at once, whatever is lower;
+	// the action limits leave room for the wakes below.
+	cfg.RateLimit = config.RateLimit{PerMinute: 1, Burst: 5}
+	th := startHub(t, cfg)
+	r := newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:0b", r, nil)
+	waker := th.token("waker", nil, []string{"wake"}, false)
+	var enrol struct{ Secret string }
+	th.must(201, "POST", "/api/v1/tokens", th.Admin, map[string]any{"name": "r", "relay_enrol": true}).decode(t, &enrol)
+	db, err := hub.OpenDB(context.Background(), cfg.Data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := sqlite.NewTokenService(db).CreateToken(context.Background(),
+		&moonwake.Token{Name: "link-pc-wake-abcd", Machines: []string{"pc"}, Actions: []string{"wake"}, TapLink: true})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	misses := 0 // 401s while the hub catches up with the link: failures
+	for deadline := time.Now().Add(10 * time.Second); th.do("GET", "/api/v1/me", link, nil).Status == 401; misses++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the hub never saw the link")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Refused valid secrets, more of them than the budget: 403 each, and
+	// the budget is untouched.
+	refused := func(when string) {
+		t.Helper()
+		for _, c := range []struct{ method, path, token string }{
+			{"GET", "/api/v1/me", link},
+			{"POST", "/api/v1/machines/pc/wake", link},
+			{"GET", "/wake?mac=aa:bb:cc:dd:ee:0b&token=" + link, ""},
+			{"GET", "/api/v1/me", enrol.Secret},
+			{"GET", "/wake?mac=aa:bb:cc:dd:ee:0b&token=" + enrol.Secret, ""},
+		} {
+			if a := th.do(c.method, c.path, c.token, nil); a.Status != 403 {
+				t.Fatalf("%s: %s %s with a link or enrolment token: %d %s, want 403", when, c.method, strings.Split(c.path, "?")[0], a.Status, a.Body)
+			}
+		}
+	}
+	for i := 0; i < 8; i++ {
+		refused("before the budget is spent")
+	}
+
+	// Spend the budget, half in the header, half in ?token=.
+	failures := 0
+	for ; failures < 100; failures++ {
+		var a answer
+		if failures%2 == 0 {
+			a = th.do("GET", "/api/v1/me", "mw_not-a-token", nil)
+		} else {
+			a = th.do("GET", "/wake?mac=aa:bb:cc:dd:ee:0b&token=mw_not-a-token", "", nil)
+		}
+		if a.Status == 429 {
+			break
+		}
+		if a.Status != 401 {
+			t.Fatalf("bad token %d: %d %s", failures, a.Status, a.Body)
+		}
+	}
+	if failures+misses < 30 || failures >= 100 {
+		t.Fatalf("the budget lasted %d failures (+%d while waiting for the link), want 30", failures, misses)
+	}
+
+	// A valid token from the spent address still works: reading, waking
+	// with the header, waking with ?token=.
+	th.must(200, "GET", "/api/v1/me", waker, nil)
+	th.must(200, "GET", "/api/v1/me", th.Admin, nil)
+	var a1, a2 moonwake.Action
+	th.must(202, "POST", "/api/v1/machines/pc/wake", waker, nil).decode(t, &a1)
+	th.must(202, "GET", "/wake?mac=aa:bb:cc:dd:ee:0b&token="+waker, "", nil).decode(t, &a2)
+	if r.next(5*time.Second) == nil {
+		t.Fatal("a valid token from a spent address sent no packet")
+	}
+	th.waitDone(a1.ID)
+	th.waitDone(a2.ID)
+	r.drain()
+	// Refused valid secrets are still refused for what they are.
+	refused("after the budget is spent")
+
+	// A wrong token from it still gets 429, as before.
+	for _, c := range []struct{ path, token string }{
+		{"/api/v1/me", "mw_not-a-token"},
+		{"/api/v1/machines", "also wrong"},
+		{"/wake?mac=aa:bb:cc:dd:ee:0b&token=mw_not-a-token", ""},
+	} {
+		a := th.must(429, "GET", c.path, c.token, nil)
+		var e struct{ Error, Code string }
+		if json.Unmarshal(a.Body, &e) != nil || e.Code != "rate_limited" || !strings.Contains(e.Error, "too many failed authentications from your address") {
+			t.Errorf("GET %s: error body %s", strings.Split(c.path, "?")[0], a.Body)
+		}
+		if ra := a.Header.Get("Retry-After"); ra != "2" {
+			t.Errorf("GET %s: Retry-After %q, want 2", strings.Split(c.path, "?")[0], ra)
+		}
+	}
+	if r.next(200*time.Millisecond) != nil {
+		t.Fatal("a refused request sent a packet")
+	}
+}
+
 func TestMachineValidation(t *testing.T) {
 	th := startHub(t, newConfig(t))
 	cases := []struct {

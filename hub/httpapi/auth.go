@@ -25,7 +25,8 @@ type authOpts struct {
 }
 
 // auth authenticates every request to next, checks the admin requirement,
-// and rate-limits action routes per token and per client address.
+// rate-limits action routes per token and per client address, and
+// rate-limits failed authentications per client address.
 func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addr := s.clientAddr(r)
@@ -34,15 +35,21 @@ func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 			s.error(w, r, err)
 			return
 		}
-		// An address that keeps failing gets no more tries for a while,
-		// right or wrong.
-		if s.authFailures.exhausted(addr) {
-			s.tooMany(w, r, 2, "too many failed authentications from your address")
-			return
-		}
+		// The secret is judged first (a hash looked up in memory), and only
+		// a failure is charged to the address: people behind one address
+		// (a CGNAT, an office, an untrusted proxy) must not be locked out by
+		// someone else's wrong tokens. An address that keeps failing gets no
+		// more wrong tries logged for a while; a valid token from it still
+		// works. Tap links and relay enrolment tokens are valid secrets:
+		// they cost no failure and are refused below with 403, from any
+		// address.
 		tok, err := s.Tokens.Authenticate(r.Context(), secret)
 		if err != nil {
 			if moonwake.ErrorCode(err) == moonwake.EUnauthorized {
+				if s.authFailures.exhausted(addr) {
+					s.tooMany(w, r, 2, "too many failed authentications from your address")
+					return
+				}
 				if ok, wait := s.authFailures.allow(addr); !ok {
 					s.tooMany(w, r, wait, "too many failed authentications from your address")
 					return
