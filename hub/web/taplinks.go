@@ -141,16 +141,14 @@ func tapHeaders(w http.ResponseWriter) {
 }
 
 // token authenticates the link in the path. It answers (a 404 page, or 429
-// for an address that keeps trying) and returns nil when it is not a live
-// link. Unknown, revoked and non-link secrets get the same answer after the
+// for an address that keeps trying wrong ones) and returns nil when it is
+// not a live link; a live link works whatever its address tried before. Unknown, revoked and non-link secrets get the same answer after the
 // same work.
 func (lp *tapPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwake.Token, *moonwake.Machine, string) {
 	s := lp.s
 	addr := s.clientAddr(r)
-	if lp.failures.exhausted(ratelimit.AddrKey(addr)) {
-		lp.tooMany(w, rr, "Too many wrong links from your address; wait a minute.")
-		return nil, nil, addr
-	}
+	// The link first: wrong links from an address (a CGNAT, an office)
+	// lock out wrong links only, never a live one.
 	tok, err := s.Tokens.Authenticate(r.Context(), r.PathValue("secret"))
 	var m *moonwake.Machine
 	if err == nil && isTapLink(tok) {
@@ -161,6 +159,10 @@ func (lp *tapPages) token(w http.ResponseWriter, r, rr *http.Request) (*moonwake
 	if err != nil {
 		if code := moonwake.ErrorCode(err); code != moonwake.EUnauthorized && code != moonwake.ENotFound {
 			s.log().Error("web: link", "err", err) // never the secret: the services do not put it in errors
+		}
+		if lp.failures.exhausted(ratelimit.AddrKey(addr)) {
+			lp.tooMany(w, rr, "Too many wrong links from your address; wait a minute.")
+			return nil, nil, addr
 		}
 		lp.failures.allow(ratelimit.AddrKey(addr))
 		s.render(w, rr, http.StatusNotFound, "link_gone.html", nil)
