@@ -358,6 +358,7 @@ func (h *Hub) Serve(ctx context.Context) error {
 	h.goRun(ctx, h.policy.Run)
 	h.goRun(ctx, h.monitor.Run)
 	h.goRun(ctx, h.notifier.Run)
+	h.goRun(ctx, sqlite.NewRetention(h.db, h.cfg.Retention.Actions, h.cfg.Retention.Events, h.log).Run)
 	if len(h.cfg.PassthroughListen()) > 0 {
 		h.goRun(ctx, func(ctx context.Context) {
 			if err := h.passthrough.Serve(ctx); err != nil {

@@ -56,6 +56,8 @@ type Config struct {
 	Relay Passthrough `yaml:"relay"`
 	UI    UI          `yaml:"ui"`   // the web app (ui.go)
 	MQTT  MQTT        `yaml:"mqtt"` // the Home Assistant bridge (mqtt.go)
+	// Retention is how long ended actions and events are kept (retention.go).
+	Retention Retention `yaml:"retention"`
 
 	// Power policies: cron schedules and idle auto-off (see policy.go).
 	Schedules []Schedule `yaml:"schedules"`
@@ -126,6 +128,7 @@ func Default() Config {
 		Wake:      Wake{Count: 1, Deadline: 3 * time.Minute},
 		Shutdown:  Shutdown{Deadline: 2 * time.Minute},
 		Probe:     Probe{Interval: 5 * time.Second, FastInterval: 250 * time.Millisecond, Timeout: time.Second, IdleAfter: 30 * time.Minute},
+		Retention: Retention{Actions: DefaultActionRetention, Events: DefaultEventRetention},
 	}
 }
 
@@ -190,6 +193,8 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_UI", "ui.enabled"},
 	{"MOONWAKE_UI_SESSION_TTL", "ui.session_ttl"},
 	{"MOONWAKE_UI_REVERSE_DNS", "ui.reverse_dns"},
+	{"MOONWAKE_RETENTION_ACTIONS", "retention.actions"},
+	{"MOONWAKE_RETENTION_EVENTS", "retention.events"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -258,6 +263,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		return err
 	}
 	if err := c.MQTT.applyEnv(getenv); err != nil {
+		return err
+	}
+	if err := c.Retention.applyEnv(getenv); err != nil {
 		return err
 	}
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
@@ -360,6 +368,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.MQTT.validate(); err != nil {
 		return fmt.Errorf("mqtt: %w", err)
+	}
+	if err := c.Retention.validate(); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for i := range c.Machines {
