@@ -278,8 +278,24 @@ func (r *Relay) Report(ctx context.Context) uplink.Report {
 	return rep
 }
 
-// networks are the subnets of the interfaces that are up, but loopback
-// and IPv6 link-local ones.
+// virtualPrefixes name the interfaces a container host makes for its own
+// traffic (k3s's flannel and CNI bridge, Docker's, Calico's, veth pairs,
+// tunnels): no PC to wake lives on them, and a relay on a node's host
+// network must not claim the cluster's pod network as a LAN.
+var virtualPrefixes = []string{"cni", "flannel", "docker", "br-", "veth", "cali", "kube-", "vxlan", "tunl", "weave", "cilium", "lxc", "virbr"}
+
+// virtual reports whether the interface called name is one of those.
+func virtual(name string) bool {
+	for _, p := range virtualPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// networks are the subnets of the interfaces that are up, but loopback,
+// link-local ones and those of a container host's virtual interfaces.
 func (r *Relay) networks() ([]netip.Prefix, error) {
 	ifs, err := r.ifs()
 	if err != nil {
@@ -287,7 +303,7 @@ func (r *Relay) networks() ([]netip.Prefix, error) {
 	}
 	var out []netip.Prefix
 	for _, i := range ifs {
-		if !i.Up || i.Loopback {
+		if !i.Up || i.Loopback || virtual(i.Name) {
 			continue
 		}
 		for _, p := range i.Prefixes {

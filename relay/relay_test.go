@@ -540,6 +540,20 @@ func TestReportNetworks(t *testing.T) {
 			t.Errorf("networks %q, want %q", rep.Networks, want)
 		}
 	})
+	t.Run("a k3s node's virtual interfaces are not LANs", func(t *testing.T) {
+		var f fakeNet
+		ifs := []wol.Iface{
+			{Name: "eth0", Up: true, Broadcast: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("192.168.1.10/24")}},
+			{Name: "cni0", Up: true, Broadcast: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.42.0.1/24")}},
+			{Name: "flannel.1", Up: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/32")}},
+			{Name: "docker0", Up: true, Broadcast: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("172.17.0.1/16")}},
+			{Name: "veth1a2b3c", Up: true, Broadcast: true, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.42.0.5/24")}},
+		}
+		r := newTestRelay(t, &f, Options{Interfaces: func() ([]wol.Iface, error) { return ifs, nil }})
+		if got := r.Report(context.Background()).Networks; !slices.Equal(got, []string{"192.168.1.0/24"}) {
+			t.Errorf("networks %q, want only the LAN's", got)
+		}
+	})
 	t.Run("interfaces fail", func(t *testing.T) {
 		var f fakeNet
 		r := newTestRelay(t, &f, Options{Interfaces: func() ([]wol.Iface, error) { return nil, errors.New("netlink: boom") }})
