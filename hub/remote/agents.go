@@ -94,8 +94,11 @@ func (a *Agents) set(machine, id string, update func(ev *moonwake.AgentEvidence)
 	a.mu.Lock()
 	ag := a.agents[machine]
 	if ag == nil || ag.id != id {
-		ag = &agent{id: id}
-		a.agents[machine] = ag
+		// A key that was replaced, or a machine that was forgotten: its
+		// uplink's last words (a late disconnect) must not overwrite the
+		// agent that is paired now, nor bring a deleted machine back.
+		a.mu.Unlock()
+		return
 	}
 	update(&ag.ev)
 	a.mu.Unlock()
@@ -112,11 +115,14 @@ func (a *Agents) replaced(p *uplink.Peer) {
 	if ag := a.agents[p.Machine]; ag != nil {
 		old = ag.id
 	}
+	a.agents[p.Machine] = &agent{id: p.ID} // the new key, with nothing said yet
 	a.mu.Unlock()
 	if old != "" && old != p.ID {
 		a.server.Drop(old)
 	}
-	a.set(p.Machine, p.ID, func(ev *moonwake.AgentEvidence) { *ev = moonwake.AgentEvidence{} })
+	for _, fn := range a.changes.All() {
+		fn(p.Machine)
+	}
 }
 
 // paired reports whether the machine has a paired agent.
