@@ -26,7 +26,6 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/eclipse/paho.mqtt.golang/packets"
 	"golang.org/x/time/rate"
 
 	"github.com/moonwake/moonwake"
@@ -276,7 +275,6 @@ func New(o Options) (*Bridge, error) {
 		SetUsername(o.Username).
 		SetPassword(o.Password).
 		SetCleanSession(true).
-		SetStore(noStore{}).
 		SetKeepAlive(30*time.Second).
 		SetPingTimeout(10*time.Second).
 		SetConnectTimeout(10*time.Second).
@@ -882,18 +880,3 @@ func (b *Bridge) refuse(machine, command, why string) {
 	b.mu.Unlock()
 	nudge(b.dirtyC)
 }
-
-// noStore is a paho Store that keeps nothing. The session is clean and
-// every (re)connect publishes the discovery and the states afresh, so
-// nothing in flight needs resending; and paho's resending of stored
-// publishes races with the connection it replaces (it sets Dup on a
-// packet the old writer may still be sending).
-type noStore struct{}
-
-func (noStore) Open()                             {}
-func (noStore) Put(string, packets.ControlPacket) {}
-func (noStore) Get(string) packets.ControlPacket  { return nil }
-func (noStore) All() []string                     { return nil }
-func (noStore) Del(string)                        {}
-func (noStore) Close()                            {}
-func (noStore) Reset()                            {}
