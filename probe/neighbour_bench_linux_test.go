@@ -4,10 +4,8 @@ package probe_test
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/moonwake/moonwake/internal/testlan"
 	"github.com/moonwake/moonwake/probe"
@@ -23,22 +21,7 @@ func BenchmarkNeighbourLookup(b *testing.B) {
 	lan := testlan.New(b)
 	hub, pc := lan.AddHost("hub"), lan.AddHost("pc")
 	// Resolve pc from hub, so hub's table has an entry for it.
-	var l net.Listener
-	if err := pc.Do(func() error {
-		var err error
-		l, err = net.Listen("tcp", net.JoinHostPort(pc.Addr().String(), "0"))
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	if err := hub.Do(func() error {
-		c, err := net.DialTimeout("tcp", l.Addr().String(), 10*time.Second)
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	}); err != nil {
+	if err := hub.Reach(pc); err != nil {
 		b.Fatal(err)
 	}
 	nobody := netip.MustParseAddr(addrOf(lan.CIDR(200))) // on-link, never asked for: no entry

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
@@ -210,22 +209,7 @@ func TestKernelAnswer(t *testing.T) {
 func TestNeighbourTableLAN(t *testing.T) {
 	lan := testlan.New(t)
 	hub, pc := lan.AddHost("hub"), lan.AddHost("pc")
-	var l net.Listener
-	if err := pc.Do(func() error {
-		var err error
-		l, err = net.Listen("tcp", net.JoinHostPort(pc.Addr().String(), "0"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := hub.Do(func() error {
-		c, err := net.DialTimeout("tcp", l.Addr().String(), 10*time.Second)
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	}); err != nil {
+	if err := hub.Reach(pc); err != nil {
 		t.Fatal(err)
 	}
 	tab := &NeighbourTable{Enter: hub.Do}

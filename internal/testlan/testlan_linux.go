@@ -305,6 +305,27 @@ func (l *LAN) Attach(h *Host, iface, cidr string) netip.Addr {
 	return p.Addr()
 }
 
+// Reach makes h talk to other once (a TCP connection to a listener on
+// other's address), so that h's neighbour table holds other's MAC.
+func (h *Host) Reach(other *Host) error {
+	var l net.Listener
+	if err := other.Do(func() error {
+		var err error
+		l, err = net.Listen("tcp", net.JoinHostPort(other.Addr().String(), "0"))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer l.Close()
+	return h.Do(func() error {
+		c, err := net.DialTimeout("tcp", l.Addr().String(), 10*time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
 // close undoes New and AddHost: processes first (by pid), then sockets,
 // then namespaces, hosts before the switch. A namespace that cannot be
 // deleted fails the test, so leaks are never silent.
