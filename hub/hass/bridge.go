@@ -275,6 +275,7 @@ func New(o Options) (*Bridge, error) {
 		SetUsername(o.Username).
 		SetPassword(o.Password).
 		SetCleanSession(true).
+		SetStore(newByteStore()).
 		SetKeepAlive(30*time.Second).
 		SetPingTimeout(10*time.Second).
 		SetConnectTimeout(10*time.Second).
