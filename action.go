@@ -60,3 +60,20 @@ type ActionService interface {
 	// a restart, the hub takes them up again.
 	RunningActions(ctx context.Context) ([]*Action, error)
 }
+
+// For returns a as the token t may read it. The actor of an action that
+// another token asked for is that token's business: only admins read its
+// name, id and address, and other tokens see just what kind of actor it
+// was. A client address is shown only to admins and to the token that sent
+// it. a itself is never changed.
+func (a *Action) For(t *Token) *Action {
+	if t.Admin || (a.Actor.TokenID != "" && a.Actor.TokenID == t.ID) || (a.Actor.Addr == "" && a.Actor.Kind != ActorToken) {
+		return a
+	}
+	c := *a
+	c.Actor = Actor{Kind: a.Actor.Kind}
+	if a.Actor.Kind != ActorToken {
+		c.Actor.Name = a.Actor.Name // a policy, the passthrough …: no one's secret
+	}
+	return &c
+}

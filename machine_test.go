@@ -139,7 +139,9 @@ func TestTokenScopeWords(t *testing.T) {
 		want string
 	}{
 		{Token{Admin: true, Actions: []string{"wake"}}, "admin: everything"},
-		{Token{}, "read-only on every machine"},
+		{Token{Actions: []string{ScopeRead}}, "read-only on every machine"},
+		{Token{}, "state only on every machine"},
+		{Token{Machines: []string{"pc-a"}, Actions: []string{ScopeRead, "wake"}}, "read, wake on pc-a"},
 		{Token{Machines: []string{"pc-a", "pc-b"}, Actions: []string{"shutdown", "wake"}}, "shutdown, wake on pc-a, pc-b"},
 		{Token{TapLink: true, Machines: []string{"pc-a"}, Actions: []string{"wake"}}, "tap link: wake on pc-a"},
 	} {

@@ -35,6 +35,9 @@ type Actor struct {
 	Addr    string `json:"addr,omitempty"`     // client address, when it came over the network
 }
 
+// ActorToken is the Kind of an actor that is an API token or a tap link.
+const ActorToken = "token"
+
 // WithActor returns a context that carries a.
 func WithActor(ctx context.Context, a Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)

@@ -19,6 +19,15 @@ const (
 // KnownActions lists every action a token can be scoped to.
 var KnownActions = []string{ActionWake, ActionShutdown, ActionReboot, ActionSleep, ActionHibernate}
 
+// ScopeRead lets a token read the audit log of the machines it sees: every
+// action, with the actor of its own actions in full. Without it a token
+// reads the machines' state and the actions it asked for itself, nothing
+// else. It is a scope, not an action: nothing is done to a machine.
+const ScopeRead = "read"
+
+// KnownScopes lists everything a token's Actions may name.
+var KnownScopes = append(slices.Clone(KnownActions), ScopeRead)
+
 // PowerActions are the actions carried out by a machine's agent.
 var PowerActions = []string{ActionShutdown, ActionReboot, ActionSleep, ActionHibernate}
 
@@ -49,6 +58,12 @@ func (t *Token) CanSee(name string) bool {
 	return t.Admin || len(t.Machines) == 0 || slices.Contains(t.Machines, name)
 }
 
+// ReadsLog reports whether t may read the audit log (of the machines it
+// sees): admins and tokens with the read scope.
+func (t *Token) ReadsLog() bool {
+	return t.Admin || slices.Contains(t.Actions, ScopeRead)
+}
+
 // Allows reports whether t may do action to the machine called name.
 func (t *Token) Allows(action, name string) bool {
 	if t.Admin {
@@ -58,14 +73,18 @@ func (t *Token) Allows(action, name string) bool {
 }
 
 // Scope says, in words for people, what t may do: "admin: everything",
-// "wake, shutdown on pc-a, pc-b", "read-only on every machine", or for a
+// "wake, shutdown on pc-a, pc-b", "read-only on every machine" (the read
+// scope: the audit log too), "state only on pc-a" (no scope), or for a
 // tap link "tap link: wake on pc-a". The CLI and the web app both show it.
 func (t *Token) Scope() string {
 	if t.Admin {
 		return "admin: everything"
 	}
-	acts := "read-only"
-	if len(t.Actions) > 0 {
+	acts := "state only"
+	switch {
+	case len(t.Actions) == 1 && t.Actions[0] == ScopeRead:
+		acts = "read-only"
+	case len(t.Actions) > 0:
 		acts = strings.Join(t.Actions, ", ")
 	}
 	on := "every machine"
@@ -99,9 +118,12 @@ func (t *Token) Normalize() error {
 		return Errorf(EInvalid, "a relay enrolment token enrols relays and does nothing else: no machines, no actions, not an admin token")
 	}
 	for _, a := range t.Actions {
-		if !slices.Contains(KnownActions, a) {
-			return Errorf(EInvalid, "token scope: unknown action %q (known: %v)", a, KnownActions)
+		if !slices.Contains(KnownScopes, a) {
+			return Errorf(EInvalid, "token scope: unknown action %q (known: %v)", a, KnownScopes)
 		}
+	}
+	if t.TapLink && t.Actions[0] == ScopeRead {
+		return Errorf(EInvalid, "a tap link does an action: %v", KnownActions)
 	}
 	slices.Sort(t.Machines)
 	t.Machines = slices.Compact(t.Machines)

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -601,6 +602,10 @@ func TestHubRestart(t *testing.T) {
 			t.Errorf("action %s still running after a restart", act.ID)
 		}
 	}
+	// The log comes through a pipe: give it a moment to arrive.
+	wctx, wcancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer wcancel()
+	hp.stderr.WaitUntil(wctx, func(s string) bool { return strings.Count(s, `msg="resumed action"`) >= n }, nil)
 	if c := strings.Count(hp.stderr.String(), `msg="resumed action"`); c != n {
 		t.Errorf("the restarted hub resumed %d actions, want %d:\n%s", c, n, hp.stderr)
 	}

@@ -29,8 +29,14 @@ func TestRelayMoonlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	hp := startHub(t, a, t.TempDir(), "MOONWAKE_RELAY_LISTEN=:47009", "MOONWAKE_RATE_LIMIT_BURST=100")
-	if !strings.Contains(hp.stderr.String(), "relay listening") || !strings.Contains(hp.stderr.String(), "47009") {
-		t.Errorf("the hub did not log its relay:\n%s", hp.stderr)
+	// The log reaches the buffer through a pipe: wait for it, the hub may
+	// answer /healthz before the line is copied.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := hp.stderr.WaitUntil(ctx, func(s string) bool {
+		return strings.Contains(s, "relay listening") && strings.Contains(s, "47009")
+	}, nil); err != nil {
+		t.Errorf("the hub did not log its relay: %v\n%s", err, hp.stderr)
 	}
 	hp.addMachine(t, map[string]any{"name": "gaming-pc", "mac": "02:00:00:00:47:01", "interface": "eth0"})
 	hp.addMachine(t, map[string]any{"name": "locked", "mac": "02:00:00:00:47:02", "interface": "eth0", "password": "0a:1b:2c:3d:4e:5f"})

@@ -218,7 +218,9 @@ func TestRelayEnrolment(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a relay with a revoked enrolment token is still running")
 	}
-	if !strings.Contains(l.hp.stderr.String(), "relay enrolment refused") {
+	wctx, wcancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer wcancel()
+	if l.hp.stderr.WaitUntil(wctx, func(s string) bool { return strings.Contains(s, "relay enrolment refused") }, nil) != nil {
 		t.Errorf("the hub did not log the refused enrolment:\n%s", l.hp.stderr)
 	}
 	var rs []wireRelay

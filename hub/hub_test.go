@@ -467,7 +467,7 @@ func TestScopedTokens(t *testing.T) {
 	th.addMachine("pc", "aa:bb:cc:dd:ee:05", r, nil)
 	th.addMachine("nas", "aa:bb:cc:dd:ee:06", rnas, nil)
 	phone := th.token("phone", []string{"pc"}, []string{"wake"}, false)
-	reader := th.token("reader", nil, []string{"shutdown"}, false)
+	reader := th.token("reader", nil, []string{"shutdown", "read"}, false)
 
 	th.must(202, "POST", "/api/v1/machines/pc/wake", phone, nil)
 	r.next(time.Second)
@@ -485,11 +485,88 @@ func TestScopedTokens(t *testing.T) {
 	}
 	var acts struct{ Actions []moonwake.Action }
 	th.must(200, "GET", "/api/v1/actions", reader, nil).decode(t, &acts)
-	if len(acts.Actions) != 1 || acts.Actions[0].Actor.Name != "phone" {
+	if len(acts.Actions) != 1 || acts.Actions[0].Actor.Kind != "token" || acts.Actions[0].Actor.Name != "" {
 		t.Fatalf("actions: %+v", acts.Actions)
 	}
 	if rnas.next(200*time.Millisecond) != nil {
 		t.Fatal("a forbidden wake sent a packet")
+	}
+}
+
+// fresh zeroes *a and returns it: decoding JSON into a used struct keeps
+// the fields the JSON leaves out.
+func fresh(a *moonwake.Action) *moonwake.Action { *a = moonwake.Action{}; return a }
+
+// The audit log needs the read scope. A token without it reads the
+// actions it asked for itself, and nothing else of the log; a token with
+// it reads every action on its machines, but another token's name, id and
+// client address only an admin reads: on the list, on one action and on
+// the event stream.
+func TestAuditLogScope(t *testing.T) {
+	th := startHub(t, newConfig(t))
+	r, rnas := newReceiver(t), newReceiver(t)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:15", r, nil)
+	th.addMachine("nas", "aa:bb:cc:dd:ee:16", rnas, nil)
+	phone := th.token("phone", []string{"pc"}, []string{"wake"}, false)
+	other := th.token("other", []string{"pc"}, []string{"wake"}, false)
+	off := th.token("off", []string{"pc"}, []string{"shutdown"}, false)
+	reader := th.token("reader", nil, []string{"read"}, false)
+	nasReader := th.token("nas-reader", []string{"nas"}, []string{"read"}, false)
+	readerStream := th.events("/api/v1/events?type=action", reader, "")
+	otherStream := th.events("/api/v1/events?type=action", other, "")
+	offStream := th.events("/api/v1/events?type=action", off, "")
+
+	var act moonwake.Action
+	th.must(202, "POST", "/api/v1/machines/pc/wake", phone, nil).decode(t, &act)
+	r.next(time.Second)
+	th.waitDone(act.ID)
+
+	anon := moonwake.Actor{Kind: "token"} // another token's action, as a non-admin reads it
+	var got moonwake.Action
+	th.must(200, "GET", "/api/v1/actions/"+act.ID, phone, nil).decode(t, fresh(&got))
+	if got.Actor.Name != "phone" || got.Actor.TokenID == "" || got.Actor.Addr == "" {
+		t.Errorf("its own action, as its token reads it: %+v", got.Actor)
+	}
+	th.must(200, "GET", "/api/v1/actions/"+act.ID, other, nil).decode(t, fresh(&got)) // it could have asked for it
+	if got.Actor != anon {
+		t.Errorf("a wake, as another waker reads it: %+v", got.Actor)
+	}
+	th.must(404, "GET", "/api/v1/actions/"+act.ID, off, nil)       // it could not have
+	th.must(404, "GET", "/api/v1/actions/"+act.ID, nasReader, nil) // another machine's
+	a := th.must(403, "GET", "/api/v1/actions", phone, nil)
+	if !strings.Contains(string(a.Body), `\"read\"`) {
+		t.Errorf("the refusal does not name the scope: %s", a.Body)
+	}
+
+	th.must(200, "GET", "/api/v1/actions/"+act.ID, reader, nil).decode(t, fresh(&got))
+	if got.Actor != anon {
+		t.Errorf("a reader reads: %+v", got.Actor)
+	}
+	var list struct{ Actions []moonwake.Action }
+	th.must(200, "GET", "/api/v1/actions", reader, nil).decode(t, &list)
+	if len(list.Actions) != 1 || list.Actions[0].Actor != anon {
+		t.Errorf("the log, as a reader reads it: %+v", list.Actions)
+	}
+	th.must(200, "GET", "/api/v1/actions", nasReader, nil).decode(t, &list)
+	if len(list.Actions) != 0 {
+		t.Errorf("the log, as a reader of nas alone reads it: %+v", list.Actions)
+	}
+	th.must(200, "GET", "/api/v1/actions/"+act.ID, th.Admin, nil).decode(t, fresh(&got))
+	if got.Actor.Name != "phone" || got.Actor.Addr == "" {
+		t.Errorf("as the admin reads it: %+v", got.Actor)
+	}
+
+	for name, s := range map[string]*sse{"a reader": readerStream, "another waker": otherStream} {
+		if ev := s.next(t); ev.Data.Data.ID != act.ID || ev.Data.Data.Actor != anon {
+			t.Errorf("the event stream, as %s reads it: %+v", name, ev.Data.Data)
+		}
+	}
+	// A token that may only shut pc down hears nothing of its wakes: the
+	// first action event it gets is its own shutdown's.
+	var sd struct{ Action moonwake.Action }
+	th.do("POST", "/api/v1/machines/pc/shutdown", off, nil).decode(t, &sd)
+	if ev := offStream.next(t); ev.Data.Data.Kind != "shutdown" || ev.Data.Data.Actor.Name != "off" {
+		t.Errorf("a shutdown-only token heard of %s by %+v", ev.Data.Data.Kind, ev.Data.Data.Actor)
 	}
 }
 

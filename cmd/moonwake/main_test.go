@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/hub"
+	"github.com/moonwake/moonwake/hub/sqlite"
 	"github.com/moonwake/moonwake/wol"
 )
 
@@ -139,6 +142,19 @@ func TestHelpAndCompletion(t *testing.T) {
 
 func TestTokensCommands(t *testing.T) {
 	dir := t.TempDir()
+	// A token names machines that exist: it is bound to them.
+	code, _, errOut := cli(t, nil, "tokens", "create", "--data", dir, "--name", "phone", "--machines", "gaming-pc", "--actions", "wake")
+	if code == 0 || !strings.Contains(errOut, `no machine "gaming-pc"`) {
+		t.Fatalf("a token for a machine not yet added: exit %d: %s", code, errOut)
+	}
+	db := sqlite.NewDB(filepath.Join(dir, hub.DBFile))
+	if err := db.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.NewMachineService(db).CreateMachine(context.Background(), &moonwake.Machine{Name: "gaming-pc", MAC: "02:00:00:00:00:01"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	code, out, errOut := cli(t, nil, "tokens", "create", "--data", dir, "--name", "phone", "--machines", "gaming-pc", "--actions", "wake")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)

@@ -149,7 +149,7 @@ func newTokensCreateCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", "", "a name for the token, for you and the audit log")
 	cmd.Flags().StringSliceVar(&machines, "machines", nil, "machines it may use, comma-separated (default: all)")
-	cmd.Flags().StringSliceVar(&actions, "actions", nil, "actions it may do: "+strings.Join(moonwake.KnownActions, ",")+" (default: wake)")
+	cmd.Flags().StringSliceVar(&actions, "actions", nil, "actions it may do: "+strings.Join(moonwake.KnownActions, ",")+", and read to read the audit log (default: wake)")
 	cmd.Flags().BoolVar(&admin, "admin", false, "may do everything, including managing machines and tokens")
 	cmd.Flags().BoolVar(&relayEnrol, "relay-enrol", false, "enrols relays (moonwake relay, MOONWAKE_RELAY_TOKEN_FILE) and does nothing else")
 	f.register(cmd)

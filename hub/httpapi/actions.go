@@ -13,12 +13,16 @@ func (s *Server) getAction(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if tok := tokenFrom(r.Context()); !tok.CanSee(a.Machine) {
+	// Without the read scope, a token reads only the actions it could have
+	// asked for (a wake it joined, say, which it follows by this route);
+	// the rest of the audit log needs the scope.
+	tok := tokenFrom(r.Context())
+	if !tok.CanSee(a.Machine) || !mayRead(tok, a) {
 		// The same answer as for an id that does not exist.
 		s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no action %q", r.PathValue("id")))
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, a.For(tok))
 }
 
 func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
@@ -33,6 +37,10 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
+	if !tok.ReadsLog() {
+		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not read the audit log: that needs the %q scope", tok.Name, moonwake.ScopeRead))
+		return
+	}
 	if f.Machine != "" && !tok.CanSee(f.Machine) {
 		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not use machine %q", tok.Name, f.Machine))
 		return
@@ -45,8 +53,14 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 	out := make([]*moonwake.Action, 0, len(as))
 	for _, a := range as {
 		if tok.CanSee(a.Machine) {
-			out = append(out, a)
+			out = append(out, a.For(tok))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"actions": out})
+}
+
+// mayRead reports whether tok may read the action a on a machine it sees:
+// with the read scope any, without it those it asked for or could have.
+func mayRead(tok *moonwake.Token, a *moonwake.Action) bool {
+	return tok.ReadsLog() || (a.Actor.TokenID != "" && a.Actor.TokenID == tok.ID) || tok.Allows(a.Kind, a.Machine)
 }

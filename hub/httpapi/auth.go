@@ -85,7 +85,7 @@ func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 			}
 		}
 		ctx := context.WithValue(r.Context(), tokenKey{}, tok)
-		ctx = moonwake.WithActor(ctx, moonwake.Actor{Kind: "token", Name: tok.Name, TokenID: tok.ID, Addr: addr})
+		ctx = moonwake.WithActor(ctx, moonwake.Actor{Kind: moonwake.ActorToken, Name: tok.Name, TokenID: tok.ID, Addr: addr})
 		next(w, r.WithContext(ctx))
 	})
 }

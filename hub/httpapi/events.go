@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,7 +42,16 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	filter := func(e *moonwake.Event) bool {
-		return tok.CanSee(e.Machine) && (machine == "" || e.Machine == machine) && (typ == "" || e.Type == typ)
+		if !tok.CanSee(e.Machine) || (machine != "" && e.Machine != machine) || (typ != "" && e.Type != typ) {
+			return false
+		}
+		// Without the read scope, the audit log's part of the stream is
+		// the actions the token asked for or could have.
+		if e.Type == moonwake.EventAction && !tok.ReadsLog() {
+			var a moonwake.Action
+			return json.Unmarshal(e.Data, &a) == nil && mayRead(tok, &a)
+		}
+		return true
 	}
 	past, sub, err := s.Events.Subscribe(r.Context(), after, filter)
 	if err != nil {
@@ -54,7 +64,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		Retry:     2 * time.Second,
 		Heartbeat: sse.Heartbeat,
 		Closing:   s.closing,
-		Write:     writeEvent,
+		Write: func(w io.Writer, e *moonwake.Event) {
+			writeEvent(w, eventFor(tok, e))
+		},
 		// A token revoked since the stream opened ends it.
 		Alive: func() bool {
 			secret, err := bearer(r, false)
@@ -70,4 +82,27 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 func writeEvent(w io.Writer, e *moonwake.Event) {
 	sse.Event(w, e.Seq, e.Type, fmt.Appendf(nil, "{\"seq\":%d,\"at\":%q,\"type\":%q,\"machine\":%q,\"data\":%s}",
 		e.Seq, e.At.Format(time.RFC3339Nano), e.Type, e.Machine, e.Data))
+}
+
+// eventFor returns e as tok may read it: an action event's actor is told
+// only as much as Action.For allows.
+func eventFor(tok *moonwake.Token, e *moonwake.Event) *moonwake.Event {
+	if e.Type != moonwake.EventAction || tok.Admin {
+		return e
+	}
+	var a moonwake.Action
+	if err := json.Unmarshal(e.Data, &a); err != nil {
+		return e
+	}
+	v := a.For(tok)
+	if v == &a {
+		return e
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return e
+	}
+	c := *e
+	c.Data = data
+	return &c
 }

@@ -130,7 +130,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, start func() (*moon
 			return
 		}
 		code := moonwake.ErrorCode(err)
-		writeJSON(w, httperr.Status(code), wakeFailure{ErrorBody{Error: moonwake.ErrorMessage(err), Code: code}, a})
+		writeJSON(w, httperr.Status(code), wakeFailure{ErrorBody{Error: moonwake.ErrorMessage(err), Code: code}, a.For(tokenFrom(r.Context()))})
 		return
 	}
 	w.Header().Set("Location", "/api/v1/actions/"+a.ID)
@@ -138,5 +138,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, start func() (*moon
 	if wait && a.Done() {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, a)
+	// A request that joins a running action gets that action, whose actor
+	// may be another token's.
+	writeJSON(w, status, a.For(tokenFrom(r.Context())))
 }

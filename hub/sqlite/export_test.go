@@ -38,3 +38,7 @@ func (db *DB) SetWatchInterval(d time.Duration) { db.watchInterval = d }
 
 // ReloadIfChanged exposes the watcher's check to tests.
 func (db *DB) ReloadIfChanged(ctx context.Context) error { return db.reloadIfChanged(ctx) }
+
+// DB returns the database the service writes to, so tests can add the
+// machines a token names first.
+func (s *TokenService) DB() *DB { return s.db }

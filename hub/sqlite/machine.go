@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/wol"
@@ -187,15 +188,31 @@ func (s *MachineService) DeleteMachine(ctx context.Context, name string) error {
 	if old.Source == moonwake.SourceConfig {
 		return moonwake.Errorf(moonwake.EConflict, "machine %q is declared in the config file; change it there", name)
 	}
-	found, err := execOne(ctx, db.wdb, `DELETE FROM machines WHERE name = ?`, name)
+	db.mu.RLock()
+	changes := db.scopeAfterDelete([]string{name})
+	db.mu.RUnlock()
+	now := db.now()
+	tx, err := db.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("delete machine: %w", err)
 	}
-	if !found {
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("delete machine: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return moonwake.Errorf(moonwake.ENotFound, "no machine %q", name)
+	}
+	if err := writeScopeChanges(ctx, tx, changes, now); err != nil {
+		return fmt.Errorf("delete machine: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete machine: %w", err)
 	}
 	db.mu.Lock()
 	db.uncacheMachine(old)
+	db.applyScopeChanges(changes, now)
 	db.mu.Unlock()
 	return nil
 }
@@ -270,7 +287,14 @@ func (s *MachineService) SyncConfigMachines(ctx context.Context, ms []*moonwake.
 		return nil
 	}
 
-	if err := db.syncMachines(ctx, dels, moves, upserts); err != nil {
+	var gone []string
+	for _, m := range dels {
+		gone = append(gone, m.Name)
+	}
+	db.mu.RLock()
+	changes := db.scopeAfterDelete(gone)
+	db.mu.RUnlock()
+	if err := db.syncMachines(ctx, dels, moves, upserts, changes, now); err != nil {
 		if isConstraint(err) { // another process wrote since the caches were loaded
 			return moonwake.Errorf(moonwake.EConflict, "config machines: a name or MAC is already registered; retry")
 		}
@@ -287,6 +311,7 @@ func (s *MachineService) SyncConfigMachines(ctx context.Context, ms []*moonwake.
 	for _, m := range upserts {
 		db.cacheMachine(m)
 	}
+	db.applyScopeChanges(changes, now)
 	db.mu.Unlock()
 	return nil
 }
@@ -297,7 +322,7 @@ func (s *MachineService) SyncConfigMachines(ctx context.Context, ms []*moonwake.
 // first parked on a placeholder that cannot be a MAC. Rows are updated in
 // place rather than deleted and inserted, so that tables which later
 // reference machines keep their rows.
-func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves []string, upserts []*moonwake.Machine) error {
+func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves []string, upserts []*moonwake.Machine, changes []tokenScopeChange, now time.Time) error {
 	tx, err := db.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -329,6 +354,9 @@ func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves 
 		if _, err := stmt.ExecContext(ctx, machineArgs(m)...); err != nil {
 			return fmt.Errorf("machine %q: %w", m.Name, err)
 		}
+	}
+	if err := writeScopeChanges(ctx, tx, changes, now); err != nil {
+		return err
 	}
 	return tx.Commit()
 }

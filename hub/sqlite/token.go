@@ -29,7 +29,8 @@ func NewTokenService(db *DB) *TokenService {
 }
 
 // tokenEntry is a cached token. tok never changes once cached, except
-// tok.RevokedAt, which is set under db.mu; the use time changes on every
+// tok.RevokedAt and tok.Machines (when machines are deleted), which are
+// replaced under db.mu; the use time changes on every
 // request, so it is an atomic instead and tok.LastUsedAt is unused.
 type tokenEntry struct {
 	tok      moonwake.Token
@@ -113,6 +114,16 @@ func (s *TokenService) create(ctx context.Context, t *moonwake.Token, secret str
 	if db.activeTokenByName(t.Name) != nil {
 		return moonwake.Errorf(moonwake.EConflict, "an active token named %q exists", t.Name)
 	}
+	// A token is bound to the machines that exist when it is made (see
+	// scopeAfterDelete), so it cannot name one that does not exist yet.
+	db.mu.RLock()
+	for _, m := range t.Machines {
+		if db.machines[m] == nil {
+			db.mu.RUnlock()
+			return moonwake.Errorf(moonwake.EInvalid, "token scope: no machine %q (add it first: a token is bound to the machines that exist when it is made)", m)
+		}
+	}
+	db.mu.RUnlock()
 
 	id, err := newID("tok_")
 	if err != nil {
@@ -367,4 +378,68 @@ func (db *DB) flushLastUsed(ctx context.Context) error {
 		p.e.flushed = p.n
 	}
 	return nil
+}
+
+// tokenScopeChange is what deleting machines does to one token: it is
+// revoked, or it keeps the machines it has left.
+type tokenScopeChange struct {
+	e        *tokenEntry
+	machines []string // nil: revoked
+}
+
+// scopeAfterDelete works out, for machines about to be deleted, what
+// happens to the active tokens scoped to them. A token is bound to the
+// machines it was made for, not to their names: a new machine of the same
+// name must not inherit it. So a token scoped only to deleted machines is
+// revoked (scoped to none, it would otherwise read as scoped to all), and
+// one scoped to others as well loses the deleted ones. Admin tokens and
+// tokens for every machine are not scoped by name and stay. db.mu is held,
+// at least shared.
+func (db *DB) scopeAfterDelete(names []string) []tokenScopeChange {
+	var out []tokenScopeChange
+	for _, e := range db.tokensByHash {
+		if e.tok.Admin || len(e.tok.Machines) == 0 {
+			continue
+		}
+		left := slices.DeleteFunc(slices.Clone(e.tok.Machines), func(m string) bool { return slices.Contains(names, m) })
+		if len(left) == len(e.tok.Machines) {
+			continue
+		}
+		if len(left) == 0 {
+			left = nil
+		}
+		out = append(out, tokenScopeChange{e: e, machines: left})
+	}
+	return out
+}
+
+// writeScopeChanges writes changes in tx.
+func writeScopeChanges(ctx context.Context, tx *sql.Tx, changes []tokenScopeChange, now time.Time) error {
+	for _, c := range changes {
+		var err error
+		if c.machines == nil {
+			_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, formatTime(now), c.e.tok.ID)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE tokens SET machines = ? WHERE id = ?`, jsonList(c.machines), c.e.tok.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("token %s: %w", c.e.tok.ID, err)
+		}
+	}
+	return nil
+}
+
+// applyScopeChanges updates the cache once changes are committed. db.mu is
+// held. The entry's fields are replaced, never changed in place, so copies
+// made before stay as they were.
+func (c *caches) applyScopeChanges(changes []tokenScopeChange, now time.Time) {
+	for _, ch := range changes {
+		if ch.machines == nil {
+			t := now
+			ch.e.tok.RevokedAt = &t
+			delete(c.tokensByHash, ch.e.hash)
+			continue
+		}
+		ch.e.tok.Machines = ch.machines
+	}
 }

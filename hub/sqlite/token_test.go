@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,9 +15,22 @@ import (
 	"github.com/moonwake/moonwake/hub/sqlite"
 )
 
-// MustCreateToken creates t and returns its secret, or fails the test.
+// MustCreateToken creates t, and first any machine it names that does not
+// exist yet (a token can name only machines that exist), and returns its
+// secret, or fails the test.
 func MustCreateToken(tb testing.TB, s *sqlite.TokenService, t *moonwake.Token) string {
 	tb.Helper()
+	ms := sqlite.NewMachineService(s.DB())
+	for _, name := range t.Machines {
+		if _, err := ms.FindMachine(context.Background(), name); err == nil {
+			continue
+		}
+		sum := sha256.Sum256([]byte(name))
+		mac := fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", sum[0], sum[1], sum[2], sum[3], sum[4])
+		if err := ms.CreateMachine(context.Background(), &moonwake.Machine{Name: name, MAC: mac}); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	secret, err := s.CreateToken(context.Background(), t)
 	if err != nil {
 		tb.Fatal(err)
@@ -334,4 +349,76 @@ func TestTokenService_LastUsedFlush(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
+}
+
+// A token is bound to the machines it was made for, not to their names:
+// deleting pc-b revokes a token (and a tap link) made for pc-b alone and
+// takes pc-b out of a wider token's scope, so a new pc-b, with another MAC,
+// inherits neither. The change survives a reopen, and config machines that
+// leave the file do the same.
+func TestTokensBoundToMachines(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "moonwake.db")
+	db, c := MustOpenDBAt(t, path, newClock())
+	s := sqlite.NewTokenService(db)
+	ms := sqlite.NewMachineService(db)
+
+	if _, err := s.CreateToken(ctx, &moonwake.Token{Name: "early", Machines: []string{"pc-c"}, Actions: []string{"wake"}}); moonwake.ErrorCode(err) != moonwake.EInvalid {
+		t.Fatalf("a token for a machine that does not exist: %v", err)
+	}
+	only := MustCreateToken(t, s, &moonwake.Token{Name: "only-b", Machines: []string{"pc-b"}, Actions: []string{"wake"}})
+	link := MustCreateToken(t, s, &moonwake.Token{Name: "link-pc-b-wake-x", Machines: []string{"pc-b"}, Actions: []string{"wake"}, TapLink: true})
+	wide := MustCreateToken(t, s, &moonwake.Token{Name: "a-and-b", Machines: []string{"pc-a", "pc-b"}, Actions: []string{"wake"}})
+	all := MustCreateToken(t, s, &moonwake.Token{Name: "all", Actions: []string{"wake"}})
+	before, _ := s.Authenticate(ctx, wide) // a copy taken before: it must not change
+
+	if err := ms.DeleteMachine(ctx, "pc-b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.CreateMachine(ctx, &moonwake.Machine{Name: "pc-b", MAC: "02:00:00:00:0b:0b"}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(db *sqlite.DB) {
+		t.Helper()
+		s := sqlite.NewTokenService(db)
+		for _, secret := range []string{only, link} {
+			if _, err := s.Authenticate(ctx, secret); moonwake.ErrorCode(err) != moonwake.EUnauthorized {
+				t.Errorf("a token for the deleted pc-b still works: %v", err)
+			}
+		}
+		tok, err := s.Authenticate(ctx, wide)
+		if err != nil || !reflect.DeepEqual(tok.Machines, []string{"pc-a"}) || tok.Allows("wake", "pc-b") {
+			t.Errorf("wider token after the delete: %+v, %v", tok, err)
+		}
+		if tok, err := s.Authenticate(ctx, all); err != nil || !tok.Allows("wake", "pc-b") {
+			t.Errorf("a token for every machine: %+v, %v", tok, err)
+		}
+	}
+	check(db)
+	if !reflect.DeepEqual(before.Machines, []string{"pc-a", "pc-b"}) {
+		t.Errorf("a copy handed out before changed: %v", before.Machines)
+	}
+	ts, _ := s.ListTokens(ctx)
+	for _, tk := range ts {
+		if (tk.Name == "only-b" || tk.Name == "link-pc-b-wake-x") && tk.RevokedAt == nil {
+			t.Errorf("%s listed as active", tk.Name)
+		}
+	}
+	db.Close()
+	db, _ = MustOpenDBAt(t, path, c)
+	check(db)
+
+	// Config machines: one leaving the file takes its tokens along.
+	ms = sqlite.NewMachineService(db)
+	if err := ms.SyncConfigMachines(ctx, []*moonwake.Machine{{Name: "cfg", MAC: "02:00:00:00:00:c0"}}); err != nil {
+		t.Fatal(err)
+	}
+	s = sqlite.NewTokenService(db)
+	cfg := MustCreateToken(t, s, &moonwake.Token{Name: "cfg-only", Machines: []string{"cfg"}, Actions: []string{"wake"}})
+	if err := ms.SyncConfigMachines(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, cfg); moonwake.ErrorCode(err) != moonwake.EUnauthorized {
+		t.Errorf("a token for a config machine that left the file still works: %v", err)
+	}
 }

@@ -214,7 +214,7 @@ func (lp *tapPages) page(w http.ResponseWriter, r *http.Request) {
 		s.render(w, rr, http.StatusTooManyRequests, "link.html", v)
 		return
 	}
-	ctx := moonwake.WithActor(r.Context(), moonwake.Actor{Kind: "token", Name: tok.Name, TokenID: tok.ID, Addr: addr})
+	ctx := moonwake.WithActor(r.Context(), moonwake.Actor{Kind: moonwake.ActorToken, Name: tok.Name, TokenID: tok.ID, Addr: addr})
 	var a *moonwake.Action
 	var err error
 	if kind == moonwake.ActionWake {

@@ -191,7 +191,14 @@ func TestTapGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A link for a machine deleted since is revoked with it: the same 404.
+	if err := h.machines.CreateMachine(context.Background(), &moonwake.Machine{Name: "gone", MAC: "02:00:00:00:99:99"}); err != nil {
+		t.Fatal(err)
+	}
 	deleted, _ := newTap(t, h, "gone", "wake")
+	if err := h.machines.DeleteMachine(context.Background(), "gone"); err != nil {
+		t.Fatal(err)
+	}
 	// Through a trusted proxy, each try from an address of its own: the
 	// failure limit per address is tested below. The server's clock stands
 	// still, so that the pages' data-now cannot differ across a second.

@@ -59,7 +59,7 @@ func checks(all, on []string) []checkOption {
 func (v *tokensView) setTokenForm(f tokenForm) {
 	v.TokenForm = f
 	v.MachineChecks = checks(v.Machines, f.Machines)
-	v.ActionChecks = checks(v.Actions, f.Actions)
+	v.ActionChecks = checks(moonwake.KnownScopes, f.Actions) // read: the audit log
 }
 
 // tokenRow is a token as the page lists it.

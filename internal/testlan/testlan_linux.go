@@ -270,6 +270,14 @@ func (l *LAN) addHost(name string, cidrs []string) (*Host, error) {
 	if err := ipBatch(h.netns, cmds...); err != nil {
 		return nil, err
 	}
+	// A veth is "up" before its carrier is: a packet sent in between is
+	// dropped (a test's first broadcast, now and then, on a loaded machine).
+	if err := h.waitRunning(Iface); err != nil {
+		return nil, err
+	}
+	if err := l.sw.waitRunning(port); err != nil {
+		return nil, err
+	}
 	l.mu.Lock()
 	l.hosts = append(l.hosts, h)
 	l.mu.Unlock()
@@ -302,7 +310,34 @@ func (l *LAN) Attach(h *Host, iface, cidr string) netip.Addr {
 	if err := ipBatch(h.netns, fmt.Sprintf("addr add %s brd + dev %s", p, iface), "link set "+iface+" up"); err != nil {
 		l.t.Fatalf("testlan: attach %s: %v", h.name, err)
 	}
+	if err := h.waitRunning(iface); err != nil {
+		l.t.Fatalf("testlan: attach %s: %v", h.name, err)
+	}
+	if err := l.sw.waitRunning(port); err != nil {
+		l.t.Fatalf("testlan: attach %s: %v", h.name, err)
+	}
 	return p.Addr()
+}
+
+// waitRunning waits until iface in h's namespace is operationally up: its
+// carrier is on and packets sent through it go out.
+func (h *Host) waitRunning(iface string) error {
+	return h.Do(func() error {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ifi, err := net.InterfaceByName(iface)
+			if err != nil {
+				return err
+			}
+			if ifi.Flags&net.FlagRunning != 0 {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s in %s is not running after 10s (flags %v)", iface, h.netns, ifi.Flags)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
 }
 
 // Reach makes h talk to other once (a TCP connection to a listener on
