@@ -47,6 +47,13 @@ const (
 	DefaultSourceRate   = 20.0            // datagrams per second per source address, sustained
 	DefaultSourceBurst  = 40              // datagrams at once per source address
 	DefaultMachineEvery = 2 * time.Second // at most one wake per machine this often
+	// A machine's wakes from outside that start a new action (not those
+	// that join a running wake, nor those of a machine that is on) draw on
+	// a budget of DefaultMachineBurst, one back every DefaultMachineRefill:
+	// a person pressing Moonlight's button never meets it, and a flood
+	// records at most about 2,000 actions a week per machine.
+	DefaultMachineBurst  = 6
+	DefaultMachineRefill = 5 * time.Minute
 )
 
 // Relays hands over the magic packets relays received from outside;
@@ -74,6 +81,8 @@ type Options struct {
 	SourceRate   float64       // datagrams/s allowed per source address; 0: DefaultSourceRate
 	SourceBurst  int           // 0: DefaultSourceBurst
 	MachineEvery time.Duration // 0: DefaultMachineEvery
+	MachineBurst  int           // 0: DefaultMachineBurst
+	MachineRefill time.Duration // 0: DefaultMachineRefill
 
 	// Local reports whether an address is one of this host's own, whose
 	// datagrams are dropped: a relay listening on the port its own wakes
@@ -97,10 +106,11 @@ const (
 	Debounced                   // the machine was woken moments ago
 	Failed                      // the lookup or the wake failed
 	AlreadyOn                   // the machine is on: counted, nothing recorded
+	OverBudget                  // the machine's budget of wakes from outside is spent
 	numOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"woken", "rate-limited", "self", "malformed", "unregistered", "bad-password", "debounced", "failed", "already-on"}
+var outcomeNames = [numOutcomes]string{"woken", "rate-limited", "self", "malformed", "unregistered", "bad-password", "debounced", "failed", "already-on", "over-budget"}
 
 func (o Outcome) String() string {
 	if o >= 0 && o < numOutcomes {
@@ -125,6 +135,7 @@ type Listener struct {
 	counts   [numOutcomes]atomic.Uint64
 	mu       sync.Mutex
 	lastWake map[string]time.Time // by machine name
+	budgets  map[string]*bucket   // by machine name
 
 	connMu sync.Mutex
 	conns  []net.PacketConn
@@ -146,6 +157,12 @@ func New(o Options) *Listener {
 	if o.MachineEvery <= 0 {
 		o.MachineEvery = DefaultMachineEvery
 	}
+	if o.MachineBurst < 1 {
+		o.MachineBurst = DefaultMachineBurst
+	}
+	if o.MachineRefill <= 0 {
+		o.MachineRefill = DefaultMachineRefill
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -160,6 +177,7 @@ func New(o Options) *Listener {
 		sources:  newBuckets(o.SourceRate, float64(o.SourceBurst)),
 		logs:     &bucket{tokens: 20},
 		lastWake: map[string]time.Time{},
+		budgets:  map[string]*bucket{},
 		global:   &bucket{tokens: DefaultGlobalBurst},
 	}
 	if o.Relays != nil {
@@ -337,21 +355,43 @@ func (l *Listener) handle(ctx context.Context, relay string, src netip.Addr, b [
 		l.logf(now, slog.LevelWarn, "passthrough: dropped a magic packet with a missing or wrong SecureOn password", "machine", m.Name, "from", src.String())
 		return BadPassword
 	}
+	waking := false
 	if l.o.Monitor != nil {
-		if st := l.o.Monitor.Info(ctx, m.Name).State; st.Up() && st != moonwake.StateShuttingDown {
+		st := l.o.Monitor.Info(ctx, m.Name).State
+		if st.Up() && st != moonwake.StateShuttingDown {
 			return AlreadyOn // Moonlight's button on a PC that is on: nothing to do, nothing to record
 		}
+		waking = st == moonwake.StateWaking // the wake joins the running one: nothing new recorded
 	}
 	l.mu.Lock()
 	if last, ok := l.lastWake[m.Name]; ok && now.Sub(last) < l.o.MachineEvery && !now.Before(last) {
 		l.mu.Unlock()
 		return Debounced
 	}
+	if !waking {
+		b := l.budgets[m.Name]
+		if b == nil {
+			b = &bucket{tokens: float64(l.o.MachineBurst)}
+			l.budgets[m.Name] = b
+		}
+		if !b.take(now, 1/l.o.MachineRefill.Seconds(), float64(l.o.MachineBurst)) {
+			l.mu.Unlock()
+			l.logf(now, slog.LevelWarn, "passthrough: dropped a magic packet: this machine's wakes from outside are over budget; wake it by the API, the web app or a link", "machine", m.Name, "from", src.String(), "budget", fmt.Sprintf("%d, one back every %s", l.o.MachineBurst, l.o.MachineRefill))
+			return OverBudget
+		}
+	}
 	l.lastWake[m.Name] = now
 	if len(l.lastWake) > 4096 {
 		for k, t := range l.lastWake {
 			if now.Sub(t) >= l.o.MachineEvery {
 				delete(l.lastWake, k)
+			}
+		}
+	}
+	if len(l.budgets) > 4096 {
+		for k, b := range l.budgets {
+			if b.fill(now, 1/l.o.MachineRefill.Seconds(), float64(l.o.MachineBurst)); b.tokens >= float64(l.o.MachineBurst) {
+				delete(l.budgets, k)
 			}
 		}
 	}

@@ -363,6 +363,46 @@ func TestAlreadyOnIsCounted(t *testing.T) {
 	}
 }
 
+// TestMachineBudget: a machine's wakes from outside that would start a new
+// action draw on its budget, so a flood records a bounded number of
+// actions; wakes that join a running one (the machine is waking) do not,
+// and the budget refills with time.
+func TestMachineBudget(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	pw, w := recordWakes(nil)
+	state := moonwake.StateOff
+	mon := &mock.Monitor{InfoFn: func(context.Context, string) moonwake.PowerInfo { return moonwake.PowerInfo{State: state} }}
+	l := passthrough.New(passthrough.Options{Machines: testMachines(t), Power: pw, Monitor: mon, Local: notLocal, Now: c.Now,
+		MachineBurst: 3, MachineRefill: time.Minute})
+	send := func(mac string) passthrough.Outcome {
+		c.Add(3 * time.Second) // past the debounce, and a new source each time
+		return l.Handle(t.Context(), netip.AddrFrom4([4]byte{203, 0, 113, byte(len(w.Calls()) + 10)}), magic(t, mac))
+	}
+	for i := range 3 {
+		if got := send("02:00:00:00:00:01"); got != passthrough.Woken {
+			t.Fatalf("wake %d: %v, want woken", i+1, got)
+		}
+	}
+	if got := send("02:00:00:00:00:01"); got != passthrough.OverBudget {
+		t.Fatalf("past the budget: %v, want over-budget", got)
+	}
+	state = moonwake.StateWaking // it would join the running wake: free
+	if got := send("02:00:00:00:00:01"); got != passthrough.Woken {
+		t.Errorf("while waking: %v, want woken", got)
+	}
+	state = moonwake.StateOff
+	c.Add(time.Minute) // one back
+	if got := send("02:00:00:00:00:01"); got != passthrough.Woken {
+		t.Errorf("after a refill: %v, want woken", got)
+	}
+	if got := send("02:00:00:00:00:01"); got != passthrough.OverBudget {
+		t.Errorf("after the refill is spent: %v, want over-budget", got)
+	}
+	if s := l.Stats(); s["over-budget"] != 2 || s["woken"] != 5 {
+		t.Errorf("stats %v", s)
+	}
+}
+
 // TestIPv6SourcesBy64: the addresses of one IPv6 /64 share a source's
 // budget, as one host can pick any of them.
 func TestIPv6SourcesBy64(t *testing.T) {
