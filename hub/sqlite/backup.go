@@ -84,17 +84,32 @@ func Backup(ctx context.Context, src, dest string, replace bool) (Info, error) {
 // migration the file has applied must be one this binary knows (a file
 // written by a newer moonwake is refused: its schema may mean things this
 // version would get wrong). An older schema is fine; the hub brings it up
-// to date when it opens it.
-//
-// Check may create path's -wal and -shm files while it runs; it is meant
-// for copies that nothing else has open (a new backup, a restore's staging
-// file).
+// to date when it opens it. Check reads a copy in a temporary directory,
+// so the file itself is never touched (SQLite would otherwise leave -wal
+// and -shm files beside it, or fail in a read-only directory).
 func Check(ctx context.Context, path string) (Info, error) {
-	return checkFile(ctx, path, path)
+	dir, err := os.MkdirTemp("", "moonwake-check-")
+	if err != nil {
+		return Info{}, fmt.Errorf("check %s: %w", path, err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "moonwake.db")
+	if err := copyFile(path, tmp); err != nil {
+		return Info{}, fmt.Errorf("check %s: %w", path, err)
+	}
+	info, err := checkFile(ctx, tmp, path)
+	if err != nil {
+		return Info{}, err
+	}
+	if st, err := os.Stat(path); err == nil {
+		info.Size = st.Size()
+	}
+	return info, nil
 }
 
-// checkFile is Check, naming the file name in its errors: a restore checks a
-// staging copy but speaks of the backup the person gave.
+// checkFile is Check on the file at path itself, which nothing else may
+// have open; its errors name the file name (a restore checks a staging
+// copy but speaks of the backup the person gave).
 func checkFile(ctx context.Context, path, name string) (Info, error) {
 	st, err := os.Stat(path)
 	if err != nil {
