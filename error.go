@@ -16,6 +16,7 @@ const (
 	EForbidden    = "forbidden"    // a valid credential that may not do this
 	ERateLimited  = "rate_limited" // too many requests; retry later
 	EUnavailable  = "unavailable"  // a dependency is down (network, interface)
+	EFull         = "full"         // the disk is full: nothing was stored; retry once there is room
 	EInternal     = "internal"     // a bug or an I/O failure; details are logged only
 )
 

@@ -32,6 +32,7 @@ import (
 	"github.com/moonwake/moonwake/hub/remote"
 	"github.com/moonwake/moonwake/hub/sqlite"
 	"github.com/moonwake/moonwake/hub/web"
+	"github.com/moonwake/moonwake/internal/dirlock"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/uplink"
 	"github.com/moonwake/moonwake/wol"
@@ -49,6 +50,7 @@ type Hub struct {
 	cfg config.Config
 	log *slog.Logger
 
+	lock        *dirlock.Lock // the data directory, held from Open to Close
 	db          *sqlite.DB
 	machines    *sqlite.MachineService
 	actions     *sqlite.ActionService
@@ -111,6 +113,13 @@ func OpenDB(ctx context.Context, dir string, log *slog.Logger) (*sqlite.DB, erro
 // service of state changes and command outcomes, the policies of state
 // changes) register themselves when they are built.
 func (h *Hub) Open(ctx context.Context) error {
+	// Held until Close: "moonwake restore" refuses to replace the database
+	// under a running hub, and a second hub refuses to share the directory.
+	lock, err := dirlock.Acquire(h.cfg.Data)
+	if err != nil {
+		return err
+	}
+	h.lock = lock
 	if err := h.openStore(ctx); err != nil {
 		return err
 	}
@@ -438,5 +447,6 @@ func (h *Hub) Close() error {
 	if h.db != nil {
 		errs = append(errs, h.db.Close())
 	}
+	errs = append(errs, h.lock.Release())
 	return errors.Join(errs...)
 }

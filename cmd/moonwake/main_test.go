@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -183,6 +184,16 @@ type hubProcess struct {
 	cmd   *exec.Cmd
 	url   string
 	admin string
+
+	mu  sync.Mutex
+	log strings.Builder // its stderr
+}
+
+// stderr is what the hub has logged so far.
+func (hp *hubProcess) stderr() string {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	return hp.log.String()
 }
 
 func startHubProcess(t *testing.T, dir string, env ...string) *hubProcess {
@@ -211,6 +222,9 @@ func startHubProcess(t *testing.T, dir string, env ...string) *hubProcess {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
+			hp.mu.Lock()
+			hp.log.WriteString(line + "\n")
+			hp.mu.Unlock()
 			if i := strings.Index(line, "addr="); i >= 0 && strings.Contains(line, "serving") {
 				addrc <- strings.Fields(line[i+5:])[0]
 			}

@@ -39,6 +39,8 @@ authenticated API, or send a magic packet right here with "moonwake wake".`,
 		newSunshineCmd(e),
 		newRelayCmd(e),
 		newRelaysCmd(e),
+		newBackupCmd(e),
+		newRestoreCmd(e),
 	)
 	return root
 }

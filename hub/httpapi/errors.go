@@ -21,8 +21,11 @@ type ErrorBody struct {
 // and shown as "internal error".
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	code := moonwake.ErrorCode(err)
-	if code == moonwake.EInternal {
+	switch code {
+	case moonwake.EInternal:
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "error", err)
+	case moonwake.EFull:
+		s.Logger.Error("disk full", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
 	if code == moonwake.EUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="moonwake"`)

@@ -190,6 +190,7 @@ func (db *DB) runWriter() {
 		batch = db.gather(batch)
 		db.commitAll(batch)
 		for _, op := range batch {
+			op.err = diskFull(op.err)
 			if op.async {
 				if op.err != nil && db.OnAsyncError != nil {
 					db.OnAsyncError(op.err)

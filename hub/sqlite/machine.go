@@ -434,7 +434,7 @@ func (c *caches) uncacheMachine(m *moonwake.Machine) {
 func execOne(ctx context.Context, db *sql.DB, query string, args ...any) (bool, error) {
 	res, err := db.ExecContext(ctx, query, args...)
 	if err != nil {
-		return false, err
+		return false, diskFull(err)
 	}
 	n, err := res.RowsAffected()
 	return n > 0, err

@@ -55,19 +55,26 @@ func (s *PeerService) RedeemPairing(ctx context.Context, codeHash string, now ti
 		return nil, fmt.Errorf("redeem pairing: %w", err)
 	}
 	defer tx.Rollback()
-	var machine, purpose, expires string
-	err = tx.QueryRowContext(ctx, `DELETE FROM pairings WHERE code_hash = ? RETURNING machine, purpose, expires_at`, codeHash).
-		Scan(&machine, &purpose, &expires)
+	var machine, purpose, created, expires string
+	err = tx.QueryRowContext(ctx, `DELETE FROM pairings WHERE code_hash = ? RETURNING machine, purpose, created_at, expires_at`, codeHash).
+		Scan(&machine, &purpose, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadPairing
 	} else if err != nil {
+		return nil, fmt.Errorf("redeem pairing: %w", err)
+	}
+	made, err := parseTime(created)
+	if err != nil {
 		return nil, fmt.Errorf("redeem pairing: %w", err)
 	}
 	exp, err := parseTime(expires)
 	if err != nil {
 		return nil, fmt.Errorf("redeem pairing: %w", err)
 	}
-	if !now.Before(exp) || purpose != p.Purpose {
+	// A clock set back to before the code was made cannot tell how old the
+	// code is: refused, rather than valid for as long as the clock went
+	// back. Set forward past its end, it has expired, as it would have.
+	if now.Before(made) || !now.Before(exp) || purpose != p.Purpose {
 		// The code is used up either way.
 		if err := tx.Commit(); err != nil {
 			return nil, fmt.Errorf("redeem pairing: %w", err)

@@ -122,3 +122,46 @@ func TestDeletedMachineForgetsAgent(t *testing.T) {
 		t.Fatalf("pairing code of a deleted machine redeemed: %v", err)
 	}
 }
+
+// TestPairingClockJumps redeems pairing codes after the hub's clock jumped:
+// forward past a code's end, it has expired; back to before it was made,
+// it is refused too (nothing can tell how old it is), never valid for as
+// long as the clock went back; a jump that stays within its lifetime
+// changes nothing.
+func TestPairingClockJumps(t *testing.T) {
+	ctx := context.Background()
+	db, _ := MustOpenDB(t)
+	ps := sqlite.NewPeerService(db)
+	pub, _, _ := ed25519.GenerateKey(nil)
+	made := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	pair := func() string {
+		t.Helper()
+		code, p := uplink.NewPairing("gaming-pc", "agent", made, 10*time.Minute)
+		if err := ps.CreatePairing(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		hash, err := uplink.HashCode(code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hash
+	}
+	for _, c := range []struct {
+		name string
+		at   time.Time
+		ok   bool
+	}{
+		{"forward past its end", made.Add(time.Hour), false},
+		{"back before it was made", made.Add(-time.Hour), false},
+		{"back a second before it was made", made.Add(-time.Second), false},
+		{"within its lifetime", made.Add(5 * time.Minute), true},
+	} {
+		_, err := ps.RedeemPairing(ctx, pair(), c.at, uplink.Peer{ID: "agent_1", Purpose: "agent", PublicKey: pub})
+		if c.ok && err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		if !c.ok && moonwake.ErrorCode(err) != moonwake.EUnauthorized {
+			t.Errorf("%s: %v, want unauthorized", c.name, err)
+		}
+	}
+}

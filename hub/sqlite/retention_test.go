@@ -251,3 +251,46 @@ func TestRetention_Run(t *testing.T) {
 		t.Errorf("kept forever, yet %d actions left", len(as))
 	}
 }
+
+// TestRetentionClockJumps prunes after the hub's clock jumped (a Raspberry
+// Pi without a real-time clock boots at its last saved time, then NTP sets
+// it right). Set back, nothing is pruned that was not due before: rows from
+// the clock's "future" are kept. Set forward past the retention period,
+// ended actions and old events go, as the periods say; a running action
+// (the hub takes it up again) and the newest event (new events are
+// numbered after it) stay whatever the clock says, and numbering goes on.
+func TestRetentionClockJumps(t *testing.T) {
+	ctx := context.Background()
+	db, clk := MustOpenDB(t)
+	s, es := sqlite.NewActionService(db), sqlite.NewEventService(db)
+	r := sqlite.NewRetention(db, 90*day, 30*day, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
+	now := clk.Now()
+	ended := endedAction(t, s, "pc", moonwake.StatusSucceeded, now.Add(-time.Hour), ptr(now))
+	running := MustCreateAction(t, s, newAction("pc")).ID
+	appendEvents(t, es, 1, 3, now)
+
+	clk.Add(-365 * day)
+	if a, e, err := r.Prune(ctx); err != nil || a != 0 || e != 0 {
+		t.Fatalf("clock set back a year: pruned %d actions, %d events, %v; want none", a, e, err)
+	}
+	// Written while the clock is wrong, a year in the past.
+	early := endedAction(t, s, "pc", moonwake.StatusFailed, clk.Now(), ptr(clk.Now()))
+	appendEvents(t, es, 4, 4, clk.Now())
+
+	clk.Add(2 * 365 * day) // NTP, and another year on
+	a, e, err := r.Prune(ctx)
+	if err != nil || a != 2 || e != 3 {
+		t.Fatalf("clock set forward: pruned %d actions, %d events, %v; want 2 and 3", a, e, err)
+	}
+	for _, id := range []string{ended, early} {
+		if _, err := s.FindAction(ctx, id); moonwake.ErrorCode(err) != moonwake.ENotFound {
+			t.Errorf("ended action %s: %v, want pruned", id, err)
+		}
+	}
+	if _, err := s.FindAction(ctx, running); err != nil {
+		t.Errorf("running action pruned by a clock jump: %v", err)
+	}
+	if last, err := es.LastEventSeq(ctx); err != nil || last != 4 {
+		t.Errorf("last event seq %d, %v; want 4 kept", last, err)
+	}
+}

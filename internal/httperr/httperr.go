@@ -26,6 +26,8 @@ func Status(code string) int {
 		return http.StatusTooManyRequests
 	case moonwake.EUnavailable:
 		return http.StatusServiceUnavailable
+	case moonwake.EFull:
+		return http.StatusInsufficientStorage
 	default:
 		return http.StatusInternalServerError
 	}
