@@ -41,6 +41,7 @@ authenticated API, or send a magic packet right here with "moonwake wake".`,
 		newRelaysCmd(e),
 		newBackupCmd(e),
 		newRestoreCmd(e),
+		newImportCmd(e),
 	)
 	return root
 }
