@@ -13,6 +13,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/internal/httperr"
+	"github.com/moonwake/moonwake/oui"
 	"github.com/moonwake/moonwake/probe"
 )
 
@@ -33,6 +34,7 @@ type neighbourSuggestion struct {
 	MAC       string
 	Interface string // "" when the index has no name here
 	State     string // the kernel's: reachable, stale …
+	Vendor    string // the card's maker, from the IEEE registry; "" when unknown
 	DNSName   string // reverse DNS, without the final dot; "" for none
 	Name      string // a machine name made from DNSName; "" for none
 	Href      string // the add form, filled in
@@ -162,7 +164,7 @@ func pickNeighbours(ns []probe.Neighbour, known map[string]bool, ifname func(int
 			continue
 		}
 		seen[mac] = true
-		sg := neighbourSuggestion{IP: ip.WithZone("").String(), MAC: mac, State: n.State.String()}
+		sg := neighbourSuggestion{IP: ip.WithZone("").String(), MAC: mac, State: n.State.String(), Vendor: oui.Vendor(n.MAC)}
 		if ifname != nil && n.Ifindex > 0 {
 			sg.Interface = ifname(n.Ifindex)
 		}

@@ -685,6 +685,9 @@ func TestAddFromSuggestion(t *testing.T) {
 	if !strings.Contains(body, "Gaming PC.home.lan") {
 		t.Error("the DNS name is not shown")
 	}
+	if !strings.Contains(body, "Micro-Star INTL") { // d8:bb:c1, from the IEEE registry
+		t.Error("the card's maker is not shown")
+	}
 	if _, ok := lookups.Load("192.0.2.11"); ok {
 		t.Error("looked up an unresolved entry")
 	}
