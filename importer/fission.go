@@ -42,7 +42,7 @@ func parseFission(data []byte) ([]raw, error) {
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("Fission spec: %v", err)
+				return nil, fmt.Errorf("fission spec: %v", err)
 			}
 			if doc.Kind != "HTTPTrigger" {
 				continue
@@ -54,7 +54,7 @@ func parseFission(data []byte) ([]raw, error) {
 			}
 		}
 		if len(out) == 0 {
-			return nil, errors.New("Fission spec: no HTTPTrigger route holds a MAC; the seed's function takes it from the URL: import the URLs that call it (one a line, with ?mac=) instead")
+			return nil, errors.New("the Fission spec: no HTTPTrigger route holds a MAC; the seed's function takes it from the URL: import the URLs that call it (one a line, with ?mac=) instead")
 		}
 		return out, nil
 	}

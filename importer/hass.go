@@ -36,7 +36,7 @@ func parseHomeAssistant(data []byte) ([]raw, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("Home Assistant configuration: %v", err)
+			return nil, fmt.Errorf("the Home Assistant configuration: %v", err)
 		}
 		walkHA(&n, "", &out)
 	}

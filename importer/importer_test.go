@@ -99,7 +99,7 @@ func TestParseBadFiles(t *testing.T) {
 		{UpSnap, []byte(`{"items": []}`), []string{"no machines"}},
 		{Fission, []byte("https://fn.example/wake\n"), []string{"line 1", "no ?mac="}},
 		{Fission, read(t, "fission-spec.yaml")[:200], []string{"no HTTPTrigger route holds a MAC"}},
-		{HomeAssistant, []byte("switch:\n  - platform: wake_on_lan\n    mac: [1, 2\n"), []string{"Home Assistant configuration"}},
+		{HomeAssistant, []byte("switch:\n  - platform: wake_on_lan\n    mac: [1, 2\n"), []string{"the Home Assistant configuration"}},
 		{"", []byte("hello"), []string{"--from"}},
 		{"csv", []byte("a,b"), []string{`unknown format "csv"`}},
 	} {
