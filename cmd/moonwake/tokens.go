@@ -119,6 +119,7 @@ func newTokensCreateCmd(e *env) *cobra.Command {
 		Short: "Create a token and print its secret, alone on stdout, once",
 		Example: `  moonwake tokens create --name phone --machines gaming-pc --actions wake
   moonwake tokens create --name home-assistant --actions wake,shutdown
+  moonwake tokens create --name grafana --actions read
   moonwake tokens create --name laptop --admin
   moonwake tokens create --name k3s-relays --relay-enrol
   TOKEN=$(moonwake tokens create --data /var/lib/moonwake --name ci)`,
