@@ -116,8 +116,11 @@ func main() {
 	)
 	count := func(kind string, code int, err error) {
 		key := fmt.Sprintf("%s %d", kind, code)
-		if err != nil {
+		switch {
+		case err != nil:
 			key = kind + " error"
+		case code == 0:
+			key = kind + " ok"
 		}
 		if code >= 500 || err != nil {
 			failures.Add(1)
@@ -188,6 +191,9 @@ func main() {
 	if len(samples) < 6 {
 		log.Fatalf("only %d samples: run longer", len(samples))
 	}
+	// The first tenth is warm-up (caches filling, connections opening);
+	// the steady state is what follows.
+	samples = samples[len(samples)/10:]
 	third := len(samples) / 3
 	median := func(s []sampleT) int64 {
 		v := make([]int64, len(s))

@@ -43,8 +43,10 @@ func Backup(ctx context.Context, src, dest string, replace bool) (Info, error) {
 			return Info{}, moonwake.Errorf(moonwake.EConflict, "backup: %s exists; choose another name or replace it with --force", dest)
 		}
 	}
-	// The source is opened as the CLI's token commands open it, beside the
-	// hub; it never runs migrations, so a backup changes nothing in src.
+	// Opened beside the hub, as the CLI's token commands open it, but
+	// without migrations: a backup changes no row in src. (Not query_only:
+	// SQLite counts VACUUM INTO as a write. With no hub running, closing
+	// this last connection folds the WAL into src, as any close does.)
 	db, err := sql.Open("sqlite", src+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		return Info{}, fmt.Errorf("backup %s: %w", src, err)

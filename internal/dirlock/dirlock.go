@@ -6,7 +6,8 @@
 // The lock is an advisory lock (flock) on a file in the directory, so the
 // kernel drops it when the process dies, even by SIGKILL: a crashed hub
 // never leaves a stale lock behind. The file also holds the holder's pid,
-// for the message that names it.
+// for the message that names it. On a file system without locks (an NFSv3
+// mount without lockd) Acquire succeeds without guarding anything.
 package dirlock
 
 import (
@@ -42,7 +43,12 @@ func Acquire(dir string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock data directory: %w", err)
 	}
-	if err := tryLock(f); err != nil {
+	if err := tryLock(f); unsupported(err) {
+		// A file system without locks (an old NFS mount) must not stop the
+		// hub: it runs unguarded, as it did before there was a lock.
+		f.Close()
+		return &Lock{}, nil
+	} else if err != nil {
 		who := "another process"
 		if b, rerr := os.ReadFile(path); rerr == nil {
 			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {

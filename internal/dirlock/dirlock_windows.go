@@ -3,12 +3,16 @@
 package dirlock
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/windows"
 )
 
 var errWouldBlock = windows.ERROR_LOCK_VIOLATION
+
+// unsupported reports whether err says the file system has no locks.
+func unsupported(err error) bool { return errors.Is(err, windows.ERROR_NOT_SUPPORTED) }
 
 // tryLock takes an exclusive lock on f's first byte, or fails at once.
 func tryLock(f *os.File) error {
