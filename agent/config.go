@@ -193,6 +193,9 @@ type State struct {
 	HubPublicKey ed25519.PublicKey `json:"hub_public_key"`
 	PrivateKey   []byte            `json:"private_key"` // the Ed25519 seed
 	PairedAt     time.Time         `json:"paired_at"`
+	// TLSFingerprint pins the hub's self-signed TLS certificate; empty:
+	// the system's roots are trusted.
+	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
 }
 
 // Key returns the agent's private key.
