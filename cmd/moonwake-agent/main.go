@@ -218,10 +218,13 @@ const defaultConfig = `# moonwake-agent configuration. See "moonwake-agent help"
 func install(cfgPath string, stdout io.Writer) error {
 	if cfgPath == "" {
 		cfgPath = agent.DefaultConfigPath()
+		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(cfgPath), err)
+		}
+		if err := agent.SecureConfigDir(filepath.Dir(cfgPath)); err != nil {
+			return fmt.Errorf("protect %s: %w", filepath.Dir(cfgPath), err)
+		}
 		if _, err := os.Stat(cfgPath); errors.Is(err, fs.ErrNotExist) {
-			if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
-				return fmt.Errorf("create %s: %w", filepath.Dir(cfgPath), err)
-			}
 			if err := os.WriteFile(cfgPath, []byte(defaultConfig), 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", cfgPath, err)
 			}
