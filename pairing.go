@@ -16,6 +16,9 @@ type AgentPairing struct {
 	Code           string    `json:"code"`
 	ExpiresAt      time.Time `json:"expires_at"`
 	HubFingerprint string    `json:"hub_fingerprint"` // the agent checks it with --hub-fingerprint
+	// TLSFingerprint is the hub's self-signed TLS certificate's, which the
+	// agent pins with --tls-fingerprint; empty when the hub has none.
+	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
 }
 
 // AgentPairer hands out one-time codes that pair a machine's agent;

@@ -33,6 +33,9 @@ type RelayPairing struct {
 	Code           string    `json:"code"`
 	ExpiresAt      time.Time `json:"expires_at"`
 	HubFingerprint string    `json:"hub_fingerprint"` // the relay checks it with --hub-fingerprint
+	// TLSFingerprint is the hub's self-signed TLS certificate's, which the
+	// relay pins with --tls-fingerprint; empty when the hub has none.
+	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
 }
 
 // RelayService lists the hub's relays and enrols new ones; hub/remote

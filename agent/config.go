@@ -92,6 +92,9 @@ func (c *Config) StatePath() string {
 	return DefaultStatePath()
 }
 
+// maxConfig bounds the configuration file.
+const maxConfig = 1 << 20
+
 // ReadConfig reads the configuration file at path. With path "", it reads
 // DefaultConfigPath if that exists and returns an empty Config if not.
 func ReadConfig(path string) (Config, error) {
@@ -99,15 +102,24 @@ func ReadConfig(path string) (Config, error) {
 	if !explicit {
 		path = DefaultConfigPath()
 	}
-	b, err := os.ReadFile(path)
+	// Opened once: the file checked is the file read.
+	f, err := openConfig(path)
 	if !explicit && errors.Is(err, fs.ErrNotExist) {
 		return Config{}, nil
 	}
 	if err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
 	}
-	if err := checkTrusted(path); err != nil {
+	defer f.Close()
+	if err := checkTrusted(f, path); err != nil {
 		return Config{}, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxConfig+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("read configuration: %w", err)
+	}
+	if len(b) > maxConfig {
+		return Config{}, fmt.Errorf("configuration %s: larger than %d bytes", path, maxConfig)
 	}
 	c, err := ParseConfig(b)
 	if err != nil {
@@ -119,6 +131,11 @@ func ReadConfig(path string) (Config, error) {
 // SecureConfig makes a configuration file the agent wrote owned and
 // writable by administrators only (Windows; elsewhere its mode does).
 func SecureConfig(path string) error { return secureConfig(path) }
+
+// SecureConfigDir makes the directory of the default configuration
+// changeable by administrators only (Windows, where ProgramData lets users
+// add files; elsewhere its mode does).
+func SecureConfigDir(dir string) error { return secureConfigDir(dir) }
 
 // ParseConfig parses and checks a configuration. Unknown keys are errors,
 // so a misspelt override is not silently ignored.
@@ -193,6 +210,9 @@ type State struct {
 	HubPublicKey ed25519.PublicKey `json:"hub_public_key"`
 	PrivateKey   []byte            `json:"private_key"` // the Ed25519 seed
 	PairedAt     time.Time         `json:"paired_at"`
+	// TLSFingerprint pins the hub's self-signed TLS certificate; empty:
+	// the system's roots are trusted.
+	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
 }
 
 // Key returns the agent's private key.

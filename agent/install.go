@@ -214,7 +214,10 @@ func launchdPlist(exe, cfg string) string {
 type fileInstaller struct {
 	path       string                 // the unit or plist
 	executable func() (string, error) // the binary to run, os.Executable
-	render     func(exe, cfg string) string
+	// checkBinary refuses a binary other users could replace
+	// (checkBinary); nil in tests of binaries that do not exist.
+	checkBinary func(exe string) error
+	render      func(exe, cfg string) string
 	// run runs the service manager (argv, never a shell).
 	run func(ctx context.Context, name string, args ...string) error
 	// Commands, each an argv for run. reload follows every change of the
@@ -236,6 +239,11 @@ func (in fileInstaller) install(ctx context.Context, cfgPath string) error {
 	exe, cfg, err := resolveInstallPaths(in.executable, cfgPath)
 	if err != nil {
 		return err
+	}
+	if in.checkBinary != nil {
+		if err := in.checkBinary(exe); err != nil {
+			return err
+		}
 	}
 	_, statErr := os.Stat(in.path)
 	reinstall := statErr == nil

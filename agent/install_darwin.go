@@ -13,12 +13,13 @@ const launchdPlistPath = "/Library/LaunchDaemons/" + launchdLabel + ".plist"
 func launchdInstaller(plistPath string, run func(ctx context.Context, name string, args ...string) error) fileInstaller {
 	target := "system/" + launchdLabel
 	return fileInstaller{
-		path:       plistPath,
-		executable: os.Executable,
-		render:     launchdPlist,
-		run:        run,
-		activate:   [][]string{{"/bin/launchctl", "bootstrap", "system", plistPath}},
-		deactivate: [][]string{{"/bin/launchctl", "bootout", target}},
+		path:        plistPath,
+		executable:  os.Executable,
+		checkBinary: checkBinary,
+		render:      launchdPlist,
+		run:         run,
+		activate:    [][]string{{"/bin/launchctl", "bootstrap", "system", plistPath}},
+		deactivate:  [][]string{{"/bin/launchctl", "bootout", target}},
 		// launchd reads a plist at bootstrap, and refuses to bootstrap a
 		// loaded label: a reinstall boots the old one out first.
 		unload: [][]string{{"/bin/launchctl", "bootout", target}},

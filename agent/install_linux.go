@@ -14,15 +14,16 @@ const systemdUnitPath = "/etc/systemd/system/" + agentServiceName + ".service"
 func systemdInstaller(unitPath string, run func(ctx context.Context, name string, args ...string) error) fileInstaller {
 	unit := agentServiceName + ".service"
 	return fileInstaller{
-		path:       unitPath,
-		executable: os.Executable,
-		render:     systemdUnit,
-		run:        run,
-		reload:     []string{"systemctl", "daemon-reload"},
-		activate:   [][]string{{"systemctl", "enable", "--now", unit}},
-		restart:    [][]string{{"systemctl", "restart", unit}},
-		deactivate: [][]string{{"systemctl", "disable", "--now", unit}},
-		ready:      systemdBooted,
+		path:        unitPath,
+		executable:  os.Executable,
+		checkBinary: checkBinary,
+		render:      systemdUnit,
+		run:         run,
+		reload:      []string{"systemctl", "daemon-reload"},
+		activate:    [][]string{{"systemctl", "enable", "--now", unit}},
+		restart:     [][]string{{"systemctl", "restart", unit}},
+		deactivate:  [][]string{{"systemctl", "disable", "--now", unit}},
+		ready:       systemdBooted,
 	}
 }
 

@@ -19,6 +19,9 @@ func installService(ctx context.Context, cfgPath string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkBinary(exe); err != nil {
+		return err
+	}
 	m, err := mgr.Connect()
 	if err != nil {
 		return fmt.Errorf("install: connect to the service manager: %w", hintAdmin(err))

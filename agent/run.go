@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/hubtls"
 	"github.com/moonwake/moonwake/uplink"
 )
 
@@ -25,7 +26,11 @@ type PairOptions struct {
 	// (uplink.Fingerprint), as the hub shows it: a check against someone
 	// answering in the hub's place during pairing over plain HTTP.
 	HubFingerprint string
-	HTTPClient     *http.Client // nil: http.DefaultClient
+	// TLSFingerprint, if set, is the fingerprint of the hub's self-signed
+	// TLS certificate: the agent trusts that certificate alone, now and
+	// on every later connection.
+	TLSFingerprint string
+	HTTPClient     *http.Client // nil: http.DefaultClient, or pinned to TLSFingerprint
 }
 
 // Pair generates the agent's key pair, redeems the pairing code at the
@@ -39,8 +44,14 @@ func Pair(ctx context.Context, o PairOptions) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc := o.HTTPClient
+	if hc == nil && o.TLSFingerprint != "" {
+		if hc, err = hubtls.PinnedClient(o.TLSFingerprint); err != nil {
+			return nil, moonwake.Errorf(moonwake.EInvalid, "%v", err)
+		}
+	}
 	host, _ := os.Hostname()
-	resp, err := uplink.Pair(ctx, o.HTTPClient, o.Hub, uplink.PairRequest{
+	resp, err := uplink.Pair(ctx, hc, o.Hub, uplink.PairRequest{
 		Code: o.Code, Purpose: uplink.PurposeAgent, PublicKey: pub,
 		Hostname: host, OS: runtime.GOOS + "/" + runtime.GOARCH, Software: moonwake.Version,
 	})
@@ -54,6 +65,7 @@ func Pair(ctx context.Context, o PairOptions) (*State, error) {
 	s := &State{
 		Hub: o.Hub, ID: resp.ID, Machine: resp.Machine, HubPublicKey: resp.HubPublicKey,
 		PrivateKey: priv.Seed(), PairedAt: time.Now().UTC().Truncate(time.Second),
+		TLSFingerprint: strings.TrimSpace(o.TLSFingerprint),
 	}
 	if err := WriteState(o.StatePath, s); err != nil {
 		return nil, err
@@ -99,6 +111,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.Logger.Info("command", "command", name, "plan", p.String())
 		}
 	}
+	hc := a.HTTPClient
+	if hc == nil && a.State.TLSFingerprint != "" {
+		var err error
+		if hc, err = hubtls.PinnedClient(a.State.TLSFingerprint); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+	}
 	a.Logger.Info("agent starting", "hub", hub, "id", a.State.ID, "machine", a.State.Machine, "version", moonwake.Version)
 	c := &uplink.Client{
 		HubURL: hub, ID: a.State.ID, Purpose: uplink.PurposeAgent,
@@ -106,7 +125,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Handle: a.Handle, Report: a.Report,
 		ReportInterval: a.Config.ReportInterval,
 		OnState:        a.OnLink,
-		HTTPClient:     a.HTTPClient,
+		HTTPClient:     hc,
 		Software:       moonwake.Version,
 		Logger:         a.Logger,
 	}

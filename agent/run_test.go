@@ -24,6 +24,7 @@ type testHub struct {
 	store *uplink.MemoryStore
 	key   ed25519.PrivateKey
 	url   string
+	srv   *httptest.Server
 
 	mu       sync.Mutex
 	reports  []uplink.Report
@@ -31,6 +32,12 @@ type testHub struct {
 }
 
 func newTestHub(t *testing.T) *testHub {
+	return newTestHubOn(t, (*httptest.Server).Start)
+}
+
+// newTestHubOn is newTestHub with the server started by start, such as
+// (*httptest.Server).StartTLS.
+func newTestHubOn(t *testing.T, start func(*httptest.Server)) *testHub {
 	_, key, _ := ed25519.GenerateKey(nil)
 	h := &testHub{store: &uplink.MemoryStore{}, key: key}
 	log := slog.New(slog.NewTextHandler(t.Output(), nil)).With("side", "hub")
@@ -50,8 +57,10 @@ func newTestHub(t *testing.T) *testHub {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+uplink.Path, h.Server)
 	mux.Handle("POST "+uplink.PairPath, &uplink.Pairer{Store: h.store, HubKey: key, Logger: log})
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	start(srv)
 	t.Cleanup(srv.Close)
+	h.srv = srv
 	t.Cleanup(func() { h.Server.Close() })
 	h.url = srv.URL
 	return h

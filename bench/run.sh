@@ -71,7 +71,7 @@ ip netns exec "$NS" "$TMP/moonwake" serve --listen 127.0.0.1:8080 --data "$TMP/d
 HUB=$!
 PIDS+=("$HUB")
 for _ in $(seq 100); do IN curl -sf -o /dev/null http://127.0.0.1:8080/healthz && break; sleep 0.05; done
-TOKEN=$(grep -o 'mw_[A-Za-z0-9_-]*' "$TMP/hub.out")
+TOKEN=$(cat "$TMP/data/admin-token")
 # gaming-pc is asleep on the LAN: the first wake sends packets, and the
 # requests that follow join that wake (one record, one burst a second).
 IN curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" -X POST http://127.0.0.1:8080/api/v1/machines \

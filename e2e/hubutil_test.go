@@ -112,7 +112,9 @@ func nsClient(h *testlan.Host) *http.Client {
 // startHub starts "moonwake serve" in h on h's address, port hubPort, with
 // data directory data and extra environment, and returns once it answers
 // /healthz. On a first start (an empty data directory) it reads the admin
-// token the hub prints; on a restart it checks none is printed. The hub is
+// token from the file the hub writes, and checks the token is not printed
+// (standard output is no terminal here); on a restart it checks none is
+// printed. The hub is
 // stopped when the test ends, before its data directory is removed.
 func startHub(t *testing.T, h *testlan.Host, data string, env ...string) *hub {
 	t.Helper()
@@ -141,13 +143,6 @@ func startHub(t *testing.T, h *testlan.Host, data string, env ...string) *hub {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if first {
-		err := hp.stdout.WaitUntil(ctx, func(out string) bool { return adminToken(out) != "" }, p.Done())
-		if err != nil {
-			t.Fatalf("hub printed no admin token: %v\nstderr: %s", err, hp.stderr)
-		}
-		hp.admin = adminToken(hp.stdout.String())
-	}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, "GET", hp.url+"/healthz", nil)
 		resp, err := hp.http.Do(req)
@@ -165,12 +160,36 @@ func startHub(t *testing.T, h *testlan.Host, data string, env ...string) *hub {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if !first {
-		if tok := adminToken(hp.stdout.String()); tok != "" {
-			t.Errorf("restarted hub printed a new admin token:\n%s", hp.stdout)
-		}
+	if first {
+		hp.admin = adminTokenFile(t, data)
+	}
+	if tok := adminToken(hp.stdout.String()); tok != "" {
+		t.Errorf("the hub printed an admin token on a standard output that is no terminal:\n%s", hp.stdout)
 	}
 	return hp
+}
+
+// adminTokenFile reads the first admin token from the file the hub writes
+// in its data directory, and checks only the hub's user may read it.
+func adminTokenFile(t testing.TB, data string) string {
+	t.Helper()
+	path := filepath.Join(data, "admin-token")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("the hub wrote no admin token file: %v", err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("admin token file mode %04o, want 0600", m)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := adminToken(string(b))
+	if tok == "" {
+		t.Fatalf("the admin token file holds no token: %q", b)
+	}
+	return tok
 }
 
 // adminToken finds the line holding nothing but a token in the hub's

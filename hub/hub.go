@@ -8,11 +8,13 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +35,8 @@ import (
 	"github.com/moonwake/moonwake/hub/sqlite"
 	"github.com/moonwake/moonwake/hub/web"
 	"github.com/moonwake/moonwake/internal/dirlock"
+	"github.com/moonwake/moonwake/internal/hubtls"
+	"github.com/moonwake/moonwake/internal/privfile"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/uplink"
 	"github.com/moonwake/moonwake/wol"
@@ -44,6 +48,11 @@ const DBFile = "moonwake.db"
 // KeyFile is the hub's Ed25519 identity in the data directory. Agents pin
 // its public key when they pair; losing it means pairing them again.
 const KeyFile = "hub.key"
+
+// AdminTokenFile is where, in the data directory, the hub writes the first
+// admin token it makes, readable by its own user only: not on stdout,
+// which a service manager or a container runtime keeps in its logs.
+const AdminTokenFile = "admin-token"
 
 // Hub is a running hub. Open it, Serve it, Close it.
 type Hub struct {
@@ -68,11 +77,18 @@ type Hub struct {
 
 	ln     net.Listener
 	srv    *http.Server
+	tls    *tls.Config // nil: plain HTTP
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// AdminSecret is set when Open created the first admin token.
-	AdminSecret string
+	// AdminSecret is set when Open created the first admin token, which
+	// it also wrote to AdminTokenPath.
+	AdminSecret    string
+	AdminTokenPath string
+	// TLSFingerprint is the fingerprint of the hub's self-signed
+	// certificate (tls.self_signed), which agents and relays pin; empty
+	// otherwise.
+	TLSFingerprint string
 
 	// Interfaces, when set before Open, replaces the host's interface list
 	// for wakes. Tests give one with no broadcast-capable interface, so a
@@ -123,6 +139,9 @@ func (h *Hub) Open(ctx context.Context) error {
 	if err := h.openStore(ctx); err != nil {
 		return err
 	}
+	if err := h.openTLS(); err != nil {
+		return err
+	}
 	key, err := uplink.LoadOrCreateKey(filepath.Join(h.cfg.Data, KeyFile))
 	if err != nil {
 		return err
@@ -133,7 +152,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	h.remote, err = remote.New(ctx, remote.Options{
 		Peers: sqlite.NewPeerService(h.db), Relays: sqlite.NewRelayStore(h.db), Tokens: sqlite.NewTokenService(h.db),
-		Key: key, Logger: h.log,
+		Key: key, TLSFingerprint: h.TLSFingerprint, Logger: h.log,
 	})
 	if err != nil {
 		return err
@@ -232,7 +251,38 @@ func (h *Hub) openStore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create the first admin token: %w", err)
 	}
-	h.AdminSecret = secret
+	path := filepath.Join(h.cfg.Data, AdminTokenFile)
+	if err := privfile.Write(path, []byte(secret+"\n"), nil); err != nil {
+		return fmt.Errorf("keep the first admin token: %w", err)
+	}
+	h.AdminSecret, h.AdminTokenPath = secret, path
+	h.log.Info("created the first admin token; it is in the file, readable by this user only: paste it at /setup, keep it in a password manager, then delete the file", "file", path)
+	return nil
+}
+
+// openTLS loads the certificate the hub serves, if any: the files, which
+// are read again when they change, or the self-signed one in the data
+// directory, whose fingerprint peers pin.
+func (h *Hub) openTLS() error {
+	switch {
+	case h.cfg.TLS.CertFile != "":
+		f, err := hubtls.LoadFiles(h.cfg.TLS.CertFile, h.cfg.TLS.KeyFile, h.log)
+		if err != nil {
+			return err
+		}
+		h.tls = hubtls.ServerConfig(f.GetCertificate)
+	case h.cfg.TLS.SelfSigned:
+		var hosts []string
+		if u, err := url.Parse(h.cfg.PublicURL); err == nil && u.Hostname() != "" {
+			hosts = append(hosts, u.Hostname())
+		}
+		cert, err := hubtls.SelfSigned(h.cfg.Data, hosts...)
+		if err != nil {
+			return err
+		}
+		h.TLSFingerprint = hubtls.Fingerprint(cert.Certificate[0])
+		h.tls = hubtls.ServerConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil })
+	}
 	return nil
 }
 
@@ -338,6 +388,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+		TLSConfig:         h.tls,
 	}
 	h.srv.RegisterOnShutdown(h.api.CloseStreams)
 	if h.web != nil {
@@ -384,11 +435,24 @@ func (h *Hub) Serve(ctx context.Context) error {
 		h.goRun(ctx, h.mqtt.Run)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- h.srv.Serve(h.ln) }()
+	go func() {
+		if h.tls != nil {
+			errc <- h.srv.ServeTLS(h.ln, "", "")
+			return
+		}
+		errc <- h.srv.Serve(h.ln)
+	}()
 	for _, d := range h.cfg.Deprecated() {
 		h.log.Warn("config: " + d)
 	}
-	h.log.Info("serving", "addr", h.ln.Addr().String(), "data", h.cfg.Data, "version", moonwake.Version)
+	if w := h.cfg.PlainTextExposure(h.ln.Addr()); w != "" {
+		h.log.Warn("INSECURE: " + w)
+	}
+	serving := []any{"addr", h.ln.Addr().String(), "tls", h.tls != nil}
+	if h.TLSFingerprint != "" {
+		serving = append(serving, "tls_fingerprint", h.TLSFingerprint)
+	}
+	h.log.Info("serving", append(serving, "data", h.cfg.Data, "version", moonwake.Version)...)
 	select {
 	case err := <-errc:
 		cancel()

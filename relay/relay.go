@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/hubtls"
 	"github.com/moonwake/moonwake/internal/ratelimit"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/uplink"
@@ -34,6 +35,9 @@ type Options struct {
 	// when the relay enrols (moonwake relays pair shows it): an enrolment
 	// over plain HTTP then cannot be answered by another hub.
 	HubFingerprint string
+	// TLSFingerprint, if set, is the fingerprint of the hub's self-signed
+	// TLS certificate, pinned when the relay enrols.
+	TLSFingerprint string
 	// Networks are the subnets the relay serves; nil: those of its
 	// interfaces that are up.
 	Networks []netip.Prefix
@@ -100,9 +104,15 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer stop()
 	}
+	hc := o.HTTPClient
+	if hc == nil && st.TLSFingerprint != "" {
+		if hc, err = hubtls.PinnedClient(st.TLSFingerprint); err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+	}
 	c := &uplink.Client{
 		HubURL: st.Hub, ID: st.ID, Purpose: uplink.PurposeRelay, Key: st.key(), HubKey: st.HubPublicKey,
-		Handle: r.Handle, Report: r.Report, Software: o.Software, Logger: log, HTTPClient: o.HTTPClient,
+		Handle: r.Handle, Report: r.Report, Software: o.Software, Logger: log, HTTPClient: hc,
 		OnState: func(up bool, err error) { r.up.Store(up) },
 	}
 	if len(o.PassthroughListen) > 0 {
@@ -141,7 +151,7 @@ func enrol(ctx context.Context, o Options) (*State, error) {
 		return nil, errors.New("enrol: the hub's URL is needed (MOONWAKE_HUB or --hub)")
 	}
 	st, err := Pair(ctx, PairOptions{Hub: o.Hub, Token: string(b), Name: name, HubFingerprint: o.HubFingerprint,
-		Software: o.Software, HTTPClient: o.HTTPClient})
+		TLSFingerprint: o.TLSFingerprint, Software: o.Software, HTTPClient: o.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("enrol as %q with %s: %w", name, o.Hub, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/internal/hubtls"
 	"github.com/moonwake/moonwake/internal/privfile"
 	"github.com/moonwake/moonwake/uplink"
 )
@@ -27,6 +28,9 @@ type State struct {
 	HubPublicKey ed25519.PublicKey `json:"hub_public_key"`
 	PrivateKey   []byte            `json:"private_key"` // the Ed25519 seed
 	PairedAt     time.Time         `json:"paired_at"`
+	// TLSFingerprint pins the hub's self-signed TLS certificate; empty:
+	// the system's roots are trusted.
+	TLSFingerprint string `json:"tls_fingerprint,omitempty"`
 }
 
 // ErrNotPaired is returned by ReadState when there is no state file.
@@ -74,8 +78,11 @@ type PairOptions struct {
 	Token          string
 	Name           string // with Token: the relay's name
 	HubFingerprint string // if set, the hub's key must have it
+	// TLSFingerprint, if set, is the hub's self-signed certificate's: the
+	// relay trusts that certificate alone, now and later.
+	TLSFingerprint string
 	Software       string
-	HTTPClient     *http.Client
+	HTTPClient     *http.Client // nil: http.DefaultClient, or pinned to TLSFingerprint
 }
 
 // Pair pairs a new key with the hub and returns the state to keep.
@@ -84,8 +91,14 @@ func Pair(ctx context.Context, o PairOptions) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc := o.HTTPClient
+	if hc == nil && o.TLSFingerprint != "" {
+		if hc, err = hubtls.PinnedClient(o.TLSFingerprint); err != nil {
+			return nil, moonwake.Errorf(moonwake.EInvalid, "%v", err)
+		}
+	}
 	host, _ := os.Hostname()
-	resp, err := uplink.Pair(ctx, o.HTTPClient, o.Hub, uplink.PairRequest{
+	resp, err := uplink.Pair(ctx, hc, o.Hub, uplink.PairRequest{
 		Code: o.Code, Token: strings.TrimSpace(o.Token), Name: o.Name,
 		Purpose: uplink.PurposeRelay, PublicKey: pub, Hostname: host, Software: o.Software,
 	})
@@ -96,5 +109,5 @@ func Pair(ctx context.Context, o PairOptions) (*State, error) {
 		return nil, moonwake.Errorf(moonwake.EUnauthorized, "the hub's key is %s, not %s: not pairing with it", uplink.Fingerprint(resp.HubPublicKey), o.HubFingerprint)
 	}
 	return &State{Hub: o.Hub, ID: resp.ID, Name: resp.Machine, HubPublicKey: resp.HubPublicKey,
-		PrivateKey: priv.Seed(), PairedAt: time.Now().UTC()}, nil
+		PrivateKey: priv.Seed(), PairedAt: time.Now().UTC(), TLSFingerprint: strings.TrimSpace(o.TLSFingerprint)}, nil
 }

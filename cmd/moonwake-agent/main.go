@@ -36,7 +36,7 @@ const serviceName = "moonwake-agent"
 const usage = `moonwake-agent: the moonwake service on a PC that the hub wakes and shuts down.
 
 Usage:
-  moonwake-agent pair --hub URL --code CODE [--state FILE] [--config FILE] [--hub-fingerprint SHA256:…]
+  moonwake-agent pair --hub URL --code CODE [--state FILE] [--config FILE] [--hub-fingerprint SHA256:…] [--tls-fingerprint SHA256:…]
         pair with the hub; get CODE from "moonwake machines pair NAME" on the hub
   moonwake-agent run [--config FILE]        run the agent (what the service does)
   moonwake-agent install [--config FILE]    install and start the service (as root / Administrator)
@@ -120,6 +120,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		state := flags.String("state", "", "where to store the agent's identity (default: the configuration's state, or "+agent.DefaultStatePath()+")")
 		cfgPath := flags.String("config", "", "the configuration file (default "+agent.DefaultConfigPath()+")")
 		fp := flags.String("hub-fingerprint", "", "refuse a hub whose key has another fingerprint")
+		tlsFP := flags.String("tls-fingerprint", "", "trust the hub's self-signed TLS certificate with this fingerprint, and no other")
 		if err := parse(); err != nil {
 			return err
 		}
@@ -129,7 +130,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		if *hub == "" || *code == "" {
 			return usagef("pair: --hub and --code are required")
 		}
-		return pair(ctx, *hub, *code, *state, *cfgPath, *fp, stdout)
+		return pair(ctx, agent.PairOptions{Hub: *hub, Code: *code, StatePath: *state, HubFingerprint: *fp, TLSFingerprint: *tlsFP}, *cfgPath, stdout)
 	case "run":
 		cfgPath := flags.String("config", "", "the configuration file (default "+agent.DefaultConfigPath()+")")
 		if err := parse(); err != nil {
@@ -167,15 +168,16 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	return usagef("unknown command %q", name)
 }
 
-func pair(ctx context.Context, hub, code, statePath, cfgPath, fingerprint string, stdout io.Writer) error {
-	if statePath == "" {
+func pair(ctx context.Context, o agent.PairOptions, cfgPath string, stdout io.Writer) error {
+	if o.StatePath == "" {
 		cfg, err := agent.ReadConfig(cfgPath)
 		if err != nil {
 			return err
 		}
-		statePath = cfg.StatePath()
+		o.StatePath = cfg.StatePath()
 	}
-	st, err := agent.Pair(ctx, agent.PairOptions{Hub: hub, Code: code, StatePath: statePath, HubFingerprint: fingerprint})
+	statePath := o.StatePath
+	st, err := agent.Pair(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -216,10 +218,13 @@ const defaultConfig = `# moonwake-agent configuration. See "moonwake-agent help"
 func install(cfgPath string, stdout io.Writer) error {
 	if cfgPath == "" {
 		cfgPath = agent.DefaultConfigPath()
+		if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(cfgPath), err)
+		}
+		if err := agent.SecureConfigDir(filepath.Dir(cfgPath)); err != nil {
+			return fmt.Errorf("protect %s: %w", filepath.Dir(cfgPath), err)
+		}
 		if _, err := os.Stat(cfgPath); errors.Is(err, fs.ErrNotExist) {
-			if err := os.MkdirAll(filepath.Dir(cfgPath), 0o755); err != nil {
-				return fmt.Errorf("create %s: %w", filepath.Dir(cfgPath), err)
-			}
 			if err := os.WriteFile(cfgPath, []byte(defaultConfig), 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", cfgPath, err)
 			}

@@ -181,9 +181,10 @@ func TestTokensCommands(t *testing.T) {
 
 // hubProcess is `moonwake serve` in a child process.
 type hubProcess struct {
-	cmd   *exec.Cmd
-	url   string
-	admin string
+	cmd     *exec.Cmd
+	url     string
+	admin   string // from the admin token file, if there is one
+	created bool   // the hub said it created the first admin token
 
 	mu  sync.Mutex
 	log strings.Builder // its stderr
@@ -208,12 +209,12 @@ func startHubProcess(t *testing.T, dir string, env ...string) *hubProcess {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	hp := &hubProcess{cmd: cmd}
-	adminc := make(chan string, 1)
+	printedc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if s := strings.TrimSpace(sc.Text()); strings.HasPrefix(s, "mw_") {
-				adminc <- s
+			if s := strings.TrimSpace(sc.Text()); strings.Contains(s, "mw_") {
+				printedc <- s
 			}
 		}
 	}()
@@ -225,6 +226,9 @@ func startHubProcess(t *testing.T, dir string, env ...string) *hubProcess {
 			hp.mu.Lock()
 			hp.log.WriteString(line + "\n")
 			hp.mu.Unlock()
+			if strings.Contains(line, "created the first admin token") {
+				hp.created = true // read after addrc is received
+			}
 			if i := strings.Index(line, "addr="); i >= 0 && strings.Contains(line, "serving") {
 				addrc <- strings.Fields(line[i+5:])[0]
 			}
@@ -236,9 +240,22 @@ func startHubProcess(t *testing.T, dir string, env ...string) *hubProcess {
 	case <-time.After(10 * time.Second):
 		t.Fatal("hub did not start")
 	}
+	// Standard output is a pipe, no terminal: the token must not be on it.
 	select {
-	case hp.admin = <-adminc:
+	case s := <-printedc:
+		t.Errorf("the hub printed a token on a standard output that is no terminal: %q", s)
 	case <-time.After(100 * time.Millisecond):
+	}
+	path := filepath.Join(dir, hub.AdminTokenFile)
+	if fi, err := os.Stat(path); err == nil {
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %04o, want 0600", path, m)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hp.admin = strings.TrimSpace(string(b))
 	}
 	return hp
 }
@@ -271,8 +288,8 @@ func TestSurvivesKill9(t *testing.T) {
 	_, port := udpReceiver(t)
 	dir := t.TempDir()
 	hp := startHubProcess(t, dir)
-	if hp.admin == "" {
-		t.Fatal("no admin token printed on first start")
+	if !hp.created || !strings.HasPrefix(hp.admin, "mw_") {
+		t.Fatalf("first start: created a token %v, file holds %q", hp.created, hp.admin)
 	}
 	if code, body := hp.req(t, "POST", "/api/v1/machines", hp.admin, map[string]any{"name": "pc", "mac": "aa:bb:cc:dd:ee:ff", "broadcast": "127.0.0.1", "port": port}); code != 201 {
 		t.Fatalf("create: %d %s", code, body)
@@ -291,7 +308,7 @@ func TestSurvivesKill9(t *testing.T) {
 	hp.cmd.Wait()
 
 	hp2 := startHubProcess(t, dir)
-	if hp2.admin != "" {
+	if hp2.created || hp2.admin != hp.admin {
 		t.Fatal("restart created another admin token")
 	}
 	for _, id := range ids {

@@ -204,8 +204,8 @@ lifetime; the code works once.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "On %s, run within %s:\n\n  moonwake-agent pair --hub %s --code %s --hub-fingerprint %s\n\n",
-				p.Machine, time.Until(p.ExpiresAt).Round(time.Minute), c.BaseURL, p.Code, p.HubFingerprint)
+			fmt.Fprintf(e.stdout, "On %s, run within %s:\n\n  moonwake-agent pair --hub %s --code %s --hub-fingerprint %s%s\n\n",
+				p.Machine, time.Until(p.ExpiresAt).Round(time.Minute), c.BaseURL, p.Code, p.HubFingerprint, tlsPin(p.TLSFingerprint))
 			return nil
 		},
 	}

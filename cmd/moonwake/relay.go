@@ -20,7 +20,7 @@ const DefaultRelayState = "/var/lib/moonwake-relay/relay.json"
 // relayFlags are the relay's settings; each has an environment variable,
 // which is what a Kubernetes pod sets.
 type relayFlags struct {
-	state, hub, name, tokenFile, networks, health, logFormat, passthrough, fingerprint string
+	state, hub, name, tokenFile, networks, health, logFormat, passthrough, fingerprint, tlsFingerprint string
 }
 
 func (f *relayFlags) register(cmd *cobra.Command) {
@@ -60,6 +60,7 @@ itself. Every setting has an environment variable:
   MOONWAKE_RELAY_NAME          the relay's name when it enrols (default: the host name)
   MOONWAKE_RELAY_TOKEN_FILE    a file holding a relay enrolment token
   MOONWAKE_HUB_FINGERPRINT     the hub key's fingerprint, checked when it enrols
+  MOONWAKE_HUB_TLS_FINGERPRINT the hub's self-signed TLS certificate's, pinned when it enrols
   MOONWAKE_RELAY_NETWORKS      the networks it serves, comma-separated CIDRs (default: its interfaces')
   MOONWAKE_RELAY_HEALTH_LISTEN address of GET /healthz and /readyz, e.g. :47011 (default: none)
   MOONWAKE_PASSTHROUGH_LISTEN  UDP addresses for Moonlight's magic packets from outside, e.g. :47009
@@ -87,6 +88,7 @@ itself. Every setting has an environment variable:
 				Name:           or(e, f.name, "MOONWAKE_RELAY_NAME", ""),
 				TokenFile:      or(e, f.tokenFile, "MOONWAKE_RELAY_TOKEN_FILE", ""),
 				HubFingerprint: or(e, f.fingerprint, "MOONWAKE_HUB_FINGERPRINT", ""),
+				TLSFingerprint: or(e, f.tlsFingerprint, "MOONWAKE_HUB_TLS_FINGERPRINT", ""),
 				Networks:       nets, HealthListen: or(e, f.health, "MOONWAKE_RELAY_HEALTH_LISTEN", ""),
 				PassthroughListen: splitList(or(e, f.passthrough, "MOONWAKE_PASSTHROUGH_LISTEN", "")),
 				Software:          "moonwake " + moonwake.Version, Logger: log,
@@ -97,6 +99,7 @@ itself. Every setting has an environment variable:
 	cmd.Flags().StringVar(&f.name, "name", "", "the relay's `name` when it enrols with a token (or MOONWAKE_RELAY_NAME)")
 	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "`file` holding a relay enrolment token (or MOONWAKE_RELAY_TOKEN_FILE)")
 	cmd.Flags().StringVar(&f.fingerprint, "hub-fingerprint", "", "the hub key's `fingerprint`, checked when it enrols (or MOONWAKE_HUB_FINGERPRINT)")
+	cmd.Flags().StringVar(&f.tlsFingerprint, "tls-fingerprint", "", "the `fingerprint` of the hub's self-signed TLS certificate, pinned when it enrols (or MOONWAKE_HUB_TLS_FINGERPRINT)")
 	cmd.Flags().StringVar(&f.networks, "networks", "", "networks it serves, comma-separated `CIDRs` (or MOONWAKE_RELAY_NETWORKS; default: its interfaces')")
 	cmd.Flags().StringVar(&f.health, "health-listen", "", "`address` of GET /healthz and /readyz (or MOONWAKE_RELAY_HEALTH_LISTEN)")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "", "text or json (or MOONWAKE_LOG_FORMAT)")
@@ -125,9 +128,9 @@ func relayLogger(e *env, format string) *slog.Logger {
 
 func newRelayPairCmd(e *env) *cobra.Command {
 	var f relayFlags
-	var code, fingerprint string
+	var code, fingerprint, tlsFingerprint string
 	cmd := &cobra.Command{
-		Use:   "pair --hub URL --code CODE [--hub-fingerprint FP]",
+		Use:   "pair --hub URL --code CODE [--hub-fingerprint FP] [--tls-fingerprint FP]",
 		Short: "Pair this relay with a hub, with a code from \"moonwake relays pair NAME\"",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -135,7 +138,7 @@ func newRelayPairCmd(e *env) *cobra.Command {
 			if hub == "" || code == "" {
 				return usagef("give --hub URL and --code CODE (from: moonwake relays pair NAME)")
 			}
-			st, err := relay.Pair(cmd.Context(), relay.PairOptions{Hub: hub, Code: code, HubFingerprint: fingerprint, Software: "moonwake " + moonwake.Version})
+			st, err := relay.Pair(cmd.Context(), relay.PairOptions{Hub: hub, Code: code, HubFingerprint: fingerprint, TLSFingerprint: tlsFingerprint, Software: "moonwake " + moonwake.Version})
 			if err != nil {
 				return err
 			}
@@ -150,6 +153,7 @@ func newRelayPairCmd(e *env) *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVar(&code, "code", "", "the one-time pairing `code`")
 	cmd.Flags().StringVar(&fingerprint, "hub-fingerprint", "", "the hub key's `fingerprint`, as the pairing code was shown with")
+	cmd.Flags().StringVar(&tlsFingerprint, "tls-fingerprint", "", "the `fingerprint` of the hub's self-signed TLS certificate, as the pairing code was shown with")
 	return cmd
 }
 
@@ -220,8 +224,8 @@ the command to run on the relay. Pairing again replaces the relay's key.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "On the relay's host, run within %s:\n\n  moonwake relay pair --hub %s --code %s --hub-fingerprint %s\n\n",
-				time.Until(p.ExpiresAt).Round(time.Minute), c.BaseURL, p.Code, p.HubFingerprint)
+			fmt.Fprintf(e.stdout, "On the relay's host, run within %s:\n\n  moonwake relay pair --hub %s --code %s --hub-fingerprint %s%s\n\n",
+				time.Until(p.ExpiresAt).Round(time.Minute), c.BaseURL, p.Code, p.HubFingerprint, tlsPin(p.TLSFingerprint))
 			return nil
 		},
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/moonwake/moonwake/hub"
 	"github.com/moonwake/moonwake/hub/config"
@@ -22,7 +24,9 @@ func newServeCmd(e *env) *cobra.Command {
 The hub keeps its SQLite database in the data directory, serves the API on
 the listen address, and sends magic packets on the LAN it runs on. Every
 route but /healthz and /readyz needs a token; on the first start the hub
-creates an admin token and prints it once.
+creates an admin token and writes it to the file admin-token in the data
+directory, readable by its own user only (it is printed too when standard
+output is a terminal, never into a service's or container's log).
 
 Settings come from the defaults, then the config file, then MOONWAKE_*
 environment variables, then these flags.`,
@@ -53,18 +57,18 @@ environment variables, then these flags.`,
 			if err := h.Open(cmd.Context()); err != nil {
 				return err
 			}
-			if h.AdminSecret != "" {
+			if h.AdminSecret != "" && isTerminal(e.stdout) {
 				fmt.Fprintf(e.stdout, `
-  moonwake created the first admin token. It is shown this once:
+  moonwake created the first admin token (it is also in %s):
 
     %s
 
-  Keep it in a password manager. Open the web app at
+  Keep it in a password manager, then delete that file. Open the web app at
     %s/setup
   and paste it there to choose your password. Make more (scoped) tokens with
     moonwake tokens create --data %s --name phone --machines NAME --actions wake
 
-`, h.AdminSecret, webURL(cfg.PublicURL, h.Addr()), cfg.Data)
+`, h.AdminTokenPath, h.AdminSecret, webURL(cfg.PublicURL, h.Addr(), cfg.TLS.On()), cfg.Data)
 			}
 			return h.Serve(cmd.Context())
 		},
@@ -93,16 +97,27 @@ func newLogger(e *env, cfg *config.Config) *slog.Logger {
 // webURL is where the hub's web app can be opened: the public URL when one
 // is set, else the listening address, with a wildcard address shown as
 // localhost.
-func webURL(public string, addr net.Addr) string {
+func webURL(public string, addr net.Addr, https bool) string {
 	if public != "" {
 		return public
 	}
+	scheme := "http://"
+	if https {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String()
+		return scheme + addr.String()
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
+}
+
+// isTerminal reports whether w is a terminal: a person watching, not a
+// pipe or file that a service manager or container runtime keeps.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

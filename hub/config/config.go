@@ -44,6 +44,7 @@ type Config struct {
 	// token it held before is revoked.
 	RelayEnrolTokenFile string `yaml:"relay_enrol_token_file"`
 
+	TLS       TLS                   `yaml:"tls"` // HTTPS on the listen address (tls.go)
 	RateLimit RateLimit             `yaml:"rate_limit"`
 	Wake      Wake                  `yaml:"wake"`
 	Shutdown  Shutdown              `yaml:"shutdown"`
@@ -195,6 +196,9 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_UI_REVERSE_DNS", "ui.reverse_dns"},
 	{"MOONWAKE_RETENTION_ACTIONS", "retention.actions"},
 	{"MOONWAKE_RETENTION_EVENTS", "retention.events"},
+	{"MOONWAKE_TLS_CERT_FILE", "tls.cert_file"},
+	{"MOONWAKE_TLS_KEY_FILE", "tls.key_file"},
+	{"MOONWAKE_TLS_SELF_SIGNED", "tls.self_signed"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -266,6 +270,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		return err
 	}
 	if err := c.Retention.applyEnv(getenv); err != nil {
+		return err
+	}
+	if err := c.TLS.applyEnv(getenv); err != nil {
 		return err
 	}
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
@@ -370,6 +377,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("mqtt: %w", err)
 	}
 	if err := c.Retention.validate(); err != nil {
+		return err
+	}
+	if err := c.TLS.validate(); err != nil {
 		return err
 	}
 	names := map[string]bool{}

@@ -21,6 +21,8 @@ type Agents struct {
 	ttl         time.Duration
 	now         func() time.Time
 	fingerprint string
+	// tlsFingerprint is the hub's self-signed certificate's, or empty.
+	tlsFingerprint string
 
 	mu     sync.Mutex
 	agents map[string]*agent // by machine: paired agents
@@ -55,7 +57,7 @@ func (a *Agents) NewAgentPairing(ctx context.Context, machine string) (moonwake.
 	if err := a.peers.CreatePairing(ctx, p); err != nil {
 		return moonwake.AgentPairing{}, err
 	}
-	return moonwake.AgentPairing{Machine: machine, Code: code, ExpiresAt: p.ExpiresAt, HubFingerprint: a.fingerprint}, nil
+	return moonwake.AgentPairing{Machine: machine, Code: code, ExpiresAt: p.ExpiresAt, HubFingerprint: a.fingerprint, TLSFingerprint: a.tlsFingerprint}, nil
 }
 
 // Evidence returns the machine's agent id and a copy of what its uplink

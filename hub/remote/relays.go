@@ -49,7 +49,9 @@ type Relays struct {
 	ttl         time.Duration
 	now         func() time.Time
 	fingerprint string
-	log         *slog.Logger
+	// tlsFingerprint is the hub's self-signed certificate's, or empty.
+	tlsFingerprint string
+	log            *slog.Logger
 
 	mu     sync.Mutex
 	relays map[string]*relayState // by name
@@ -156,7 +158,7 @@ func (rs *Relays) NewRelayPairing(ctx context.Context, name string) (moonwake.Re
 	if err := rs.peers.CreatePairing(ctx, p); err != nil {
 		return moonwake.RelayPairing{}, err
 	}
-	return moonwake.RelayPairing{Relay: name, Code: code, ExpiresAt: p.ExpiresAt, HubFingerprint: rs.fingerprint}, nil
+	return moonwake.RelayPairing{Relay: name, Code: code, ExpiresAt: p.ExpiresAt, HubFingerprint: rs.fingerprint, TLSFingerprint: rs.tlsFingerprint}, nil
 }
 
 // DeleteRelay implements moonwake.RelayService.

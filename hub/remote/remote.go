@@ -26,8 +26,11 @@ type Options struct {
 	Tokens     moonwake.TokenService // checks relay enrolment tokens
 	Key        ed25519.PrivateKey    // the hub's identity, which peers pin
 	PairingTTL time.Duration         // of pairing codes; 0: uplink's default
-	Logger     *slog.Logger
-	Now        func() time.Time // nil: time.Now
+	// TLSFingerprint is the hub's self-signed certificate's, given with
+	// each pairing code for the peer to pin; empty without one.
+	TLSFingerprint string
+	Logger         *slog.Logger
+	Now            func() time.Time // nil: time.Now
 }
 
 // Remote serves the uplink that agents and relays dial, and the pairing
@@ -57,9 +60,9 @@ func New(ctx context.Context, o Options) (*Remote, error) {
 		OnConnect: r.onConnect, OnDisconnect: r.onDisconnect, OnReport: r.onReport, OnOutcome: r.onOutcome,
 		OnNotice: r.onNotice,
 	}
-	r.Agents = &Agents{peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp, agents: map[string]*agent{}}
+	r.Agents = &Agents{peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp, tlsFingerprint: o.TLSFingerprint, agents: map[string]*agent{}}
 	r.Relays = &Relays{store: o.Relays, peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp,
-		log: o.Logger, relays: map[string]*relayState{}, magicSlots: make(chan struct{}, maxMagicInFlight),
+		tlsFingerprint: o.TLSFingerprint, log: o.Logger, relays: map[string]*relayState{}, magicSlots: make(chan struct{}, maxMagicInFlight),
 		notices: ratelimit.New(noticesPerMinute, noticeBurst, 1024)}
 	r.pair = &uplink.Pairer{Store: pairings{o.Peers, r}, HubKey: o.Key, Logger: o.Logger, Now: o.Now}
 	if err := r.Agents.load(ctx); err != nil {

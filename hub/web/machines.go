@@ -238,6 +238,9 @@ func (s *Server) machinePairAgent(w http.ResponseWriter, r *http.Request) {
 	if p.HubFingerprint != "" {
 		cmd += " --hub-fingerprint " + shellQuote(p.HubFingerprint)
 	}
+	if p.TLSFingerprint != "" {
+		cmd += " --tls-fingerprint " + shellQuote(p.TLSFingerprint)
+	}
 	v.Pairing = &agentPairing{Code: p.Code, ExpiresAt: p.ExpiresAt, Fingerprint: p.HubFingerprint, Command: cmd}
 	a := s.actor(r)
 	s.log().Info("pairing code issued", "machine", m.Name, "expires", p.ExpiresAt, "actor", a.Name, "addr", a.Addr)

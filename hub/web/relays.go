@@ -117,6 +117,9 @@ func (s *Server) relayPair(w http.ResponseWriter, r *http.Request) {
 	if p.HubFingerprint != "" {
 		cmd += " --hub-fingerprint " + shellQuote(p.HubFingerprint)
 	}
+	if p.TLSFingerprint != "" {
+		cmd += " --tls-fingerprint " + shellQuote(p.TLSFingerprint)
+	}
 	v.Pairing = &relayPairingShown{Relay: p.Relay, Code: p.Code, ExpiresAt: p.ExpiresAt, Fingerprint: p.HubFingerprint, Command: cmd}
 	a := s.actor(r)
 	s.log().Info("relay pairing code issued", "relay", p.Relay, "expires", p.ExpiresAt, "actor", a.Name, "addr", a.Addr)
