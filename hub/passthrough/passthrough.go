@@ -78,9 +78,9 @@ type Options struct {
 	Relays Relays
 	Logger *slog.Logger
 
-	SourceRate   float64       // datagrams/s allowed per source address; 0: DefaultSourceRate
-	SourceBurst  int           // 0: DefaultSourceBurst
-	MachineEvery time.Duration // 0: DefaultMachineEvery
+	SourceRate    float64       // datagrams/s allowed per source address; 0: DefaultSourceRate
+	SourceBurst   int           // 0: DefaultSourceBurst
+	MachineEvery  time.Duration // 0: DefaultMachineEvery
 	MachineBurst  int           // 0: DefaultMachineBurst
 	MachineRefill time.Duration // 0: DefaultMachineRefill
 
