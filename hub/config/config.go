@@ -58,6 +58,8 @@ type Config struct {
 	MQTT  MQTT        `yaml:"mqtt"` // the Home Assistant bridge (mqtt.go)
 	// Retention is how long ended actions and events are kept (retention.go).
 	Retention Retention `yaml:"retention"`
+	// Metrics is Prometheus's /metrics, on an address of its own (metrics.go).
+	Metrics Metrics `yaml:"metrics"`
 
 	// Power policies: cron schedules and idle auto-off (see policy.go).
 	Schedules []Schedule `yaml:"schedules"`
@@ -195,6 +197,8 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_UI_REVERSE_DNS", "ui.reverse_dns"},
 	{"MOONWAKE_RETENTION_ACTIONS", "retention.actions"},
 	{"MOONWAKE_RETENTION_EVENTS", "retention.events"},
+	{"MOONWAKE_METRICS_LISTEN", "metrics.listen"},
+	{"MOONWAKE_METRICS_TOKEN_FILE", "metrics.token_file"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -268,6 +272,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if err := c.Retention.applyEnv(getenv); err != nil {
 		return err
 	}
+	c.Metrics.applyEnv(getenv)
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
 	str("MOONWAKE_NOTIFY_NTFY", &c.Notify.Ntfy)
 	listEnv(getenv, "MOONWAKE_PASSTHROUGH_LISTEN", &c.Passthrough.Listen)
@@ -370,6 +375,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("mqtt: %w", err)
 	}
 	if err := c.Retention.validate(); err != nil {
+		return err
+	}
+	if err := c.Metrics.validate(); err != nil {
 		return err
 	}
 	names := map[string]bool{}
