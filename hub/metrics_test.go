@@ -2,11 +2,14 @@ package hub_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -222,3 +225,77 @@ func TestMetricsClosedOnStop(t *testing.T) {
 		t.Fatalf("%s still accepts connections after the hub stopped", addr)
 	}
 }
+
+// TestMonitoringNamesRealMetrics: every metric that the Grafana dashboard
+// and the Prometheus rules in deploy/ name is in a real scrape of a hub
+// that has a machine on (probed, woken), a paired agent and a relay. A
+// renamed metric must not leave an empty panel or an alert that can never
+// fire. (deploy's own tests parse the rules as promtool does.)
+func TestMonitoringNamesRealMetrics(t *testing.T) {
+	var names []string
+	for _, f := range []string{"../deploy/grafana/moonwake.json", "../deploy/prometheus/moonwake-rules.yaml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := metricName.FindAllString(string(b), -1)
+		if len(found) == 0 {
+			t.Fatalf("%s names no metric", f)
+		}
+		names = append(names, found...)
+	}
+
+	cfg := newConfig(t)
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	cfg.Probe.Interval = 100 * time.Millisecond
+	sunshine, err := net.Listen("tcp", "127.0.0.1:0") // the PC's open port: it is on
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sunshine.Close()
+	th := startHub(t, cfg)
+	r := newReceiver(t)
+	th.addMachine("gaming-pc", "02:00:00:00:00:01", r, map[string]any{"host": "127.0.0.1", "ports": []int{sunshine.Addr().(*net.TCPAddr).Port}})
+	var pairing struct{ Code string }
+	th.must(201, "POST", "/api/v1/machines/gaming-pc/pair", th.Admin, nil).decode(t, &pairing)
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th.must(200, "POST", "/api/v1/agents/pair", "", map[string]any{"v": 1, "purpose": "agent", "public_key": pub, "code": pairing.Code})
+	var enrol struct{ Secret string }
+	th.must(201, "POST", "/api/v1/tokens", th.Admin, map[string]any{"name": "r", "relay_enrol": true}).decode(t, &enrol)
+	th.must(200, "POST", "/api/v1/agents/pair", "", map[string]any{"v": 1, "purpose": "relay", "public_key": pub, "token": enrol.Secret, "name": "lan-a"})
+
+	var mfs map[string]*dto.MetricFamily
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Once the machine is seen on, a wake ends at once: nothing to do.
+		var act struct{ Status string }
+		th.must(202, "POST", "/api/v1/machines/gaming-pc/wake", th.Admin, nil).decode(t, &act)
+		_, b := th.scrape("")
+		mfs = families(t, b)
+		if on, _ := value(mfs, "moonwake_machine_state", map[string]string{"state": "on"}); on == 1 && act.Status == "succeeded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the machine was never seen on:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, n := range names {
+		family := n
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base, ok := strings.CutSuffix(n, suffix); ok && mfs[base].GetType() == dto.MetricType_HISTOGRAM {
+				family = base
+			}
+		}
+		if len(mfs[family].GetMetric()) == 0 {
+			t.Errorf("deploy/ names %s, which the scrape does not have", n)
+		}
+	}
+}
+
+// metricName matches the names of moonwake's, Go's and the process's
+// metrics in a PromQL expression.
+var metricName = regexp.MustCompile(`\b(?:moonwake|go|process)_[a-z0-9_]+\b`)
