@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -299,3 +301,39 @@ func TestMonitoringNamesRealMetrics(t *testing.T) {
 // metricName matches the names of moonwake's, Go's and the process's
 // metrics in a PromQL expression.
 var metricName = regexp.MustCompile(`\b(?:moonwake|go|process)_[a-z0-9_]+\b`)
+
+// TestMetricsNotifications: a failed wake is notified by webhook; the
+// receiver refuses the first delivery and takes the retry, and both are
+// counted.
+func TestMetricsNotifications(t *testing.T) {
+	var calls atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "not now", http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+	cfg := newConfig(t)
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	cfg.Notify.Webhook = receiver.URL
+	th := startHub(t, cfg)
+	// Nothing to send to: the wake fails at once, and that is notified.
+	th.must(201, "POST", "/api/v1/machines", th.Admin, map[string]any{"name": "lost", "mac": "aa:bb:cc:dd:ee:0e"})
+	th.must(503, "POST", "/api/v1/machines/lost/wake", th.Admin, nil)
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, b := th.scrape("")
+		mfs := families(t, b)
+		failed, _ := value(mfs, "moonwake_notifications_total", map[string]string{"channel": "webhook", "result": "failed"})
+		sent, _ := value(mfs, "moonwake_notifications_total", map[string]string{"channel": "webhook", "result": "sent"})
+		wakes, _ := value(mfs, "moonwake_actions_total", map[string]string{"kind": "wake", "status": "failed"})
+		if failed == 1 && sent == 1 && wakes == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook failed %v, sent %v, failed wakes %v; want 1, 1, 1", failed, sent, wakes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
