@@ -134,8 +134,9 @@ func kubeVersionCaps(t *testing.T) *common.KubeVersion {
 }
 
 // renderChart renders the chart as `helm template` does (client-side: no
-// cluster, so lookup finds nothing), for a release and namespace.
-func renderChart(t *testing.T, releaseName, namespace string, vals map[string]any) (rendered, error) {
+// cluster, so lookup finds nothing), for a release and namespace, on a
+// cluster that serves apiVersions besides the built-in ones.
+func renderChart(t *testing.T, releaseName, namespace string, vals map[string]any, apiVersions ...string) (rendered, error) {
 	t.Helper()
 	install := action.NewInstall(action.NewConfiguration())
 	install.DryRunStrategy = action.DryRunClient
@@ -143,6 +144,7 @@ func renderChart(t *testing.T, releaseName, namespace string, vals map[string]an
 	install.Namespace = namespace
 	install.Replace = true
 	install.KubeVersion = kubeVersionCaps(t)
+	install.APIVersions = apiVersions
 	rel, err := install.Run(loadChart(t), vals)
 	if err != nil {
 		return rendered{}, err

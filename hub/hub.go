@@ -26,6 +26,7 @@ import (
 	"github.com/moonwake/moonwake/hub/events"
 	"github.com/moonwake/moonwake/hub/hass"
 	"github.com/moonwake/moonwake/hub/httpapi"
+	"github.com/moonwake/moonwake/hub/metrics"
 	"github.com/moonwake/moonwake/hub/monitor"
 	"github.com/moonwake/moonwake/hub/notify"
 	"github.com/moonwake/moonwake/hub/passthrough"
@@ -74,12 +75,16 @@ type Hub struct {
 	web         *web.Server           // nil when ui.enabled is off
 	mqtt        *hass.Bridge          // nil when mqtt.broker is empty
 	passthrough *passthrough.Listener // listens only when passthrough.listen is set
+	metrics     *metrics.Metrics      // nil when metrics.listen is empty
 
 	ln     net.Listener
 	srv    *http.Server
 	tls    *tls.Config // nil: plain HTTP
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	metricsLn  net.Listener // nil when metrics.listen is empty
+	metricsSrv *http.Server
 
 	// AdminSecret is set when Open created the first admin token, which
 	// it also wrote to AdminTokenPath.
@@ -158,18 +163,23 @@ func (h *Hub) Open(ctx context.Context) error {
 		return err
 	}
 	sunshineHosts := remote.NewSunshineHosts(h.db, h.cfg.Data)
+	if h.cfg.Metrics.Listen != "" {
+		h.metrics = metrics.New()
+	}
 	h.prober = probe.NewProber(probe.ProberOptions{Timeout: h.cfg.Probe.Timeout})
 	h.monitor = monitor.New(monitor.Options{
 		Machines: h.machines, Events: h.events, Store: history, Agents: h.remote.Agents, Logger: h.log,
 		// A machine on a relay's network is probed by that relay.
-		Watch: probe.WatchOptions{Probe: h.remote.Relays.Probe(h.prober.Probe), Rest: h.cfg.Probe.Interval, Fast: h.cfg.Probe.FastInterval, IdleAfter: h.cfg.Probe.IdleAfter},
+		Watch: probe.WatchOptions{Probe: h.metrics.Probe(h.remote.Relays.Probe(h.prober.Probe)), Rest: h.cfg.Probe.Interval, Fast: h.cfg.Probe.FastInterval, IdleAfter: h.cfg.Probe.IdleAfter},
 	})
 	h.notifier = notify.NewDispatcher(nil, h.log)
+	h.notifier.Sent = h.metrics.Notified
 	h.power = power.New(h.actions, power.Options{
 		Count: h.cfg.Wake.Count, WakeDeadline: h.cfg.Wake.Deadline, ShutdownDeadline: h.cfg.Shutdown.Deadline,
 		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, Logger: h.log,
-		Monitor: h.monitor, Commander: remote.NewCommander(h.remote.Agents, sunshineHosts), Relays: h.remote.Relays,
-		Notify: h.notifyAction,
+		Monitor: h.monitor, Commander: remote.NewCommander(h.remote.Agents, sunshineHosts), Relays: h.metrics.Relays(h.remote.Relays),
+		Sender: &wol.Sender{Sent: h.metrics.PacketSent},
+		Notify: func(a *moonwake.Action) { h.metrics.ActionEnded(a); h.notifyAction(a) },
 	})
 	schedules, idle, err := h.cfg.Policies()
 	if err != nil {
@@ -204,7 +214,7 @@ func (h *Hub) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return h.openMetrics(machines)
 }
 
 // openStore opens the database and its services, applies the config
@@ -434,7 +444,7 @@ func (h *Hub) Serve(ctx context.Context) error {
 	if h.mqtt != nil {
 		h.goRun(ctx, h.mqtt.Run)
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() {
 		if h.tls != nil {
 			errc <- h.srv.ServeTLS(h.ln, "", "")
@@ -442,6 +452,10 @@ func (h *Hub) Serve(ctx context.Context) error {
 		}
 		errc <- h.srv.Serve(h.ln)
 	}()
+	if h.metricsLn != nil {
+		go func() { errc <- h.metricsSrv.Serve(h.metricsLn) }()
+		h.log.Info("serving metrics", "addr", h.metricsLn.Addr().String())
+	}
 	for _, d := range h.cfg.Deprecated() {
 		h.log.Warn("config: " + d)
 	}
@@ -462,6 +476,15 @@ func (h *Hub) Serve(ctx context.Context) error {
 	h.log.Info("shutting down")
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
+	if h.metricsSrv != nil {
+		// Closed at once: a scrape is quick, and Prometheus tries again.
+		if err := h.metricsSrv.Close(); err != nil {
+			return fmt.Errorf("close metrics: %w", err)
+		}
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
 	if err := h.srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -498,6 +521,15 @@ func (h *Hub) Close() error {
 	}
 	if h.srv != nil {
 		errs = append(errs, h.srv.Close())
+	}
+	if h.metricsSrv != nil {
+		errs = append(errs, h.metricsSrv.Close())
+	}
+	if h.metricsLn != nil {
+		// Open listened; Serve, if it ran, closed it already.
+		if err := h.metricsLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
 	if h.notifier != nil {
 		h.notifier.Close()

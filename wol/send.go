@@ -18,6 +18,9 @@ type Sender struct {
 	// Raw sends an Ethernet frame payload with EtherType 0x0842 on an
 	// interface; nil means SendRaw (Linux only).
 	Raw func(ifname string, payload []byte) error
+	// Sent, when set, hears of every packet Send tried, and its error
+	// (the hub's metrics count them).
+	Sent func(t Target, err error)
 
 	mu   sync.Mutex
 	udp4 net.PacketConn
@@ -50,6 +53,14 @@ func (s *Sender) conn(v6 bool) (net.PacketConn, error) {
 
 // Send sends the encoded packet b to t once.
 func (s *Sender) Send(b []byte, t Target) error {
+	err := s.send(b, t)
+	if s.Sent != nil {
+		s.Sent(t, err)
+	}
+	return err
+}
+
+func (s *Sender) send(b []byte, t Target) error {
 	switch t.Via {
 	case ViaRaw:
 		raw := s.Raw

@@ -59,6 +59,8 @@ type Config struct {
 	MQTT  MQTT        `yaml:"mqtt"` // the Home Assistant bridge (mqtt.go)
 	// Retention is how long ended actions and events are kept (retention.go).
 	Retention Retention `yaml:"retention"`
+	// Metrics is Prometheus's /metrics, on an address of its own (metrics.go).
+	Metrics Metrics `yaml:"metrics"`
 
 	// Power policies: cron schedules and idle auto-off (see policy.go).
 	Schedules []Schedule `yaml:"schedules"`
@@ -199,6 +201,8 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_TLS_CERT_FILE", "tls.cert_file"},
 	{"MOONWAKE_TLS_KEY_FILE", "tls.key_file"},
 	{"MOONWAKE_TLS_SELF_SIGNED", "tls.self_signed"},
+	{"MOONWAKE_METRICS_LISTEN", "metrics.listen"},
+	{"MOONWAKE_METRICS_TOKEN_FILE", "metrics.token_file"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -275,6 +279,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if err := c.TLS.applyEnv(getenv); err != nil {
 		return err
 	}
+	c.Metrics.applyEnv(getenv)
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
 	str("MOONWAKE_NOTIFY_NTFY", &c.Notify.Ntfy)
 	listEnv(getenv, "MOONWAKE_PASSTHROUGH_LISTEN", &c.Passthrough.Listen)
@@ -380,6 +385,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.TLS.validate(); err != nil {
+		return err
+	}
+	if err := c.Metrics.validate(); err != nil {
 		return err
 	}
 	names := map[string]bool{}

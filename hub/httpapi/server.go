@@ -61,6 +61,9 @@ func (s *Server) CloseStreams() {
 	s.closingOnce.Do(func() { close(s.closing) })
 }
 
+// Streams returns how many event streams are open now.
+func (s *Server) Streams() int { return s.streams.count() }
+
 // Handler returns the hub's HTTP handler with every route.
 func (s *Server) Handler() http.Handler {
 	if s.Logger == nil {

@@ -24,6 +24,13 @@ type streamCount struct {
 	total int
 }
 
+// count returns how many streams are open.
+func (c *streamCount) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
 // open counts a stream of the token from addr and returns its release;
 // ERateLimited, saying which cap, when one is reached.
 func (c *streamCount) open(tokenID, addr string) (func(), error) {

@@ -68,6 +68,9 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 	// Retries is the delay before each retry of a failed delivery.
 	retries []time.Duration
+	// Sent, when set before Run, hears of every delivery tried on a
+	// channel ("webhook", "ntfy") and its error (the hub's metrics).
+	Sent func(channel string, err error)
 
 	mu     sync.Mutex
 	closed bool
@@ -166,12 +169,12 @@ func (d *Dispatcher) deliver(ctx context.Context, dl delivery) {
 func (d *Dispatcher) attempt(ctx context.Context, dl delivery) error {
 	var errs []string
 	if dl.target.Webhook != "" {
-		if err := d.webhook(ctx, dl.target, dl.msg); err != nil {
+		if err := d.sent("webhook", d.webhook(ctx, dl.target, dl.msg)); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
 	if dl.target.Ntfy != "" {
-		if err := d.ntfy(ctx, dl.target, dl.msg); err != nil {
+		if err := d.sent("ntfy", d.ntfy(ctx, dl.target, dl.msg)); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
@@ -179,6 +182,14 @@ func (d *Dispatcher) attempt(ctx context.Context, dl delivery) error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// sent tells Sent of a delivery tried on channel, and returns its err.
+func (d *Dispatcher) sent(channel string, err error) error {
+	if d.Sent != nil {
+		d.Sent(channel, err)
+	}
+	return err
 }
 
 // Sign returns the X-Moonwake-Signature value of body under secret.

@@ -31,6 +31,8 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 
 	secret := s.sessionSecret(r)
 	beat := sse.Heartbeat

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moonwake/moonwake"
@@ -67,6 +68,7 @@ type Server struct {
 	closing     chan struct{} // closed by CloseStreams
 	closingOnce sync.Once
 	heartbeat   time.Duration // of event streams; 0: 15 s (tests shorten it)
+	streams     atomic.Int64  // event streams open now
 
 	manifestBody []byte // /manifest.webmanifest
 	swBody       []byte // /sw.js
@@ -90,6 +92,9 @@ func (s *Server) ttl() time.Duration {
 
 // DefaultSessionTTL is how long a session lives unused when SessionTTL is 0.
 const DefaultSessionTTL = 30 * 24 * time.Hour
+
+// Streams returns how many event streams are open now.
+func (s *Server) Streams() int { return int(s.streams.Load()) }
 
 // CloseStreams ends the event streams, which would otherwise hold a graceful
 // shutdown until its timeout; browsers reconnect on their own. Register it
