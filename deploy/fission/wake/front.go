@@ -148,6 +148,9 @@ func (f *Front) unreachable(w http.ResponseWriter, r *http.Request, err error) {
 // test compares them), without importing it.
 func ParseMAC(s string) (net.HardwareAddr, error) {
 	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("empty MAC address; write it as aa:bb:cc:dd:ee:ff")
+	}
 	var digits string
 	switch {
 	case len(s) == 17 && (s[2] == ':' || s[2] == '-'):
