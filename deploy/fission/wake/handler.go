@@ -25,14 +25,32 @@ func Handler(w http.ResponseWriter, r *http.Request) {
 	f.Wake(w, r)
 }
 
-// hubFront is the function's one Front, made at the first request.
-var hubFront = sync.OnceValues(func() (*Front, error) {
+// current is the Front for the hub URL last read. The URL is read at
+// every request, so that a change to the ConfigMap (which the kubelet
+// updates in place) takes effect without a new pod; the Front, and its
+// connections to the hub, last as long as the URL does.
+var current struct {
+	sync.Mutex
+	url   string
+	front *Front
+}
+
+func hubFront() (*Front, error) {
 	u, err := hubURL()
 	if err != nil {
 		return nil, err
 	}
-	return New(u)
-})
+	current.Lock()
+	defer current.Unlock()
+	if current.front == nil || current.url != u {
+		f, err := New(u)
+		if err != nil {
+			return nil, err
+		}
+		current.url, current.front = u, f
+	}
+	return current.front, nil
+}
 
 // configFile is where Fission mounts the key hub of the ConfigMap
 // moonwake-front that the function's spec names:
