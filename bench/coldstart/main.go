@@ -7,13 +7,12 @@
 package main
 
 import (
-	"errors"
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
-	"os"
 	"os/exec"
 	"slices"
 	"syscall"
@@ -34,7 +33,8 @@ func main() {
 
 	measure := func() (time.Duration, error) {
 		cmd := exec.Command(flag.Arg(0), flag.Args()[1:]...)
-		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 		// Its own process group, so that a server's workers stop with it.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		start := time.Now()
@@ -56,7 +56,7 @@ func main() {
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
-		return 0, errors.New("no answer within " + limit.String())
+		return 0, fmt.Errorf("no answer within %s; its stderr:\n%s", *limit, stderr.Bytes())
 	}
 
 	var ds []time.Duration
