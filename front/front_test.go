@@ -155,7 +155,7 @@ func TestWakeForwarded(t *testing.T) {
 	}))
 	defer up.Close()
 	fr := startFront(t, up.URL+"/prefix/")
-	a := get(t, fr.URL+"/wake?mac=AABBCCDDEE01&token=mw_tok&wait=true&other=x", "X-Forwarded-For", "203.0.113.9")
+	a := get(t, fr.URL+"/wake?mac=AABBCCDDEE01&token=mw_tok&wait=true&other=x", "X-Forwarded-For", "203.0.113.9", "X-Forwarded-Proto", "https")
 	if a.Status != http.StatusTeapot || a.Body != `{"from":"hub"}` {
 		t.Fatalf("the hub's answer was not passed on: %d %s", a.Status, a.Body)
 	}
@@ -169,7 +169,10 @@ func TestWakeForwarded(t *testing.T) {
 	if h := r.Header.Get("X-Forwarded-For"); h != "203.0.113.9, 127.0.0.1" {
 		t.Errorf("X-Forwarded-For %q", h)
 	}
-	if u, _ := url.Parse(fr.URL); r.Host != u.Host {
+	if h := r.Header.Get("X-Forwarded-Proto"); h != "https" {
+		t.Errorf("X-Forwarded-Proto %q, want the ingress's https", h)
+	}
+	if u, _ := url.Parse(fr.URL); r.Host != u.Host || r.Header.Get("X-Forwarded-Host") != u.Host {
 		t.Errorf("Host %q, want the caller's %q", r.Host, u.Host)
 	}
 }

@@ -61,6 +61,14 @@ func New(hubURL string) (*Front, error) {
 			// audit log.
 			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 			pr.SetXForwarded()
+			// Behind the platform's ingress, the scheme and host the caller
+			// used are the ingress's to tell (https, most often), not this
+			// hop's.
+			for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+				if v := pr.In.Header.Get(h); v != "" {
+					pr.Out.Header.Set(h, v)
+				}
+			}
 			// The hub sees the host the caller asked for, as behind any
 			// reverse proxy: its cross-origin check of a tap link's POST
 			// compares the form's Origin with it.
