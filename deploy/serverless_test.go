@@ -317,6 +317,7 @@ func TestKnativeService(t *testing.T) {
 func TestKnativeServiceOnAPIServer(t *testing.T) {
 	needCluster(t)
 	svc := readKnativeService(t)
+	svc.SetNamespace("mw-knative") // its own, beside the other tests' moonwake
 	createNamespace(t, namespace(svc.GetNamespace(), "restricted"))
 	apply(t, svc.DeepCopy(), svc.GetNamespace())
 	if level, why := strictestLevel(t, knativePod(t, svc)); level != "restricted" {
