@@ -45,6 +45,9 @@ func runTests(m *testing.M) int {
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("testdata", "crds")},
 		ErrorIfCRDPathMissing: true,
+		// Fission's CRDs are large (their pod specs' schemas): on a busy
+		// machine they take longer than envtest's 10 s to be served.
+		CRDInstallOptions: envtest.CRDInstallOptions{MaxTime: 2 * time.Minute},
 	}
 	// envtest turns ServiceAccount admission off; a real cluster has it, and
 	// then a Pod needs its ServiceAccount to exist.

@@ -42,6 +42,7 @@ authenticated API, or send a magic packet right here with "moonwake wake".`,
 		newBackupCmd(e),
 		newRestoreCmd(e),
 		newImportCmd(e),
+		newFrontCmd(e),
 	)
 	return root
 }
