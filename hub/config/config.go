@@ -58,6 +58,8 @@ type Config struct {
 	MQTT  MQTT        `yaml:"mqtt"` // the Home Assistant bridge (mqtt.go)
 	// Retention is how long ended actions and events are kept (retention.go).
 	Retention Retention `yaml:"retention"`
+	// Events are CloudEvents sent to a sink (events.go).
+	Events Events `yaml:"events"`
 
 	// Power policies: cron schedules and idle auto-off (see policy.go).
 	Schedules []Schedule `yaml:"schedules"`
@@ -195,6 +197,8 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_UI_REVERSE_DNS", "ui.reverse_dns"},
 	{"MOONWAKE_RETENTION_ACTIONS", "retention.actions"},
 	{"MOONWAKE_RETENTION_EVENTS", "retention.events"},
+	{"MOONWAKE_EVENTS_SINK", "events.sink"},
+	{"MOONWAKE_EVENTS_RETRIES", "events.retries"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -266,6 +270,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		return err
 	}
 	if err := c.Retention.applyEnv(getenv); err != nil {
+		return err
+	}
+	if err := c.Events.applyEnv(getenv); err != nil {
 		return err
 	}
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
@@ -370,6 +377,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("mqtt: %w", err)
 	}
 	if err := c.Retention.validate(); err != nil {
+		return err
+	}
+	if err := c.Events.validate(); err != nil {
 		return err
 	}
 	names := map[string]bool{}
