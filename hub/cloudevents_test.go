@@ -237,7 +237,7 @@ func TestCloudEventsInAndOut(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, contentType, body string
-		header              map[string]string
+		header                  map[string]string
 	}{
 		{"plain JSON", "application/json", `{"type":"dev.moonwake.machine.wake.requested"}`, nil},
 		{"broken structured", "application/cloudevents+json", `{"specversion":"1.0",`, nil},

@@ -10,7 +10,6 @@ import (
 	"github.com/moonwake/moonwake"
 )
 
-
 func TestReadCommand(t *testing.T) {
 	for _, c := range []struct {
 		name        string
