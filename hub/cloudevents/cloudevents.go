@@ -7,7 +7,8 @@
 // data is the JSON the API and its event stream give (a StateChange or an
 // Action); its source names the hub and the machine, its subject the
 // machine, and its extensions the ids the API uses (moonwakeseq, the
-// event stream's id; moonwakeaction, the action's id).
+// event stream's id; moonwakeaction, the action's id) and the action's
+// kind (moonwakekind), for filters.
 //
 // The Sender is a subscriber of the event broker, like the Home Assistant
 // bridge: it never blocks the broker or slows an action. Events wait in a
@@ -47,6 +48,9 @@ const (
 const (
 	ExtSeq    = "moonwakeseq"    // the event's number in GET /api/v1/events (its SSE id)
 	ExtAction = "moonwakeaction" // the action's id in GET /api/v1/actions/{id}
+	// ExtKind is the action's kind (wake, shutdown …), so that a Knative
+	// Trigger, which filters on attributes only, can pick failed shutdowns.
+	ExtKind = "moonwakekind"
 )
 
 // Default bounds, for options left zero.
@@ -243,6 +247,7 @@ func (s *Sender) convert(e *moonwake.Event) ([]*event.Event, error) {
 		add := func(typ, phase string, at time.Time) error {
 			ev := s.newEvent(a.ID+"."+phase, typ, e, at)
 			ev.SetExtension(ExtAction, a.ID)
+			ev.SetExtension(ExtKind, a.Kind)
 			if err := ev.SetData(event.ApplicationJSON, []byte(e.Data)); err != nil {
 				return err
 			}
