@@ -15,7 +15,7 @@ func (h *Hub) openCloudEvents() (*cloudevents.Sender, error) {
 	}
 	s, err := cloudevents.New(cloudevents.Options{
 		Sink: c.Sink, HubID: mqttHubID(h.remote.Fingerprint()), Events: h.events,
-		Retries: c.Retries, RetryMax: c.RetryMax, Queue: c.Queue,
+		Retries: c.Retries, RetryMax: c.RetryMax, Queue: c.Queue, Extensions: c.Extensions,
 		Logger: h.log,
 	})
 	if err != nil {

@@ -74,6 +74,9 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// Queue is how many events wait at most (DefaultQueue when 0).
 	Queue int
+	// Extensions are extension attributes added to every event (a
+	// SinkBinding's ceOverrides); the hub's own come after and win.
+	Extensions map[string]string
 	// Client sends the requests (a client with DefaultTimeout when nil).
 	Client *http.Client
 	Logger *slog.Logger
@@ -293,6 +296,9 @@ func (s *Sender) newEvent(id, typ string, e *moonwake.Event, at time.Time) *even
 	ev.SetSource(Source(s.o.HubID, e.Machine))
 	ev.SetSubject(e.Machine)
 	ev.SetTime(at.UTC())
+	for k, v := range s.o.Extensions {
+		ev.SetExtension(k, v)
+	}
 	ev.SetExtension(ExtSeq, strconv.FormatInt(e.Seq, 10))
 	return &ev
 }

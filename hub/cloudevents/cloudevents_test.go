@@ -127,7 +127,7 @@ func publish(t *testing.T, b *events.Broker, typ, machine string, v any) *moonwa
 func TestAttributesAndData(t *testing.T) {
 	b := newBroker(t)
 	sk := newSink(t, nil)
-	run(t, cloudevents.Options{Sink: sk.URL, Events: b})
+	run(t, cloudevents.Options{Sink: sk.URL, Events: b, Extensions: map[string]string{"cluster": "home", "moonwakeseq": "overridden"}})
 
 	at := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
 	sc := moonwake.StateChange{Machine: "pc", From: moonwake.StateOff, To: moonwake.StateOn, Reason: "tcp 47989 answers", At: at}
@@ -167,7 +167,7 @@ func TestAttributesAndData(t *testing.T) {
 			t.Errorf("event %d: time %s, want %s", i, ev.Time(), w.time)
 		}
 		ext := ev.Extensions()
-		if ext[cloudevents.ExtSeq] != w.seq || (w.action != "" && (ext[cloudevents.ExtAction] != w.action || ext[cloudevents.ExtKind] != "wake")) {
+		if ext["cluster"] != "home" || ext[cloudevents.ExtSeq] != w.seq || (w.action != "" && (ext[cloudevents.ExtAction] != w.action || ext[cloudevents.ExtKind] != "wake")) {
 			t.Errorf("event %d: extensions %v", i, ext)
 		}
 		if string(ev.Data()) != string(w.data) {

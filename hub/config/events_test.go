@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,13 @@ func TestEvents(t *testing.T) {
 		{name: "queue", doc: "events: {sink: 'http://a', queue: -3}\n", err: "events.queue"},
 		{name: "retries in the environment", env: map[string]string{"MOONWAKE_EVENTS_RETRIES": "many"}, err: "MOONWAKE_EVENTS_RETRIES"},
 		{name: "typo", doc: "events: {snk: 'http://a'}\n", err: "snk"},
+		{name: "extensions and K_CE_OVERRIDES", doc: "events: {sink: 'http://a', extensions: {cluster: home, site: attic}}\n",
+			env:  map[string]string{"K_CE_OVERRIDES": `{"extensions":{"site":"cellar","ns":"moonwake"}}`},
+			want: Events{Sink: "http://a", Retries: DefaultEventRetries, RetryMax: DefaultEventRetryMax, Queue: DefaultEventQueue, Extensions: map[string]string{"cluster": "home", "site": "cellar", "ns": "moonwake"}}},
+		{name: "bad K_CE_OVERRIDES", env: map[string]string{"K_CE_OVERRIDES": `{"extensions":["x"]}`}, err: "K_CE_OVERRIDES"},
+		{name: "reserved extension", doc: "events: {extensions: {subject: pc}}\n", err: "events.extensions"},
+		{name: "moonwake's extension", doc: "events: {extensions: {moonwakeseq: '1'}}\n", err: "events.extensions"},
+		{name: "extension name", doc: "events: {extensions: {My-Ext: x}}\n", err: "events.extensions"},
 	}
 	for _, tc := range cases {
 		path := filepath.Join(t.TempDir(), "c.yaml")
@@ -48,7 +56,7 @@ func TestEvents(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
-		if c.Events != tc.want {
+		if !reflect.DeepEqual(c.Events, tc.want) {
 			t.Errorf("%s: %+v, want %+v", tc.name, c.Events, tc.want)
 		}
 	}
