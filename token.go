@@ -47,6 +47,12 @@ type Token struct {
 	// re-created) enrol with it, again and again, until it is revoked; it
 	// works on the enrolment route only and reads nothing.
 	RelayEnrol bool `json:"relay_enrol,omitempty"`
+	// CloudEvents marks a CloudEvents token: it works on the CloudEvents
+	// route only (POST /api/v1/cloudevents), where it may also be given in
+	// the URL, for Knative Triggers that cannot set headers; every other
+	// route refuses it, so a subscriber URL that leaks into a log reads
+	// nothing and does only what its scope allows.
+	CloudEvents bool `json:"cloudevents,omitempty"`
 
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
@@ -94,6 +100,9 @@ func (t *Token) Scope() string {
 	if t.RelayEnrol {
 		return "relay enrolment"
 	}
+	if t.CloudEvents {
+		return "cloudevents: " + acts + " on " + on
+	}
 	if t.TapLink {
 		// Its link page only, never the API.
 		return "tap link: " + acts + " on " + on
@@ -116,6 +125,9 @@ func (t *Token) Normalize() error {
 	}
 	if t.RelayEnrol && (t.Admin || t.TapLink || len(t.Machines) != 0 || len(t.Actions) != 0) {
 		return Errorf(EInvalid, "a relay enrolment token enrols relays and does nothing else: no machines, no actions, not an admin token")
+	}
+	if t.CloudEvents && (t.Admin || t.TapLink || t.RelayEnrol) {
+		return Errorf(EInvalid, "a CloudEvents token asks for actions through CloudEvents only: not an admin token, a tap link or a relay enrolment token")
 	}
 	for _, a := range t.Actions {
 		if !slices.Contains(KnownScopes, a) {

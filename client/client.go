@@ -179,6 +179,9 @@ type TokenInput struct {
 	Admin    bool     `json:"admin,omitempty"`
 	// RelayEnrol makes a relay enrolment token.
 	RelayEnrol bool `json:"relay_enrol,omitempty"`
+	// CloudEvents makes a CloudEvents token, for POST /api/v1/cloudevents
+	// only (a Knative Trigger's subscriber URL).
+	CloudEvents bool `json:"cloudevents,omitempty"`
 }
 
 // CreateToken creates a token and returns it with its secret.

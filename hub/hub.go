@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/hub/cloudevents"
 	"github.com/moonwake/moonwake/hub/config"
 	"github.com/moonwake/moonwake/hub/events"
 	"github.com/moonwake/moonwake/hub/hass"
@@ -74,6 +75,7 @@ type Hub struct {
 	api         *httpapi.Server
 	web         *web.Server           // nil when ui.enabled is off
 	mqtt        *hass.Bridge          // nil when mqtt.broker is empty
+	cloudEvents *cloudevents.Sender   // nil when events.sink and K_SINK are empty
 	passthrough *passthrough.Listener // listens only when passthrough.listen is set
 	metrics     *metrics.Metrics      // nil when metrics.listen is empty
 
@@ -364,6 +366,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 		Machines: machines, Tokens: tokens, Actions: h.actions, Power: h.power, Events: h.events,
 		Monitor: h.monitor, Pairing: h.remote.Agents, Relays: h.remote.Relays, Uplink: h.remote.Uplink(), Pair: h.remote.Pair(),
 		KeepAwake: keepAwake, Sunshine: sunshineHosts, Logger: h.log,
+		Receipts:      sqlite.NewReceiptService(h.db),
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		TrustedProxies: proxies,
 		Ready:          h.db.Ping,
@@ -388,6 +391,9 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 		h.api.UI = h.web.Handler()
 	}
 	if h.mqtt, err = h.openMQTT(); err != nil {
+		return err
+	}
+	if h.cloudEvents, err = h.openCloudEvents(); err != nil {
 		return err
 	}
 	h.srv = &http.Server{
@@ -443,6 +449,9 @@ func (h *Hub) Serve(ctx context.Context) error {
 	}
 	if h.mqtt != nil {
 		h.goRun(ctx, h.mqtt.Run)
+	}
+	if h.cloudEvents != nil {
+		h.goRun(ctx, h.cloudEvents.Run)
 	}
 	errc := make(chan error, 2)
 	go func() {

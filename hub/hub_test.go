@@ -339,6 +339,7 @@ var routes = []struct {
 	{"GET", "/api/v1/relays", true, nil},
 	{"POST", "/api/v1/relays/x/pair", true, nil},
 	{"DELETE", "/api/v1/relays/x", true, nil},
+	{"POST", "/api/v1/cloudevents", false, nil},
 }
 
 func TestEveryRouteNeedsAToken(t *testing.T) {

@@ -168,6 +168,12 @@ func TestTokensCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "phone") || strings.Contains(out, secret) || !strings.Contains(out, "wake on gaming-pc") {
 		t.Fatalf("list: %q", out)
 	}
+	if code, _, errOut = cli(t, nil, "tokens", "create", "--data", dir, "--name", "trigger", "--machines", "gaming-pc", "--cloudevents"); code != 0 {
+		t.Fatalf("create a CloudEvents token: exit %d %s", code, errOut)
+	}
+	if code, out, _ = cli(t, nil, "tokens", "list", "--data", dir); code != 0 || !strings.Contains(out, "cloudevents: wake on gaming-pc") {
+		t.Fatalf("list: %q", out)
+	}
 	if code, _, errOut = cli(t, nil, "tokens", "create", "--data", dir, "--name", "x", "--actions", "explode"); code != 2 {
 		t.Fatalf("bad action: exit %d %s", code, errOut)
 	}

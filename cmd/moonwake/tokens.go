@@ -44,7 +44,7 @@ func (l localTokens) close() error { return l.db.Close() }
 type remoteTokens struct{ c *client.Client }
 
 func (r remoteTokens) create(ctx context.Context, t *moonwake.Token) (string, error) {
-	nt, secret, err := r.c.CreateToken(ctx, client.TokenInput{Name: t.Name, Machines: t.Machines, Actions: t.Actions, Admin: t.Admin, RelayEnrol: t.RelayEnrol})
+	nt, secret, err := r.c.CreateToken(ctx, client.TokenInput{Name: t.Name, Machines: t.Machines, Actions: t.Actions, Admin: t.Admin, RelayEnrol: t.RelayEnrol, CloudEvents: t.CloudEvents})
 	if err == nil {
 		*t = *nt
 	}
@@ -113,15 +113,16 @@ func newTokensCreateCmd(e *env) *cobra.Command {
 	var f tokensFlags
 	var name string
 	var machines, actions []string
-	var admin, relayEnrol bool
+	var admin, relayEnrol, cloudEvents bool
 	cmd := &cobra.Command{
-		Use:   "create --name NAME [--machines a,b] [--actions wake,shutdown] [--admin | --relay-enrol]",
+		Use:   "create --name NAME [--machines a,b] [--actions wake,shutdown] [--admin | --relay-enrol | --cloudevents]",
 		Short: "Create a token and print its secret, alone on stdout, once",
 		Example: `  moonwake tokens create --name phone --machines gaming-pc --actions wake
   moonwake tokens create --name home-assistant --actions wake,shutdown
   moonwake tokens create --name grafana --actions read
   moonwake tokens create --name laptop --admin
   moonwake tokens create --name k3s-relays --relay-enrol
+  moonwake tokens create --name knative-trigger --machines gaming-pc --actions wake --cloudevents
   TOKEN=$(moonwake tokens create --data /var/lib/moonwake --name ci)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -131,7 +132,7 @@ func newTokensCreateCmd(e *env) *cobra.Command {
 			if !cmd.Flags().Changed("actions") && !relayEnrol {
 				actions = []string{moonwake.ActionWake}
 			}
-			t := &moonwake.Token{Name: name, Machines: machines, Actions: actions, Admin: admin, RelayEnrol: relayEnrol}
+			t := &moonwake.Token{Name: name, Machines: machines, Actions: actions, Admin: admin, RelayEnrol: relayEnrol, CloudEvents: cloudEvents}
 			if err := t.Normalize(); err != nil {
 				return err
 			}
@@ -153,6 +154,7 @@ func newTokensCreateCmd(e *env) *cobra.Command {
 	cmd.Flags().StringSliceVar(&actions, "actions", nil, "actions it may do: "+strings.Join(moonwake.KnownActions, ",")+", and read to read the audit log (default: wake)")
 	cmd.Flags().BoolVar(&admin, "admin", false, "may do everything, including managing machines and tokens")
 	cmd.Flags().BoolVar(&relayEnrol, "relay-enrol", false, "enrols relays (moonwake relay, MOONWAKE_RELAY_TOKEN_FILE) and does nothing else")
+	cmd.Flags().BoolVar(&cloudEvents, "cloudevents", false, "works only on POST /api/v1/cloudevents, where it may be given in the URL (?token=, for a Knative Trigger's subscriber)")
 	f.register(cmd)
 	return cmd
 }

@@ -61,6 +61,8 @@ type Config struct {
 	Retention Retention `yaml:"retention"`
 	// Metrics is Prometheus's /metrics, on an address of its own (metrics.go).
 	Metrics Metrics `yaml:"metrics"`
+	// Events are CloudEvents sent to a sink (events.go).
+	Events Events `yaml:"events"`
 
 	// Power policies: cron schedules and idle auto-off (see policy.go).
 	Schedules []Schedule `yaml:"schedules"`
@@ -203,6 +205,8 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_TLS_SELF_SIGNED", "tls.self_signed"},
 	{"MOONWAKE_METRICS_LISTEN", "metrics.listen"},
 	{"MOONWAKE_METRICS_TOKEN_FILE", "metrics.token_file"},
+	{"MOONWAKE_EVENTS_SINK", "events.sink"},
+	{"MOONWAKE_EVENTS_RETRIES", "events.retries"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -280,6 +284,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		return err
 	}
 	c.Metrics.applyEnv(getenv)
+	if err := c.Events.applyEnv(getenv); err != nil {
+		return err
+	}
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
 	str("MOONWAKE_NOTIFY_NTFY", &c.Notify.Ntfy)
 	listEnv(getenv, "MOONWAKE_PASSTHROUGH_LISTEN", &c.Passthrough.Listen)
@@ -388,6 +395,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Metrics.validate(); err != nil {
+		return err
+	}
+	if err := c.Events.validate(); err != nil {
 		return err
 	}
 	names := map[string]bool{}

@@ -22,6 +22,9 @@ type authOpts struct {
 	admin      bool // only admin tokens
 	action     bool // an action route: rate-limited
 	queryToken bool // accept ?token= (tap links)
+	// cloudEvents: the CloudEvents route, the one route that CloudEvents
+	// tokens work on; a token in its URL must be one.
+	cloudEvents bool
 }
 
 // auth authenticates every request to next, checks the admin requirement,
@@ -68,6 +71,15 @@ func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 			// A tap link does its one thing on its own page; on the API
 			// it could read the machine's audit log and evidence.
 			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q is a tap link: open it in a browser; it does not work on the API", tok.Name))
+			return
+		}
+		if tok.CloudEvents && !o.cloudEvents {
+			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q is a CloudEvents token: it works only on POST /api/v1/cloudevents", tok.Name))
+			return
+		}
+		if o.cloudEvents && !tok.CloudEvents && r.Header.Get("Authorization") == "" {
+			// A URL ends up in logs: only a token made for it goes there.
+			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not be given in the URL; send Authorization: Bearer TOKEN, or create a CloudEvents token for a subscriber URL", tok.Name))
 			return
 		}
 		if o.admin && !tok.Admin {

@@ -30,6 +30,7 @@ type Server struct {
 	Pair      http.Handler              // agents redeem pairing codes here (POST /api/v1/agents/pair); nil: none
 	KeepAwake moonwake.KeepAwakeService // keep-awake overrides of the power policies; nil: none
 	Sunshine  moonwake.SunshinePairer   // pairs with machines' Sunshine hosts; nil: none
+	Receipts  moonwake.ReceiptService   // the CloudEvents acted on; nil: a redelivered event acts again
 	// UI serves every path no API route claims: the web app. nil: those
 	// paths are 404.
 	UI     http.Handler
@@ -114,6 +115,9 @@ func (s *Server) Handler() http.Handler {
 		// in the URL.
 		mux.Handle("POST /api/v1/machines/{name}/"+kind, s.auth(s.commandMachine(kind), authOpts{action: true}))
 	}
+	// CloudEvents asking for actions (Knative Triggers): scoped tokens as
+	// above, and CloudEvents tokens, which may come in the URL.
+	mux.Handle("POST /api/v1/cloudevents", s.auth(s.cloudEvent, authOpts{action: true, queryToken: true, cloudEvents: true}))
 	mux.Handle("POST /api/v1/machines/{name}/keep-awake", s.auth(s.keepAwake, authOpts{action: true}))
 	mux.Handle("DELETE /api/v1/machines/{name}/keep-awake", s.auth(s.clearKeepAwake, authOpts{action: true}))
 	mux.Handle("GET /api/v1/machines/{name}/keep-awake", s.auth(s.getKeepAwake, authOpts{}))

@@ -19,6 +19,9 @@ type tokenInput struct {
 	// RelayEnrol makes a relay enrolment token, which enrols relays and
 	// does nothing else.
 	RelayEnrol bool `json:"relay_enrol"`
+	// CloudEvents makes a CloudEvents token, for POST /api/v1/cloudevents
+	// only, where it may be given in the URL.
+	CloudEvents bool `json:"cloudevents"`
 }
 
 // NewToken is the answer to creating a token: the only time the secret is
@@ -37,7 +40,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	if in.Actions == nil && !in.RelayEnrol {
 		in.Actions = []string{moonwake.ActionWake}
 	}
-	t := &moonwake.Token{Name: in.Name, Machines: in.Machines, Actions: in.Actions, Admin: in.Admin, RelayEnrol: in.RelayEnrol}
+	t := &moonwake.Token{Name: in.Name, Machines: in.Machines, Actions: in.Actions, Admin: in.Admin, RelayEnrol: in.RelayEnrol, CloudEvents: in.CloudEvents}
 	secret, err := s.Tokens.CreateToken(r.Context(), t)
 	if err != nil {
 		s.error(w, r, err)

@@ -165,6 +165,9 @@ func (r *Retention) Prune(ctx context.Context) (actions, events int, err error) 
 	if r.Actions > 0 {
 		actions, err = NewActionService(r.db).PruneActions(ctx, now.Add(-r.Actions), r.Batch)
 		errs = append(errs, err)
+		// The receipts of CloudEvents go with the actions they started.
+		_, err = NewReceiptService(r.db).PruneReceipts(ctx, now.Add(-r.Actions), r.Batch)
+		errs = append(errs, err)
 	}
 	if r.Events > 0 {
 		events, err = NewEventService(r.db).PruneEvents(ctx, now.Add(-r.Events), r.Batch)

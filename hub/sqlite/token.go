@@ -135,9 +135,9 @@ func (s *TokenService) create(ctx context.Context, t *moonwake.Token, secret str
 	t.LastUsedAt, t.RevokedAt = nil, nil
 
 	if _, err := db.wdb.ExecContext(ctx, `
-		INSERT INTO tokens (id, name, secret_hash, machines, actions, admin, link, relay_enrol, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.Name, hex.EncodeToString(hash[:]), jsonList(t.Machines), jsonList(t.Actions), t.Admin, t.TapLink, t.RelayEnrol, formatTime(t.CreatedAt),
+		INSERT INTO tokens (id, name, secret_hash, machines, actions, admin, link, relay_enrol, cloudevents, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.Name, hex.EncodeToString(hash[:]), jsonList(t.Machines), jsonList(t.Actions), t.Admin, t.TapLink, t.RelayEnrol, t.CloudEvents, formatTime(t.CreatedAt),
 	); err != nil {
 		if isConstraint(err) { // another process wrote since the caches were loaded
 			return moonwake.Errorf(moonwake.EConflict, "an active token named %q exists", t.Name)
@@ -285,7 +285,7 @@ func (c *caches) cacheToken(e *tokenEntry) {
 // loadTokens fills the token cache from the table.
 func (c *caches) loadTokens(ctx context.Context, q *sql.DB) error {
 	rows, err := q.QueryContext(ctx, `
-		SELECT id, name, secret_hash, machines, actions, admin, link, relay_enrol, created_at, last_used_at, revoked_at
+		SELECT id, name, secret_hash, machines, actions, admin, link, relay_enrol, cloudevents, created_at, last_used_at, revoked_at
 		FROM tokens ORDER BY created_at, rowid`)
 	if err != nil {
 		return fmt.Errorf("load tokens: %w", err)
@@ -298,7 +298,7 @@ func (c *caches) loadTokens(ctx context.Context, q *sql.DB) error {
 			lastUsed, revoked sql.NullString
 		)
 		t := &e.tok
-		if err := rows.Scan(&t.ID, &t.Name, &hash, &ms, &as, &t.Admin, &t.TapLink, &t.RelayEnrol, &cr, &lastUsed, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &hash, &ms, &as, &t.Admin, &t.TapLink, &t.RelayEnrol, &t.CloudEvents, &cr, &lastUsed, &revoked); err != nil {
 			return fmt.Errorf("load tokens: %w", err)
 		}
 		if n, err := hex.Decode(e.hash[:], []byte(hash)); err != nil || n != len(e.hash) {

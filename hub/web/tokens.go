@@ -80,6 +80,9 @@ type tokenForm struct {
 	Machines []string
 	Actions  []string
 	Admin    bool
+	// CloudEvents: for POST /api/v1/cloudevents only, in a Knative
+	// Trigger's subscriber URL.
+	CloudEvents bool
 }
 
 // tapForm is the new-link form as chosen.
@@ -91,6 +94,7 @@ type tapForm struct {
 type shownToken struct {
 	Name   string
 	Secret string
+	URL    string // a CloudEvents token's subscriber URL
 }
 
 type shownTap struct {
@@ -156,8 +160,10 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		Machines: formValues(r.PostForm["machines"]),
 		Actions:  formValues(r.PostForm["actions"]),
 		Admin:    r.PostFormValue("admin") != "",
+
+		CloudEvents: r.PostFormValue("cloudevents") != "",
 	}
-	t := &moonwake.Token{Name: f.Name, Machines: f.Machines, Actions: f.Actions, Admin: f.Admin}
+	t := &moonwake.Token{Name: f.Name, Machines: f.Machines, Actions: f.Actions, Admin: f.Admin, CloudEvents: f.CloudEvents}
 	secret, err := s.Tokens.CreateToken(r.Context(), t)
 	v, verr := s.tokensView(r)
 	if verr != nil {
@@ -177,6 +183,9 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 	a := s.actor(r)
 	s.log().Info("token created", "token", t.ID, "name", t.Name, "admin", t.Admin, "actor", a.Name, "addr", a.Addr)
 	v.NewToken = &shownToken{Name: t.Name, Secret: secret}
+	if t.CloudEvents {
+		v.NewToken.URL = s.publicBase(r) + "/api/v1/cloudevents?token=" + url.QueryEscape(secret)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, http.StatusCreated, "tokens.html", v)
 }

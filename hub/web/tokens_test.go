@@ -97,6 +97,18 @@ func TestTokenCreate(t *testing.T) {
 	if _, body := h.get("/tokens"); strings.Contains(body, secret) {
 		t.Error("the list shows the secret")
 	}
+	// A CloudEvents token comes with its subscriber URL.
+	res, body = h.post("/tokens", url.Values{"name": {"trigger"}, "machines": {"pc"}, "actions": {"wake"}, "cloudevents": {"1"}})
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("%s\n%s", res.Status, body)
+	}
+	secret = text(findAll(doc(t, body), byID("token-secret"))[0])
+	if tok, err := h.tokens.Authenticate(context.Background(), secret); err != nil || !tok.CloudEvents {
+		t.Fatalf("CloudEvents token %+v: %v", tok, err)
+	}
+	if u := findAll(doc(t, body), byID("token-url")); len(u) != 1 || !strings.HasSuffix(text(u[0]), "/api/v1/cloudevents?token="+url.QueryEscape(secret)) {
+		t.Fatal("no subscriber URL")
+	}
 	// A bad name comes back with what was chosen.
 	res, body = h.post("/tokens", url.Values{"name": {"Bad Name"}, "machines": {"nas"}, "actions": {"reboot"}})
 	if res.StatusCode != http.StatusBadRequest || inputValue(t, body, "name") != "Bad Name" {
