@@ -73,6 +73,12 @@ type pcOptions struct {
 	// NoWake makes the NIC ignore magic packets, as Windows Fast Startup
 	// does (they are still counted).
 	NoWake bool
+	// DarkAgent makes the PC go dark rather than off: its address goes
+	// (nothing answers at it, its link carries nothing more either way)
+	// while its agent process keeps running with its uplink open, as after
+	// sleep, a power cut seen from the LAN, or a dead switch port. The hub
+	// sees a link that looks up until a ping on it goes unanswered.
+	DarkAgent bool
 }
 
 // PC power states.
@@ -371,7 +377,7 @@ func (p *pc) boot() {
 		defer p.wg.Done()
 		_ = srv.Serve(ln)
 	}()
-	paired := p.paired
+	paired := p.paired && p.agent == nil // a dark PC's agent may still run
 	p.mu.Unlock()
 	if paired {
 		if err := p.startAgent(); err != nil {
@@ -403,7 +409,12 @@ func (p *pc) powerOff(why string) {
 	}
 	p.state = pcStopping
 	agent, srv := p.agent, p.srv
-	p.agent, p.srv = nil, nil
+	if p.opts.DarkAgent {
+		agent = nil // it runs on, until close
+	} else {
+		p.agent = nil
+	}
+	p.srv = nil
 	p.signal()
 	p.mu.Unlock()
 	if agent != nil {
@@ -739,8 +750,9 @@ const (
 )
 
 // newPCLAN builds a pcLAN: a hub with short deadlines, fast probes and a
-// webhook, the PC off and registered, and waits until the hub sees it off.
-func newPCLAN(t *testing.T, o pcOptions) *pcLAN {
+// webhook (or what env, "KEY=value" given last, says instead), the PC off
+// and registered, and waits until the hub sees it off.
+func newPCLAN(t *testing.T, o pcOptions, env ...string) *pcLAN {
 	t.Helper()
 	l := &pcLAN{lan: testlan.New(t)}
 	l.hub = l.lan.AddHost("hub")
@@ -758,6 +770,7 @@ func newPCLAN(t *testing.T, o pcOptions) *pcLAN {
 		"MOONWAKE_PROBE_INTERVAL=500ms",
 		"MOONWAKE_RATE_LIMIT_BURST=100",
 	}
+	l.env = append(l.env, env...) // of a key given twice, the process sees the last
 	l.data = t.TempDir()
 	l.hp = startHub(t, l.hub, l.data, l.env...)
 	l.hp.addMachine(t, map[string]any{
