@@ -3,10 +3,19 @@
 package e2e
 
 import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/moonwake/moonwake/internal/testlan"
 )
 
 // darkHubEnv gives a pcLAN's hub the default probes (a round every 5 s at
@@ -77,5 +86,137 @@ func TestDarkPC(t *testing.T) {
 	}
 	if verified >= linkPingWait {
 		t.Errorf("verified %s after the PC went dark: it waited for the link's periodic ping", verified)
+	}
+}
+
+// BenchmarkPowerState measures how soon the hub's state follows the PC, on
+// a namespace LAN with the real binaries, the hub's default probes and an
+// agent that survives going dark (the hardest case: its link looks up):
+//
+//   - command: a shutdown the agent accepts makes the PC go dark; from
+//     then to the hub's state off (goal: 2 s at p99);
+//   - rest: the PC goes dark on its own, at a random moment of the 5 s
+//     probe cycle; from then to off (goal: the interval plus 1 s, 6 s);
+//   - up: a wake through the API; from the PC's first answer (Sunshine's
+//     port open) to the state on (goal: 1 s).
+//
+// Each reports the 50th and 99th percentile and the maximum over b.N
+// samples, one after the other (-benchtime Nx; a rest sample takes up to
+// 15 s). bench/state.sh runs it. Build without -race.
+func BenchmarkPowerState(b *testing.B) {
+	testlan.Require(b)
+	l := newPCLAN(b, pcOptions{DarkAgent: true}, darkHubEnv(b)...)
+	l.bootAndPair(b)
+	linked := func() {
+		l.hp.waitPower(b, "pc", 3*linkPingWait, "on with its agent linked", func(p wirePower) bool {
+			return p.Agent != nil && p.Agent.Connected && up(p.State) && p.Pending == nil
+		})
+	}
+	// on boots the PC from dark with a fresh agent and waits until the
+	// hub sees it on and linked.
+	on := func() {
+		l.pc.PowerOn(b)
+		l.pc.restartAgent(b)
+		linked()
+	}
+	report := func(b *testing.B, what string, ds []time.Duration) {
+		slices.Sort(ds)
+		b.ReportMetric(ms(percentile(ds, 50)), "p50-ms")
+		b.ReportMetric(ms(percentile(ds, 99)), "p99-ms")
+		b.ReportMetric(ms(ds[len(ds)-1]), "max-ms")
+		b.Logf("%s: %d samples: p50 %.0f ms, p99 %.0f ms, max %.0f ms", what, len(ds),
+			ms(percentile(ds, 50)), ms(percentile(ds, 99)), ms(ds[len(ds)-1]))
+	}
+
+	b.Run("command", func(b *testing.B) {
+		var ds []time.Duration
+		for range b.N {
+			a, _ := l.hp.act(b, "pc", "shutdown")
+			if a.Status != "succeeded" {
+				b.Fatalf("shutdown: %s %q; steps %+v", a.Status, a.Detail, a.Steps)
+			}
+			ds = append(ds, a.FinishedAt.Sub(l.pc.Stats().OffAt))
+			on()
+		}
+		report(b, "command: PC dark to off", ds)
+	})
+	b.Run("rest", func(b *testing.B) {
+		var ds []time.Duration
+		for range b.N {
+			time.Sleep(rand.N(5 * time.Second)) // any moment of the probe cycle
+			l.pc.PowerOff(b)
+			dark := l.pc.Stats().OffAt
+			p := l.hp.waitPower(b, "pc", 3*linkPingWait, "off", func(p wirePower) bool { return p.State == "off" })
+			ds = append(ds, p.Since.Sub(dark))
+			on()
+		}
+		report(b, "rest: PC dark to off", ds)
+	})
+	b.Run("up", func(b *testing.B) {
+		var ds []time.Duration
+		for range b.N {
+			a, _ := l.hp.act(b, "pc", "shutdown")
+			if a.Status != "succeeded" {
+				b.Fatalf("shutdown: %s %q", a.Status, a.Detail)
+			}
+			l.pc.restartAgent(b) // the dark agent goes; a new one starts at boot
+			a, _ = l.hp.act(b, "pc", "wake")
+			if a.Status != "succeeded" {
+				b.Fatalf("wake: %s %q; steps %+v", a.Status, a.Detail, a.Steps)
+			}
+			ds = append(ds, a.FinishedAt.Sub(l.pc.Stats().PortOpen))
+			linked()
+		}
+		report(b, "up: first answer to on", ds)
+	})
+}
+
+// TestNoFalseOffUnderLoad: a PC that is on and streaming is never seen off
+// (nor anything but streaming) while the hub is kept busy answering API
+// requests on both cores, for three probe cycles at the default
+// intervals; each round's link check may go unanswered in time under that
+// load, but the PC's own answers keep it up.
+func TestNoFalseOffUnderLoad(t *testing.T) {
+	t.Parallel()
+	env := append(darkHubEnv(t), "MOONWAKE_RATE_LIMIT_PER_MINUTE=1000000000", "MOONWAKE_RATE_LIMIT_BURST=1000000")
+	l := newPCLAN(t, pcOptions{Streaming: true}, env...)
+	l.bootAndPair(t)
+	l.hp.waitPower(t, "pc", 3*linkPingWait, "streaming", func(p wirePower) bool { return p.State == "streaming" })
+	before := len(l.hp.history(t, "pc"))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	var requests atomic.Int64
+	var wg sync.WaitGroup
+	client := keepAliveClient(l.hub)
+	for range 32 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, "GET", l.hp.url+"/api/v1/machines", nil)
+				req.Header.Set("Authorization", "Bearer "+l.hp.admin)
+				resp, err := client.Do(req)
+				if err != nil {
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				requests.Add(1)
+			}
+		})
+	}
+	var seen []string
+	for ctx.Err() == nil {
+		if p := l.hp.power(t, "pc"); p.State != "streaming" {
+			seen = append(seen, p.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wg.Wait()
+	t.Logf("%d API requests in 15 s", requests.Load())
+	if len(seen) > 0 {
+		t.Errorf("not streaming while under load: %q", seen)
+	}
+	if h := l.hp.history(t, "pc"); len(h) != before {
+		t.Errorf("state changes while under load: %+v", h[before:])
 	}
 }
