@@ -237,6 +237,7 @@ type benchHub struct {
 	url, admin string
 	c          *http.Client
 	seq        int // machines created, for unique names
+	pid        int
 }
 
 // startBenchHub starts "moonwake serve" on h, as startHub does for tests.
@@ -257,7 +258,7 @@ func startBenchHub(tb testing.TB, h *testlan.Host, env ...string) *benchHub {
 	if err := stdout.WaitUntil(ctx, func(out string) bool { return adminToken(out) != "" }, p.Done()); err != nil {
 		tb.Fatalf("hub printed no admin token: %v\n%s", err, stderr)
 	}
-	hp := &benchHub{url: "http://" + listen, admin: adminToken(stdout.String()), c: keepAliveClient(h)}
+	hp := &benchHub{url: "http://" + listen, admin: adminToken(stdout.String()), c: keepAliveClient(h), pid: p.Cmd.Process.Pid}
 	for {
 		if status, _, err := hp.call("GET", "/healthz", nil); err == nil && status == http.StatusOK {
 			return hp
