@@ -61,7 +61,8 @@ type Monitor struct {
 	events   *events.Broker
 	store    moonwake.EventService
 	agents   Agents
-	check    time.Duration
+	check    time.Duration // of an agent link, in each round
+	fast     time.Duration // the Watcher's fast interval
 	log      *slog.Logger
 	changes  observers.List[func(moonwake.StateChange)]
 
@@ -86,7 +87,11 @@ func New(o Options) *Monitor {
 		mo.check = time.Second
 	}
 	w := o.Watch
-	if mo.agents != nil && w.Probe != nil {
+	mo.fast = w.Fast
+	if mo.fast <= 0 {
+		mo.fast = 250 * time.Millisecond // the Watcher's default
+	}
+	if w.Probe != nil {
 		w.Probe = mo.round(w.Probe)
 	}
 	w.Agent = mo.agent
@@ -102,17 +107,33 @@ func New(o Options) *Monitor {
 // OnChange implements moonwake.Monitor.
 func (mo *Monitor) OnChange(fn func(moonwake.StateChange)) { mo.changes.Add(fn) }
 
-// round wraps the probes so that every round also checks the machine's
-// agent link, at the same time and for about as long. A link looks up
-// until its periodic ping fails, 10 to 20 s after a PC went dark with its
-// agent still running (sleep, a power cut, a dead switch port), and an up
-// link alone makes DeriveState say the PC is up. Checked in each round, it
-// is as fresh as the probes: when they time out and it does not answer
-// either, the round says off, at rest and after a power command alike
-// (rounds are fast while one is pending), never waiting for that ping.
-// Watcher.Agent reads the answer after the round.
+// round wraps the probes for two things the Watcher alone does not do.
+//
+// Every round also checks the machine's agent link, at the same time and
+// for about as long. A link looks up until its periodic ping fails, 10 to
+// 20 s after a PC went dark with its agent still running (sleep, a power
+// cut, a dead switch port), and an up link alone makes DeriveState say the
+// PC is up. Checked in each round, it is as fresh as the probes: when they
+// time out and it does not answer either, the round says off, at rest and
+// after a power command alike, never waiting for that ping. Watcher.Agent
+// reads the answer after the round.
+//
+// And a round of a machine that is up and at rest, still running after the
+// fast interval (a PC on the LAN answers in a millisecond), asks for
+// another round at once, as the Watcher does during a transition: if the
+// machine went dark, that second round confirms the first one's silence a
+// fast interval after it, rather than a whole probe timeout later. A lost
+// packet still cannot make a running PC look off: the two rounds are
+// independent, and both must find nothing.
 func (mo *Monitor) round(p probe.ProbeFunc) probe.ProbeFunc {
 	return func(ctx context.Context, t probe.Target) moonwake.Evidence {
+		if st, ok := mo.w.Status(t.Name); ok && st.State.Up() && st.State != moonwake.StateShuttingDown && st.Pending.Kind == moonwake.PendingNone {
+			slow := time.AfterFunc(mo.fast, func() { mo.w.ProbeNow(t.Name) })
+			defer slow.Stop()
+		}
+		if mo.agents == nil {
+			return p(ctx, t)
+		}
 		cctx, cancel := context.WithTimeout(ctx, mo.check)
 		defer cancel()
 		checked := make(chan struct{})
