@@ -272,3 +272,91 @@ func TestDarkPCWithLiveLink(t *testing.T) {
 		t.Errorf("agent in the info: %+v, want not connected", info.Agent)
 	}
 }
+
+// TestSlowRoundAtRest: a round of an up machine at rest that is still
+// running after the fast interval starts a second one at once, so a PC
+// that went dark is confirmed off a fast interval after the first silent
+// round rather than a whole timeout later; both rounds must find nothing.
+func TestSlowRoundAtRest(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "moonwake.db"))
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	machines := sqlite.NewMachineService(db)
+	history := sqlite.NewEventService(db)
+	broker, err := events.NewBroker(ctx, history, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := machines.CreateMachine(ctx, &moonwake.Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:01", Host: "192.0.2.10"}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	dark, inflight, most := false, 0, 0
+	probeFn := func(ctx context.Context, tg probe.Target) moonwake.Evidence {
+		mu.Lock()
+		inflight++
+		most = max(most, inflight)
+		d := dark
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inflight--
+			mu.Unlock()
+		}()
+		if !d {
+			return moonwake.Evidence{At: time.Now(), TCP: []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeOpen}}}
+		}
+		select { // a silent address: the round waits out its timeout
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return moonwake.Evidence{At: time.Now(), TCP: []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeTimeout}}}
+	}
+	ag := &agents{pairedM: "pc"} // paired, never linked
+	mo := monitor.New(monitor.Options{
+		Machines: machines, Events: broker, Store: history, Agents: ag,
+		// At rest, one round an hour: only the slow round's own request
+		// can start the second.
+		Watch: probe.WatchOptions{Probe: probeFn, Rest: time.Hour, Fast: 20 * time.Millisecond},
+	})
+	changes := make(chan moonwake.StateChange, 64)
+	mo.OnChange(func(sc moonwake.StateChange) { changes <- sc })
+	done := make(chan struct{})
+	go func() { defer close(done); mo.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := func() moonwake.StateChange {
+		t.Helper()
+		select {
+		case sc := <-changes:
+			return sc
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no change of state (info %+v)", mo.Info(ctx, "pc"))
+			return moonwake.StateChange{}
+		}
+	}
+	// The first round is due at a random moment of the rest interval: news
+	// of the agent asks for it now.
+	for mo.Info(ctx, "pc").Evidence == nil {
+		ag.link(false)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if sc := next(); sc.To != moonwake.StateOn {
+		t.Fatalf("first state %s, want on", sc.To)
+	}
+	mu.Lock()
+	dark = true
+	mu.Unlock()
+	ag.link(false) // one round now, at rest
+	if sc := next(); sc.To != moonwake.StateOff {
+		t.Fatalf("state %s (%s), want off", sc.To, sc.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most < 2 {
+		t.Errorf("at most %d round(s) at once: the slow round did not start a second", most)
+	}
+}
