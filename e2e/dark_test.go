@@ -177,7 +177,7 @@ func BenchmarkPowerState(b *testing.B) {
 // intervals; each round's link check may go unanswered in time under that
 // load, but the PC's own answers keep it up.
 func TestNoFalseOffUnderLoad(t *testing.T) {
-	t.Parallel()
+	// Not parallel: the load is for this hub, not for the other tests'.
 	env := append(darkHubEnv(t), "MOONWAKE_RATE_LIMIT_PER_MINUTE=1000000000", "MOONWAKE_RATE_LIMIT_BURST=1000000")
 	l := newPCLAN(t, pcOptions{Streaming: true}, env...)
 	l.bootAndPair(t)
