@@ -271,6 +271,11 @@ func TestDarkPCWithLiveLink(t *testing.T) {
 	if info := mo.Info(ctx, "pc"); info.Agent == nil || info.Agent.Connected {
 		t.Errorf("agent in the info: %+v, want not connected", info.Agent)
 	}
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	if ag.checks < 2 {
+		t.Errorf("%d link checks, want one a round", ag.checks)
+	}
 }
 
 // TestSlowRoundAtRest: a round of an up machine at rest that is still
