@@ -2,7 +2,8 @@
 # bench/run.sh — load test of the hub's wake route, as root, entirely inside
 # network namespaces that it creates and removes: nothing reaches the real
 # network. It measures, on this machine:
-#   - time from process start to the first served request (bench/startup)
+#   - time from process start to the first served request (bench/startup):
+#     GET /healthz, and an authorized GET /wake beside the bare handler's
 #   - RSS at idle
 #   - POST /api/v1/machines/{name}/wake and GET /wake?mac= under wrk
 #     (-t2 -c32, loopback inside the namespace), auth and audit log on,
@@ -61,6 +62,15 @@ IN() { ip netns exec "$NS" "$@"; }
 echo
 echo "== start-up (fresh and existing data directory, loopback in the namespace)"
 IN "$TMP/startup" -bin "$TMP/moonwake" -runs 30 -listen 127.0.0.1:18181
+# Cold start to the first authorized GET /wake of a machine the file
+# declares, run for run with the bare handler's first GET /wake.
+STARTUP_TOKEN=mw_startupBenchToken0123456789abcdefghijklmnop
+echo "$STARTUP_TOKEN" >"$TMP/startup-token"
+printf 'machines:\n  - {name: gaming-pc, mac: "02:77:00:00:00:01", interface: eth0}\n' >"$TMP/startup.yaml"
+IN "$TMP/startup" -bin "$TMP/moonwake" -runs 30 -listen 127.0.0.1:18181 \
+	-config "$TMP/startup.yaml" -token-file "$TMP/startup-token" \
+	-path "/wake?mac=02:77:00:00:00:01&token=$STARTUP_TOKEN" \
+	-baseline "$TMP/baseline" -target 10.78.0.255:9
 
 echo
 echo "== hub"

@@ -30,7 +30,7 @@ const hubPort = 8080
 // hub is a "moonwake serve" process running in a host's namespace, and an
 // HTTP client that reaches it from inside that namespace.
 type hub struct {
-	t              *testing.T
+	t              testing.TB
 	host           *testlan.Host
 	proc           *testlan.Proc
 	url            string // http://10.77.N.x:8080
@@ -62,7 +62,7 @@ func moonwakeEnv(extra ...string) []string {
 
 // runEnv runs the moonwake binary with args and extra environment in host
 // h's namespace.
-func runEnv(t *testing.T, h *testlan.Host, env []string, args ...string) result {
+func runEnv(t testing.TB, h *testlan.Host, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -116,7 +116,7 @@ func nsClient(h *testlan.Host) *http.Client {
 // (standard output is no terminal here); on a restart it checks none is
 // printed. The hub is
 // stopped when the test ends, before its data directory is removed.
-func startHub(t *testing.T, h *testlan.Host, data string, env ...string) *hub {
+func startHub(t testing.TB, h *testlan.Host, data string, env ...string) *hub {
 	t.Helper()
 	_, err := os.Stat(filepath.Join(data, "moonwake.db"))
 	first := errors.Is(err, os.ErrNotExist)
@@ -237,7 +237,7 @@ type answer struct {
 func (a answer) String() string { return fmt.Sprintf("%d %s", a.status, bytes.TrimSpace(a.body)) }
 
 // decode unmarshals the body into v, failing t if it cannot.
-func (a answer) decode(t *testing.T, v any) {
+func (a answer) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(a.body, v); err != nil {
 		t.Fatalf("answer %s: %v", a, err)
@@ -246,7 +246,7 @@ func (a answer) decode(t *testing.T, v any) {
 
 // do sends a request to the hub: path may hold a query; token, if not
 // empty, goes in the Authorization header; body, if not nil, as JSON.
-func (hp *hub) do(t *testing.T, method, path, token string, body any) answer {
+func (hp *hub) do(t testing.TB, method, path, token string, body any) answer {
 	t.Helper()
 	a, err := hp.send(t.Context(), method, path, token, body)
 	if err != nil {
@@ -288,7 +288,7 @@ func (hp *hub) send(ctx context.Context, method, path, token string, body any) (
 }
 
 // must is do that fails t unless the answer has status want.
-func (hp *hub) must(t *testing.T, want int, method, path, token string, body any) answer {
+func (hp *hub) must(t testing.TB, want int, method, path, token string, body any) answer {
 	t.Helper()
 	a := hp.do(t, method, path, token, body)
 	if a.status != want {
@@ -298,13 +298,13 @@ func (hp *hub) must(t *testing.T, want int, method, path, token string, body any
 }
 
 // addMachine registers a machine with the admin token.
-func (hp *hub) addMachine(t *testing.T, m map[string]any) {
+func (hp *hub) addMachine(t testing.TB, m map[string]any) {
 	t.Helper()
 	hp.must(t, http.StatusCreated, "POST", "/api/v1/machines", hp.admin, m)
 }
 
 // addToken creates a token with the admin token and returns its secret.
-func (hp *hub) addToken(t *testing.T, in map[string]any) string {
+func (hp *hub) addToken(t testing.TB, in map[string]any) string {
 	t.Helper()
 	var nt struct{ Secret string }
 	hp.must(t, http.StatusCreated, "POST", "/api/v1/tokens", hp.admin, in).decode(t, &nt)
@@ -342,7 +342,7 @@ type wireAction struct {
 // targets lists the targets of an action's send steps, failing t on a
 // send step that records an error. Other steps (verify, request, resume)
 // are left out.
-func (a *wireAction) targets(t *testing.T) []string {
+func (a *wireAction) targets(t testing.TB) []string {
 	t.Helper()
 	var out []string
 	for _, s := range a.Steps {
@@ -359,7 +359,7 @@ func (a *wireAction) targets(t *testing.T) []string {
 
 // wake asks the hub to wake a machine with POST and checks the answer:
 // 202, a Location naming the action, and the action's JSON.
-func (hp *hub) wake(t *testing.T, name, token string) wireAction {
+func (hp *hub) wake(t testing.TB, name, token string) wireAction {
 	t.Helper()
 	ans := hp.must(t, http.StatusAccepted, "POST", "/api/v1/machines/"+name+"/wake", token, nil)
 	var a wireAction
@@ -426,7 +426,7 @@ func probeFrame(b []byte) bool {
 
 // expectFrames receives n IPv4 UDP frames on raw and parses them, leaving
 // out the hub's probes.
-func expectFrames(t *testing.T, raw *testlan.Receiver, n int) []udpFrame {
+func expectFrames(t testing.TB, raw *testlan.Receiver, n int) []udpFrame {
 	t.Helper()
 	deadline := time.Now().Add(recvTimeout)
 	var out []udpFrame
@@ -448,7 +448,7 @@ func expectFrames(t *testing.T, raw *testlan.Receiver, n int) []udpFrame {
 }
 
 // quietRaw checks that raw gets no frame but the hub's probes for d.
-func quietRaw(t *testing.T, d time.Duration, raw *testlan.Receiver) {
+func quietRaw(t testing.TB, d time.Duration, raw *testlan.Receiver) {
 	t.Helper()
 	for end := time.Now().Add(d); ; {
 		got, err := raw.Next(max(time.Until(end), minWait))
@@ -462,7 +462,7 @@ func quietRaw(t *testing.T, d time.Duration, raw *testlan.Receiver) {
 }
 
 // expectAny receives n datagrams on rx, whatever they hold.
-func expectAny(t *testing.T, rx *testlan.Receiver, n int) []testlan.Datagram {
+func expectAny(t testing.TB, rx *testlan.Receiver, n int) []testlan.Datagram {
 	t.Helper()
 	got, err := rx.Expect(n, recvTimeout)
 	if err != nil {
@@ -477,7 +477,7 @@ const minWait = 10 * time.Millisecond
 
 // quiet checks that none of the receivers gets anything for d (the first;
 // the others are checked right after it).
-func quiet(t *testing.T, d time.Duration, rxs ...*testlan.Receiver) {
+func quiet(t testing.TB, d time.Duration, rxs ...*testlan.Receiver) {
 	t.Helper()
 	for _, rx := range rxs {
 		if err := rx.Quiet(max(d, minWait)); err != nil {

@@ -102,7 +102,7 @@ func raceEnabled() bool {
 
 // moonwake returns the path of the built binary, failing t if it did not
 // build.
-func moonwake(t *testing.T) string {
+func moonwake(t testing.TB) string {
 	t.Helper()
 	select {
 	case <-build.done:
@@ -117,7 +117,7 @@ func moonwake(t *testing.T) string {
 
 // moonwakeAgent returns the path of the built moonwake-agent binary,
 // failing t if it did not build.
-func moonwakeAgent(t *testing.T) string {
+func moonwakeAgent(t testing.TB) string {
 	t.Helper()
 	select {
 	case <-agentBuild.done:

@@ -73,6 +73,14 @@ type pcOptions struct {
 	// NoWake makes the NIC ignore magic packets, as Windows Fast Startup
 	// does (they are still counted).
 	NoWake bool
+	// DarkAgent makes the PC go dark rather than off: its address goes
+	// (nothing answers at it, its link carries nothing more either way)
+	// while its agent process keeps running with its uplink open, as after
+	// sleep, a power cut seen from the LAN, or a dead switch port. The hub
+	// sees a link that looks up until a ping on it goes unanswered.
+	DarkAgent bool
+	// Streaming makes its Sunshine say an app runs (SUNSHINE_SERVER_BUSY).
+	Streaming bool
 }
 
 // PC power states.
@@ -85,7 +93,7 @@ const (
 
 // pc is an emulated PC. Its methods are safe for concurrent use.
 type pc struct {
-	t        *testing.T
+	t        testing.TB
 	host     *testlan.Host
 	prefix   netip.Prefix // its address while it is on
 	dir      string       // agent configuration, state and the command markers
@@ -119,7 +127,7 @@ type pc struct {
 
 // newPC plugs an emulated PC called name into lan, powered off, and removes
 // it when the test ends (before the LAN).
-func newPC(t *testing.T, lan *testlan.LAN, name string, o pcOptions) *pc {
+func newPC(t testing.TB, lan *testlan.LAN, name string, o pcOptions) *pc {
 	t.Helper()
 	if o.BootDelay <= 0 {
 		o.BootDelay = defaultBootDelay
@@ -255,7 +263,7 @@ func (p *pc) Stats() pcStats {
 func (p *pc) AgentLog() string { return p.agentLog.String() }
 
 // waitState waits until the PC's state is want.
-func (p *pc) waitState(t *testing.T, want string, timeout time.Duration) {
+func (p *pc) waitState(t testing.TB, want string, timeout time.Duration) {
 	t.Helper()
 	if err := p.waitUntil(timeout, func() bool { return p.state == want }); err != nil {
 		t.Fatalf("pc %s: still %s %s later, want %s", p.host.Name(), p.State(), timeout, want)
@@ -313,7 +321,7 @@ func (p *pc) frame(b []byte) {
 
 // PowerOn boots the PC now, as its power button does, and waits until it
 // is on.
-func (p *pc) PowerOn(t *testing.T) {
+func (p *pc) PowerOn(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
 	if p.state != pcOff {
@@ -371,7 +379,7 @@ func (p *pc) boot() {
 		defer p.wg.Done()
 		_ = srv.Serve(ln)
 	}()
-	paired := p.paired
+	paired := p.paired && p.agent == nil // a dark PC's agent may still run
 	p.mu.Unlock()
 	if paired {
 		if err := p.startAgent(); err != nil {
@@ -386,7 +394,7 @@ func (p *pc) boot() {
 }
 
 // PowerOff powers the PC off at once, as holding its power button does.
-func (p *pc) PowerOff(t *testing.T) {
+func (p *pc) PowerOff(t testing.TB) {
 	t.Helper()
 	p.powerOff("power button")
 	if st := p.State(); st != pcOff {
@@ -403,7 +411,12 @@ func (p *pc) powerOff(why string) {
 	}
 	p.state = pcStopping
 	agent, srv := p.agent, p.srv
-	p.agent, p.srv = nil, nil
+	if p.opts.DarkAgent {
+		agent = nil // it runs on, until close
+	} else {
+		p.agent = nil
+	}
+	p.srv = nil
 	p.signal()
 	p.mu.Unlock()
 	if agent != nil {
@@ -428,7 +441,7 @@ func (p *pc) powerOff(why string) {
 }
 
 // SetMAC gives the PC's NIC another address (a new network card).
-func (p *pc) SetMAC(t *testing.T, mac net.HardwareAddr) {
+func (p *pc) SetMAC(t testing.TB, mac net.HardwareAddr) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -498,7 +511,19 @@ func sunshineHandler(hostname, uniqueID string, addr netip.Addr) http.HandlerFun
 }
 
 func (p *pc) serverinfo(w http.ResponseWriter, r *http.Request) {
-	sunshineHandler(p.hostname, p.uniqueID, p.prefix.Addr())(w, r)
+	if !p.opts.Streaming {
+		sunshineHandler(p.hostname, p.uniqueID, p.prefix.Addr())(w, r)
+		return
+	}
+	if r.URL.Path != "/serverinfo" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Connection", "close")
+	fmt.Fprint(w, strings.Replace(serverInfoXML(p.hostname, p.uniqueID, p.prefix.Addr()),
+		"<currentgame>0</currentgame><state>SUNSHINE_SERVER_FREE</state>",
+		"<currentgame>881</currentgame><state>SUNSHINE_SERVER_BUSY</state>", 1))
 }
 
 // markers are the files the agent's command overrides create, and what
@@ -612,7 +637,7 @@ func (p *pc) startAgent() error {
 
 // restartAgent stops the agent, if it runs, and starts it again with the
 // current configuration.
-func (p *pc) restartAgent(t *testing.T) {
+func (p *pc) restartAgent(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
 	old := p.agent
@@ -634,7 +659,7 @@ func (p *pc) restartAgent(t *testing.T) {
 // SetHub makes the agent dial url instead of the hub it paired with (a
 // hub it does not trust, unless it holds the paired hub's key), and
 // restarts it.
-func (p *pc) SetHub(t *testing.T, url string) {
+func (p *pc) SetHub(t testing.TB, url string) {
 	t.Helper()
 	p.mu.Lock()
 	p.hubURL = url
@@ -686,7 +711,7 @@ func (p *pc) watchMarkers() {
 // pair pairs the PC's agent with the hub as machine, and starts the agent
 // if the PC is on. The PC must be on: the agent reaches the hub over the
 // LAN.
-func (p *pc) pair(t *testing.T, hp *hub, machine string) {
+func (p *pc) pair(t testing.TB, hp *hub, machine string) {
 	t.Helper()
 	var pr struct {
 		Machine   string    `json:"machine"`
@@ -739,8 +764,9 @@ const (
 )
 
 // newPCLAN builds a pcLAN: a hub with short deadlines, fast probes and a
-// webhook, the PC off and registered, and waits until the hub sees it off.
-func newPCLAN(t *testing.T, o pcOptions) *pcLAN {
+// webhook (or what env, "KEY=value" given last, says instead), the PC off
+// and registered, and waits until the hub sees it off.
+func newPCLAN(t testing.TB, o pcOptions, env ...string) *pcLAN {
 	t.Helper()
 	l := &pcLAN{lan: testlan.New(t)}
 	l.hub = l.lan.AddHost("hub")
@@ -758,6 +784,7 @@ func newPCLAN(t *testing.T, o pcOptions) *pcLAN {
 		"MOONWAKE_PROBE_INTERVAL=500ms",
 		"MOONWAKE_RATE_LIMIT_BURST=100",
 	}
+	l.env = append(l.env, env...) // of a key given twice, the process sees the last
 	l.data = t.TempDir()
 	l.hp = startHub(t, l.hub, l.data, l.env...)
 	l.hp.addMachine(t, map[string]any{
@@ -768,7 +795,7 @@ func newPCLAN(t *testing.T, o pcOptions) *pcLAN {
 }
 
 // restartHub starts the hub again on its data directory.
-func (l *pcLAN) restartHub(t *testing.T) {
+func (l *pcLAN) restartHub(t testing.TB) {
 	t.Helper()
 	admin := l.hp.admin
 	l.hp = startHub(t, l.hub, l.data, l.env...)
@@ -777,7 +804,7 @@ func (l *pcLAN) restartHub(t *testing.T) {
 
 // bootAndPair powers the PC on, pairs its agent and waits until the hub
 // sees the agent's link and the PC on.
-func (l *pcLAN) bootAndPair(t *testing.T) {
+func (l *pcLAN) bootAndPair(t testing.TB) {
 	t.Helper()
 	l.pc.PowerOn(t)
 	l.pc.pair(t, l.hp, "pc")
@@ -818,7 +845,7 @@ func (p wirePower) String() string {
 }
 
 // power returns what the hub says of a machine's power.
-func (hp *hub) power(t *testing.T, name string) wirePower {
+func (hp *hub) power(t testing.TB, name string) wirePower {
 	t.Helper()
 	var m struct {
 		Power *wirePower `json:"power"`
@@ -831,7 +858,7 @@ func (hp *hub) power(t *testing.T, name string) wirePower {
 }
 
 // waitPower polls the machine's power until ok holds.
-func (hp *hub) waitPower(t *testing.T, name string, timeout time.Duration, what string, ok func(wirePower) bool) wirePower {
+func (hp *hub) waitPower(t testing.TB, name string, timeout time.Duration, what string, ok func(wirePower) bool) wirePower {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -855,7 +882,7 @@ type wireStateChange struct {
 }
 
 // history returns the machine's state changes, oldest first.
-func (hp *hub) history(t *testing.T, name string) []wireStateChange {
+func (hp *hub) history(t testing.TB, name string) []wireStateChange {
 	t.Helper()
 	var h struct {
 		Machine string `json:"machine"`
@@ -896,7 +923,7 @@ func states(h []wireStateChange) []string {
 // act asks the hub for a power action (wake, shutdown …) on a machine and
 // waits for its outcome (?wait=true): 200 and the ended action. It returns
 // the action and how long the request took.
-func (hp *hub) act(t *testing.T, name, kind string) (wireAction, time.Duration) {
+func (hp *hub) act(t testing.TB, name, kind string) (wireAction, time.Duration) {
 	t.Helper()
 	c := *hp.http
 	c.Timeout = 90 * time.Second
@@ -950,7 +977,7 @@ const webhookPort = 9099
 
 // newWebhook listens on h's address and queues every JSON POST it gets;
 // anything else fails the test.
-func newWebhook(t *testing.T, h *testlan.Host) *webhook {
+func newWebhook(t testing.TB, h *testlan.Host) *webhook {
 	t.Helper()
 	addr := netip.AddrPortFrom(h.Addr(), webhookPort)
 	w := &webhook{url: "http://" + addr.String() + "/hook", c: make(chan hookMessage, 64)}
@@ -998,7 +1025,7 @@ func newWebhook(t *testing.T, h *testlan.Host) *webhook {
 
 // wait returns the next message for event and machine, skipping others,
 // failing t after timeout.
-func (w *webhook) wait(t *testing.T, event, machine string, timeout time.Duration) hookMessage {
+func (w *webhook) wait(t testing.TB, event, machine string, timeout time.Duration) hookMessage {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()

@@ -237,6 +237,7 @@ type benchHub struct {
 	url, admin string
 	c          *http.Client
 	seq        int // machines created, for unique names
+	pid        int
 }
 
 // startBenchHub starts "moonwake serve" on h, as startHub does for tests.
@@ -255,7 +256,7 @@ func startBenchHub(tb testing.TB, h *testlan.Host, env ...string) *benchHub {
 	tb.Cleanup(func() { p.Stop() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	hp := &benchHub{url: "http://" + listen, c: keepAliveClient(h)}
+	hp := &benchHub{url: "http://" + listen, c: keepAliveClient(h), pid: p.Cmd.Process.Pid}
 	for {
 		if status, _, err := hp.call("GET", "/healthz", nil); err == nil && status == http.StatusOK {
 			hp.admin = adminTokenFile(tb, data)

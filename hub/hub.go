@@ -171,6 +171,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	h.prober = probe.NewProber(probe.ProberOptions{Timeout: h.cfg.Probe.Timeout})
 	h.monitor = monitor.New(monitor.Options{
 		Machines: h.machines, Events: h.events, Store: history, Agents: h.remote.Agents, Logger: h.log,
+		LinkCheck: h.cfg.Probe.Timeout, // each round checks the agent's link too, for as long as a probe
 		// A machine on a relay's network is probed by that relay.
 		Watch: probe.WatchOptions{Probe: h.metrics.Probe(h.remote.Relays.Probe(h.prober.Probe)), Rest: h.cfg.Probe.Interval, Fast: h.cfg.Probe.FastInterval, IdleAfter: h.cfg.Probe.IdleAfter},
 	})

@@ -13,7 +13,8 @@
 // then, so the hub needs no second port. Every message is one JSON text
 // frame of at most MaxFrame bytes with a version field "v" (1). Both sides
 // ping every 10 s and close an uplink whose ping is not answered within 10 s, so
-// a dead uplink is noticed within about 20 s.
+// a dead uplink is noticed within about 20 s. The hub can ask sooner
+// (Server.Check, a ping with its own short deadline) without closing it.
 //
 // # Identity and pairing
 //

@@ -444,3 +444,42 @@ func TestLinkOutlivesServerTimeouts(t *testing.T) {
 		t.Fatalf("%d sessions; the first one was cut", n)
 	}
 }
+
+// TestCheck: a link check answers at once while the peer is there, and
+// says so within its deadline when the peer went silent, long before the
+// periodic ping would notice; it leaves the uplink to that ping.
+func TestCheck(t *testing.T) {
+	h := newHub(t, &MemoryStore{}, newKey(t), func(s *Server) {
+		s.PingInterval, s.PingTimeout = time.Hour, time.Hour
+	})
+	id, key := h.addAgent(t)
+	m := newMITM(t, h.http.URL)
+	c := client(t, m.http.URL, id, key, pub(h.key), nil)
+	c.PingInterval, c.PingTimeout = time.Hour, time.Hour
+	start(t, c)
+	eventually(t, "the agent's link", func() bool { return h.Connected(id) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Check(ctx, id); err != nil {
+		t.Fatalf("check of a live link: %v", err)
+	}
+	if err := h.Check(ctx, "agent_nobody"); moonwake.ErrorCode(err) != moonwake.EUnavailable {
+		t.Errorf("check of an unknown peer: %v", err)
+	}
+
+	m.frozen.Store(true) // the peer's address is gone: nothing answers
+	short, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	err := h.Check(short, id)
+	if moonwake.ErrorCode(err) != moonwake.EUnavailable || !strings.Contains(err.Error(), "did not answer a link check") {
+		t.Fatalf("check of a silent link: %v", err)
+	}
+	if !h.Connected(id) || h.count("down "+id) != 0 {
+		t.Error("a failed check ended the uplink; the periodic ping decides that")
+	}
+	m.frozen.Store(false)
+	if err := h.Check(ctx, id); err != nil {
+		t.Errorf("check once the peer answers again: %v", err)
+	}
+}

@@ -438,6 +438,30 @@ func (ss *serverSession) send(ctx context.Context, key ed25519.PrivateKey, cmd C
 	return writeFrame(ctx, ss.conn, f)
 }
 
+// Check pings the peer with that id over its uplink and waits for the pong
+// until ctx ends: an application-level proof, shorter than the periodic
+// ping, that the peer is still there. A link whose peer lost its address
+// (sleep, a power cut, a dead switch port) looks up until TCP gives up;
+// Check says so within its caller's deadline. It does not end the uplink:
+// the periodic ping still decides that. Errors: EUnavailable when the
+// peer is not connected or did not answer in time.
+func (s *Server) Check(ctx context.Context, peerID string) error {
+	s.init()
+	s.mu.Lock()
+	ss := s.sessions[peerID]
+	s.mu.Unlock()
+	if ss == nil {
+		return moonwake.Errorf(moonwake.EUnavailable, "%s is not connected", peerID)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(ss.ctx, cancel)()
+	if err := ss.conn.Ping(ctx); err != nil {
+		return moonwake.Errorf(moonwake.EUnavailable, "%s did not answer a link check: %v", peerID, err)
+	}
+	return nil
+}
+
 // Connected reports whether the peer with that id has an uplink up.
 func (s *Server) Connected(peerID string) bool {
 	s.init()

@@ -32,6 +32,10 @@ type Agents interface {
 	OnChange(fn func(machine string))
 	// Forget drops a deleted machine's agent and ends its link.
 	Forget(machine string)
+	// CheckLink pings the machine's agent over its link, if it is up, and
+	// waits for the answer until ctx ends; Evidence then tells what it
+	// learned (a link that does not answer is not connected).
+	CheckLink(ctx context.Context, machine string)
 }
 
 // Options configure a Monitor.
@@ -41,7 +45,11 @@ type Options struct {
 	Store    moonwake.EventService // where the history is read back
 	Agents   Agents                // nil: no agents
 	Watch    probe.WatchOptions    // how to probe; Agent and OnChange are the monitor's own
-	Logger   *slog.Logger
+	// LinkCheck bounds the link check made alongside each round of a
+	// machine whose agent is linked; 0 means 1s, the probes' default
+	// timeout.
+	LinkCheck time.Duration
+	Logger    *slog.Logger
 }
 
 // Monitor keeps every machine's power state: it feeds the machines to a
@@ -53,6 +61,8 @@ type Monitor struct {
 	events   *events.Broker
 	store    moonwake.EventService
 	agents   Agents
+	check    time.Duration // of an agent link, in each round
+	fast     time.Duration // the Watcher's fast interval
 	log      *slog.Logger
 	changes  observers.List[func(moonwake.StateChange)]
 
@@ -67,13 +77,23 @@ var _ moonwake.Monitor = (*Monitor)(nil)
 
 // New returns a Monitor; Run runs it.
 func New(o Options) *Monitor {
-	mo := &Monitor{machines: o.Machines, events: o.Events, store: o.Store, agents: o.Agents, log: o.Logger,
+	mo := &Monitor{machines: o.Machines, events: o.Events, store: o.Store, agents: o.Agents, check: o.LinkCheck, log: o.Logger,
 		pending: map[string]moonwake.Pending{}, watched: map[string]*moonwake.Machine{},
 		resync: make(chan struct{}, 1)}
 	if mo.log == nil {
 		mo.log = slog.New(slog.DiscardHandler)
 	}
+	if mo.check <= 0 {
+		mo.check = time.Second
+	}
 	w := o.Watch
+	mo.fast = w.Fast
+	if mo.fast <= 0 {
+		mo.fast = 250 * time.Millisecond // the Watcher's default
+	}
+	if w.Probe != nil {
+		w.Probe = mo.round(w.Probe)
+	}
 	w.Agent = mo.agent
 	w.OnChange = mo.onChange
 	mo.w = probe.NewWatcher(w)
@@ -86,6 +106,46 @@ func New(o Options) *Monitor {
 
 // OnChange implements moonwake.Monitor.
 func (mo *Monitor) OnChange(fn func(moonwake.StateChange)) { mo.changes.Add(fn) }
+
+// round wraps the probes for two things the Watcher alone does not do.
+//
+// Every round also checks the machine's agent link, at the same time and
+// for about as long. A link looks up until its periodic ping fails, 10 to
+// 20 s after a PC went dark with its agent still running (sleep, a power
+// cut, a dead switch port), and an up link alone makes DeriveState say the
+// PC is up. Checked in each round, it is as fresh as the probes: when they
+// time out and it does not answer either, the round says off, at rest and
+// after a power command alike, never waiting for that ping. Watcher.Agent
+// reads the answer after the round.
+//
+// And a round of a machine that is up and at rest, still running after the
+// fast interval (a PC on the LAN answers in a millisecond), asks for
+// another round at once, as the Watcher does during a transition: if the
+// machine went dark, that second round confirms the first one's silence a
+// fast interval after it, rather than a whole probe timeout later. A lost
+// packet still cannot make a running PC look off: the two rounds are
+// independent, and both must find nothing.
+func (mo *Monitor) round(p probe.ProbeFunc) probe.ProbeFunc {
+	return func(ctx context.Context, t probe.Target) moonwake.Evidence {
+		if st, ok := mo.w.Status(t.Name); ok && st.State.Up() && st.State != moonwake.StateShuttingDown && st.Pending.Kind == moonwake.PendingNone {
+			slow := time.AfterFunc(mo.fast, func() { mo.w.ProbeNow(t.Name) })
+			defer slow.Stop()
+		}
+		if mo.agents == nil {
+			return p(ctx, t)
+		}
+		cctx, cancel := context.WithTimeout(ctx, mo.check)
+		defer cancel()
+		checked := make(chan struct{})
+		go func() {
+			defer close(checked)
+			mo.agents.CheckLink(cctx, t.Name)
+		}()
+		ev := p(ctx, t)
+		<-checked
+		return ev
+	}
+}
 
 // agent returns a copy of the machine's agent evidence; nil without agent.
 func (mo *Monitor) agent(name string) *moonwake.AgentEvidence {

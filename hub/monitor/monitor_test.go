@@ -21,6 +21,18 @@ type agents struct {
 	fns     []func(string)
 	forgot  []string
 	pairedM string
+	deaf    bool // the link looks up but does not answer checks
+	silent  bool // the last check went unanswered
+	checks  int
+}
+
+func (a *agents) CheckLink(ctx context.Context, machine string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if machine == a.pairedM && a.ev.Connected {
+		a.checks++
+		a.silent = a.deaf
+	}
 }
 
 func (a *agents) Evidence(machine string) (string, *moonwake.AgentEvidence) {
@@ -30,6 +42,9 @@ func (a *agents) Evidence(machine string) (string, *moonwake.AgentEvidence) {
 		return "", nil
 	}
 	ev := a.ev
+	if a.silent {
+		ev.Connected = false
+	}
 	return "agent_1", &ev
 }
 
@@ -174,5 +189,179 @@ func TestMonitor(t *testing.T) {
 		if time.Since(start) > 5*time.Second {
 			t.Fatalf("a deleted machine still has evidence: %+v", mo.Info(ctx, "pc"))
 		}
+	}
+}
+
+// TestDarkPCWithLiveLink: a PC whose probes time out while its agent's link
+// looks up is off as soon as the link does not answer a check, which every
+// round makes; while the link answers, it vouches for the PC (a firewall
+// may filter the probes).
+func TestDarkPCWithLiveLink(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "moonwake.db"))
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	machines := sqlite.NewMachineService(db)
+	history := sqlite.NewEventService(db)
+	broker, err := events.NewBroker(ctx, history, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := machines.CreateMachine(ctx, &moonwake.Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:01", Host: "192.0.2.10"}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	dark := false
+	probeFn := func(ctx context.Context, tg probe.Target) moonwake.Evidence {
+		mu.Lock()
+		defer mu.Unlock()
+		out := moonwake.OutcomeOpen
+		if dark {
+			out = moonwake.OutcomeTimeout
+		}
+		return moonwake.Evidence{At: time.Now(), TCP: []moonwake.TCPResult{{Port: 47989, Outcome: out}}}
+	}
+	ag := &agents{pairedM: "pc", ev: moonwake.AgentEvidence{Connected: true}}
+	mo := monitor.New(monitor.Options{
+		Machines: machines, Events: broker, Store: history, Agents: ag,
+		Watch: probe.WatchOptions{Probe: probeFn, Rest: 20 * time.Millisecond, Fast: 10 * time.Millisecond},
+	})
+	changes := make(chan moonwake.StateChange, 64)
+	mo.OnChange(func(sc moonwake.StateChange) { changes <- sc })
+	done := make(chan struct{})
+	go func() { defer close(done); mo.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := func() moonwake.StateChange {
+		t.Helper()
+		select {
+		case sc := <-changes:
+			return sc
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no change of state (info %+v)", mo.Info(ctx, "pc"))
+			return moonwake.StateChange{}
+		}
+	}
+	if sc := next(); sc.To != moonwake.StateOn {
+		t.Fatalf("first state %s (%s), want on", sc.To, sc.Reason)
+	}
+
+	// The probes time out, the link answers: still on, for many rounds.
+	mu.Lock()
+	dark = true
+	mu.Unlock()
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+		select {
+		case sc := <-changes:
+			t.Fatalf("%s (%s) while the link answers", sc.To, sc.Reason)
+		default:
+		}
+	}
+
+	// The link stops answering, though it still looks up: off.
+	ag.mu.Lock()
+	ag.deaf = true
+	ag.mu.Unlock()
+	sc := next()
+	if sc.To != moonwake.StateOff {
+		t.Fatalf("state %s (%s), want off", sc.To, sc.Reason)
+	}
+	if info := mo.Info(ctx, "pc"); info.Agent == nil || info.Agent.Connected {
+		t.Errorf("agent in the info: %+v, want not connected", info.Agent)
+	}
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	if ag.checks < 2 {
+		t.Errorf("%d link checks, want one a round", ag.checks)
+	}
+}
+
+// TestSlowRoundAtRest: a round of an up machine at rest that is still
+// running after the fast interval starts a second one at once, so a PC
+// that went dark is confirmed off a fast interval after the first silent
+// round rather than a whole timeout later; both rounds must find nothing.
+func TestSlowRoundAtRest(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "moonwake.db"))
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	machines := sqlite.NewMachineService(db)
+	history := sqlite.NewEventService(db)
+	broker, err := events.NewBroker(ctx, history, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := machines.CreateMachine(ctx, &moonwake.Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:01", Host: "192.0.2.10"}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	dark, inflight, most := false, 0, 0
+	probeFn := func(ctx context.Context, tg probe.Target) moonwake.Evidence {
+		mu.Lock()
+		inflight++
+		most = max(most, inflight)
+		d := dark
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inflight--
+			mu.Unlock()
+		}()
+		if !d {
+			return moonwake.Evidence{At: time.Now(), TCP: []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeOpen}}}
+		}
+		select { // a silent address: the round waits out its timeout
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return moonwake.Evidence{At: time.Now(), TCP: []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeTimeout}}}
+	}
+	ag := &agents{pairedM: "pc"} // paired, never linked
+	mo := monitor.New(monitor.Options{
+		Machines: machines, Events: broker, Store: history, Agents: ag,
+		// At rest, one round an hour: only the slow round's own request
+		// can start the second.
+		Watch: probe.WatchOptions{Probe: probeFn, Rest: time.Hour, Fast: 20 * time.Millisecond},
+	})
+	changes := make(chan moonwake.StateChange, 64)
+	mo.OnChange(func(sc moonwake.StateChange) { changes <- sc })
+	done := make(chan struct{})
+	go func() { defer close(done); mo.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := func() moonwake.StateChange {
+		t.Helper()
+		select {
+		case sc := <-changes:
+			return sc
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no change of state (info %+v)", mo.Info(ctx, "pc"))
+			return moonwake.StateChange{}
+		}
+	}
+	// The first round is due at a random moment of the rest interval: news
+	// of the agent asks for it now.
+	for mo.Info(ctx, "pc").Evidence == nil {
+		ag.link(false)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if sc := next(); sc.To != moonwake.StateOn {
+		t.Fatalf("first state %s, want on", sc.To)
+	}
+	mu.Lock()
+	dark = true
+	mu.Unlock()
+	ag.link(false) // one round now, at rest
+	if sc := next(); sc.To != moonwake.StateOff {
+		t.Fatalf("state %s (%s), want off", sc.To, sc.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most < 2 {
+		t.Errorf("at most %d round(s) at once: the slow round did not start a second", most)
 	}
 }

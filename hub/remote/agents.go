@@ -26,6 +26,7 @@ type Agents struct {
 
 	mu     sync.Mutex
 	agents map[string]*agent // by machine: paired agents
+	checks uint64            // link checks started, to order their answers
 
 	changes  observers.List[func(machine string)]
 	outcomes observers.List[func(machine, actionID string, ok bool, detail string)]
@@ -35,6 +36,10 @@ type Agents struct {
 type agent struct {
 	id string
 	ev moonwake.AgentEvidence
+	// silent: the newest link check went unanswered, so the link, though
+	// not down yet, vouches for nothing; checked orders the checks.
+	silent  bool
+	checked uint64
 }
 
 var _ moonwake.AgentPairer = (*Agents)(nil)
@@ -70,7 +75,43 @@ func (a *Agents) Evidence(machine string) (string, *moonwake.AgentEvidence) {
 		return "", nil
 	}
 	ev := ag.ev
+	if ag.silent {
+		ev.Connected = false
+	}
 	return ag.id, &ev
+}
+
+// CheckLink pings the machine's agent over its uplink, when it has one up,
+// and waits for the pong until ctx ends. Until a later check is answered
+// or the uplink is made anew, an unanswered check makes Evidence say the
+// agent is not connected: the uplink of a PC that went dark with its agent
+// still running (sleep, a power cut, a dead switch port) looks up until its
+// periodic ping fails, 10 to 20 s later, and must not vouch for the PC
+// meanwhile. The uplink itself is left to that ping.
+func (a *Agents) CheckLink(ctx context.Context, machine string) {
+	a.mu.Lock()
+	ag := a.agents[machine]
+	if ag == nil || !ag.ev.Connected {
+		a.mu.Unlock()
+		return
+	}
+	id := ag.id
+	a.checks++
+	seq := a.checks
+	a.mu.Unlock()
+
+	err := a.server.Check(ctx, id)
+
+	a.mu.Lock()
+	ag = a.agents[machine]
+	if ag == nil || ag.id != id || seq < ag.checked {
+		// Another agent, or a newer check already answered.
+		a.mu.Unlock()
+		return
+	}
+	ag.checked = seq
+	ag.silent = err != nil
+	a.mu.Unlock()
 }
 
 // OnChange registers fn to hear that what an agent says of its machine
@@ -92,7 +133,7 @@ func (a *Agents) Forget(machine string) {
 
 // set records what the uplink says of a machine's agent, and tells the
 // observers.
-func (a *Agents) set(machine, id string, update func(ev *moonwake.AgentEvidence)) {
+func (a *Agents) set(machine, id string, update func(ag *agent)) {
 	a.mu.Lock()
 	ag := a.agents[machine]
 	if ag == nil || ag.id != id {
@@ -102,7 +143,7 @@ func (a *Agents) set(machine, id string, update func(ev *moonwake.AgentEvidence)
 		a.mu.Unlock()
 		return
 	}
-	update(&ag.ev)
+	update(ag)
 	a.mu.Unlock()
 	for _, fn := range a.changes.All() {
 		fn(machine)
@@ -161,11 +202,11 @@ func (a *Agents) send(ctx context.Context, machine, kind, actionID string) (stri
 
 // onConnect, onDisconnect, onReport and onOutcome hear of agents' uplinks.
 func (a *Agents) onConnect(p uplink.Peer) {
-	a.set(p.Machine, p.ID, func(ev *moonwake.AgentEvidence) { ev.Connected = true })
+	a.set(p.Machine, p.ID, func(ag *agent) { ag.ev.Connected, ag.silent = true, false })
 }
 
 func (a *Agents) onDisconnect(p uplink.Peer, err error) {
-	a.set(p.Machine, p.ID, func(ev *moonwake.AgentEvidence) { *ev = moonwake.AgentEvidence{} })
+	a.set(p.Machine, p.ID, func(ag *agent) { ag.ev, ag.silent = moonwake.AgentEvidence{}, false })
 }
 
 func (a *Agents) onReport(p uplink.Peer, r uplink.Report) {
@@ -176,7 +217,8 @@ func (a *Agents) onReport(p uplink.Peer, r uplink.Report) {
 		n := int64(*f)
 		return &n
 	}
-	a.set(p.Machine, p.ID, func(ev *moonwake.AgentEvidence) {
+	a.set(p.Machine, p.ID, func(ag *agent) {
+		ev := &ag.ev
 		ev.Connected = true
 		ev.IdleSeconds = toInt(r.IdleSeconds)
 		ev.UserSession = r.UserSession

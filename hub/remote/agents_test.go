@@ -25,3 +25,30 @@ func TestAgentLateWords(t *testing.T) {
 		t.Fatalf("a forgotten machine's agent came back: %s %+v", id, ev)
 	}
 }
+
+// TestAgentSilentLink: an uplink that looks up but does not answer a link
+// check vouches for nothing until the link is made anew; a later check
+// that is answered would clear it too.
+func TestAgentSilentLink(t *testing.T) {
+	// The server has no session for the peer, as when its pong never
+	// comes: the check fails.
+	a := &Agents{server: &uplink.Server{}, agents: map[string]*agent{"pc": {id: "agent_1"}}}
+	p := uplink.Peer{ID: "agent_1", Purpose: uplink.PurposeAgent, Machine: "pc"}
+	a.onConnect(p)
+	if _, ev := a.Evidence("pc"); ev == nil || !ev.Connected {
+		t.Fatalf("linked: %+v", ev)
+	}
+	a.CheckLink(t.Context(), "pc")
+	if _, ev := a.Evidence("pc"); ev == nil || ev.Connected {
+		t.Fatalf("after an unanswered check: %+v, want not connected", ev)
+	}
+	a.onReport(p, uplink.Report{}) // a report is not an answer to the check
+	if _, ev := a.Evidence("pc"); ev.Connected {
+		t.Fatal("a report made a silent link vouch again")
+	}
+	a.onConnect(p) // a new session
+	if _, ev := a.Evidence("pc"); !ev.Connected {
+		t.Fatal("a new session still counted as silent")
+	}
+	a.CheckLink(t.Context(), "nas") // no agent: nothing to check
+}
