@@ -143,6 +143,7 @@ func (h *Hub) Open(ctx context.Context) error {
 		Monitor: h.monitor, Commander: remote.NewCommander(h.remote.Agents, sunshineHosts), Relays: h.remote.Relays,
 		Notify: h.notifyAction,
 	})
+	h.remote.Agents.OnRequest(h.agentRequest)
 	schedules, idle, err := h.cfg.Policies()
 	if err != nil {
 		return err
