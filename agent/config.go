@@ -34,6 +34,7 @@ import (
 //	report_interval: 15s
 //	ack_delay: 1s                      # between the answer and the OS call
 //	socket: /var/lib/moonwake-agent/agent.sock  # where "moonwake-agent request" reaches the agent
+//	socket_group: gamers               # may use the socket too (Unix; default: the agent's user only)
 //	commands:                          # argv, run without a shell
 //	  shutdown: ["/usr/bin/touch", "/tmp/off"]
 type Config struct {
@@ -42,6 +43,7 @@ type Config struct {
 	ReportInterval time.Duration       `yaml:"report_interval"`
 	AckDelay       time.Duration       `yaml:"ack_delay"`
 	Socket         string              `yaml:"socket"`
+	SocketGroup    string              `yaml:"socket_group"`
 	Commands       map[string][]string `yaml:"commands"`
 }
 

@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,9 +54,10 @@ const (
 // Requester sends a request to the hub: uplink.Client.Request.
 type Requester func(ctx context.Context, r uplink.Request) (uplink.Result, error)
 
-// ListenLocal listens on the Unix socket at path, readable and writable by
-// its owner only, replacing a stale socket left there.
-func ListenLocal(path string) (*net.UnixListener, error) {
+// ListenLocal listens on the Unix socket at path, replacing a stale socket
+// left there. Only its owner may use it, and the members of group when it
+// is not "" (Unix: a Sunshine that runs as the signed-in user).
+func ListenLocal(path, group string) (*net.UnixListener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("local socket: %w", err)
 	}
@@ -66,7 +70,16 @@ func ListenLocal(path string) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("local socket: %w", err)
 	}
 	l.SetUnlinkOnClose(false)
-	if err := os.Chmod(tmp, 0o600); err != nil {
+	mode := os.FileMode(0o600)
+	if group != "" {
+		if err := chownGroup(tmp, group); err != nil {
+			l.Close()
+			os.Remove(tmp)
+			return nil, fmt.Errorf("local socket: socket_group %s: %w", group, err)
+		}
+		mode = 0o660
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
 		l.Close()
 		os.Remove(tmp)
 		return nil, fmt.Errorf("local socket: %w", err)
@@ -82,6 +95,22 @@ func ListenLocal(path string) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("local socket: %w", err)
 	}
 	return l, nil
+}
+
+// chownGroup gives path to the group named group.
+func chownGroup(path, group string) error {
+	if runtime.GOOS == "windows" {
+		return errors.New("not on Windows: there the folder's permissions decide")
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return err
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return err
+	}
+	return os.Chown(path, -1, gid)
 }
 
 // ServeLocal answers the requests that come on l until ctx ends, then

@@ -114,7 +114,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Programs on this PC (Sunshine's power apps) ask the hub through
 	// the agent's link; without the socket the agent still does the rest.
 	path := a.Config.SocketPath()
-	if l, err := ListenLocal(path); err != nil {
+	if l, err := ListenLocal(path, a.Config.SocketGroup); err != nil {
 		a.Logger.Error("no local socket: Sunshine apps cannot ask for power actions", "error", err)
 	} else {
 		a.Logger.Info("local socket", "path", path)
