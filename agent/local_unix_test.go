@@ -33,4 +33,3 @@ func TestLocalSocketGroup(t *testing.T) {
 		t.Fatalf("an unknown group: %v", err)
 	}
 }
-
