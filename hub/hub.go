@@ -28,6 +28,7 @@ import (
 	"github.com/moonwake/moonwake/hub/notify"
 	"github.com/moonwake/moonwake/hub/passthrough"
 	"github.com/moonwake/moonwake/hub/policy"
+	"github.com/moonwake/moonwake/hub/groups"
 	"github.com/moonwake/moonwake/hub/power"
 	"github.com/moonwake/moonwake/hub/remote"
 	"github.com/moonwake/moonwake/hub/sqlite"
@@ -58,6 +59,7 @@ type Hub struct {
 	monitor     *monitor.Monitor
 	notifier    *notify.Dispatcher
 	power       *power.Service
+	groups      *groups.Service
 	policy      *policy.Engine
 	api         *httpapi.Server
 	web         *web.Server           // nil when ui.enabled is off
@@ -144,6 +146,7 @@ func (h *Hub) Open(ctx context.Context) error {
 		Notify: h.notifyAction,
 	})
 	h.remote.Agents.OnRequest(h.agentRequest)
+	h.groups = groups.New(h.power, h.log, nil)
 	schedules, idle, err := h.cfg.Policies()
 	if err != nil {
 		return err
@@ -295,7 +298,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 	h.api = &httpapi.Server{
 		Machines: machines, Tokens: tokens, Actions: h.actions, Power: h.power, Events: h.events,
 		Monitor: h.monitor, Pairing: h.remote.Agents, Relays: h.remote.Relays, Uplink: h.remote.Uplink(), Pair: h.remote.Pair(),
-		KeepAwake: keepAwake, Sunshine: sunshineHosts, Logger: h.log,
+		KeepAwake: keepAwake, Sunshine: sunshineHosts, Groups: h.groups, Logger: h.log,
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		TrustedProxies: proxies,
 		Ready:          h.db.Ping,
@@ -429,6 +432,9 @@ func (h *Hub) Close() error {
 	}
 	if h.notifier != nil {
 		h.notifier.Close()
+	}
+	if h.groups != nil {
+		errs = append(errs, h.groups.Close()) // it waits on the power service
 	}
 	if h.power != nil {
 		errs = append(errs, h.power.Close())

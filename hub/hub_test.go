@@ -339,6 +339,12 @@ var routes = []struct {
 	{"GET", "/api/v1/relays", true, nil},
 	{"POST", "/api/v1/relays/x/pair", true, nil},
 	{"DELETE", "/api/v1/relays/x", true, nil},
+	{"GET", "/api/v1/groups", false, nil},
+	{"GET", "/api/v1/groups/actions/grp_none", false, nil},
+	{"POST", "/api/v1/groups/lab/wake", false, nil},
+	{"POST", "/api/v1/groups/lab/shutdown", false, nil},
+	{"POST", "/api/v1/groups/wake", false, map[string]any{"machines": []string{"pc"}}},
+	{"POST", "/api/v1/groups/sleep", false, map[string]any{"tags": []string{"lab"}}},
 }
 
 func TestEveryRouteNeedsAToken(t *testing.T) {

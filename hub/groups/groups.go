@@ -138,6 +138,7 @@ func (s *Service) run(ctx context.Context, gr *group, machines []*moonwake.Machi
 
 // start starts member i's action.
 func (s *Service) start(ctx context.Context, gr *group, i int, m *moonwake.Machine) {
+	now := s.now().UTC() // when it began, not when the first packets were out
 	var a *moonwake.Action
 	var err error
 	if gr.g.Kind == moonwake.ActionWake {
@@ -145,7 +146,6 @@ func (s *Service) start(ctx context.Context, gr *group, i int, m *moonwake.Machi
 	} else {
 		a, err = s.power.Command(ctx, m, gr.g.Kind)
 	}
-	now := s.now().UTC()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	mem := &gr.g.Members[i]
