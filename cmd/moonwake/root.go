@@ -39,6 +39,7 @@ authenticated API, or send a magic packet right here with "moonwake wake".`,
 		newSunshineCmd(e),
 		newRelayCmd(e),
 		newRelaysCmd(e),
+		newGroupCmd(e),
 	)
 	return root
 }
