@@ -115,9 +115,16 @@ func (s *Service) StartGroup(ctx context.Context, kind, tag string, machines []*
 func (s *Service) run(ctx context.Context, gr *group, machines []*moonwake.Machine, stagger time.Duration, t0 time.Time) {
 	var follow sync.WaitGroup
 	follow.Go(func() { s.follow(ctx, gr, 0) })
+	prev := t0
 	for i := 1; i < len(machines); i++ {
-		// Counted from the first start, so that slow starts do not add up.
-		if d := t0.Add(time.Duration(i) * stagger).Sub(s.now()); d > 0 {
+		// On the plan counted from the first start, so that slow starts do
+		// not add up; but never sooner than a stagger after the one
+		// before, which a slow start would otherwise make a burst.
+		due := t0.Add(time.Duration(i) * stagger)
+		if after := prev.Add(stagger); after.After(due) {
+			due = after
+		}
+		if d := due.Sub(s.now()); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-ctx.Done():
@@ -129,6 +136,7 @@ func (s *Service) run(ctx context.Context, gr *group, machines []*moonwake.Machi
 			s.setMember(gr, i, moonwake.StatusFailed, "not started: the hub stopped", "")
 			continue
 		}
+		prev = s.now()
 		s.start(ctx, gr, i, machines[i])
 		follow.Go(func() { s.follow(ctx, gr, i) })
 	}

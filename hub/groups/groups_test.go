@@ -74,9 +74,13 @@ func TestStaggeredGroupWake(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 1; i < len(ms); i++ {
-		// No upper bound: a loaded machine may start late, never early.
+		// No upper bound: a loaded machine may start late, never early,
+		// and never sooner than a stagger after the one before.
 		if gap := starts[ms[i].Name].Sub(starts[ms[0].Name]); gap < time.Duration(i)*stagger-time.Millisecond {
 			t.Errorf("%s started %v after the first, want at least %v", ms[i].Name, gap, time.Duration(i)*stagger)
+		}
+		if gap := starts[ms[i].Name].Sub(starts[ms[i-1].Name]); gap < stagger-time.Millisecond {
+			t.Errorf("%s started %v after %s", ms[i].Name, gap, ms[i-1].Name)
 		}
 	}
 	for _, a := range actors {
