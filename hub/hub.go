@@ -309,7 +309,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 			Sessions: sqlite.NewSessionService(h.db, h.cfg.UI.TTL()),
 			Power:    h.power, Events: h.events, Monitor: h.monitor, Pairing: h.remote.Agents,
 			KeepAwake: keepAwake, Sunshine: sunshineHosts,
-			Relays:    h.remote.Relays,
+			Relays: h.remote.Relays, Groups: h.groups,
 			PublicURL: h.cfg.PublicURL, TrustedProxies: proxies, SessionTTL: h.cfg.UI.TTL(),
 			Logger: h.log.With("component", "web"),
 			// The neighbour table suggests devices when a machine is added.

@@ -176,12 +176,12 @@ func (s *Service) follow(ctx context.Context, gr *group, i int) {
 	}
 	a, err := s.power.Wait(ctx, id)
 	switch {
-	case err == nil && a.Done():
-		s.setMember(gr, i, a.Status, a.Detail, id)
-	case ctx.Err() != nil:
-		s.setMember(gr, i, moonwake.StatusFailed, "no longer followed: the hub stopped (see its action)", id)
-	default:
+	case err != nil:
 		s.setMember(gr, i, moonwake.StatusFailed, "lost track of its action: "+moonwake.ErrorMessage(err), id)
+	case a.Done():
+		s.setMember(gr, i, a.Status, a.Detail, id)
+	default: // Wait gave up: the hub is stopping
+		s.setMember(gr, i, moonwake.StatusFailed, "no longer followed: the hub stopped (see its action)", id)
 	}
 }
 
