@@ -64,6 +64,7 @@ func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, a *moonwak
 	if wantsJSON(r) {
 		ans := actionAnswer{Action: a}
 		ans.Progress, ans.Outcome = progress(a, s.now())
+		ans.Progress = readableTimes(ans.Progress, s.now()) // app.js shows it as text
 		status := http.StatusAccepted
 		if err != nil {
 			code := moonwake.ErrorCode(err)

@@ -216,7 +216,7 @@ func evidenceLines(ev *moonwake.Evidence) []string {
 		out = append(out, line)
 	}
 	if !ev.At.IsZero() {
-		out = append(out, "probed at "+ev.At.UTC().Format("15:04:05")+" UTC")
+		out = append(out, "probed at "+readableTime(ev.At, time.Now()))
 	}
 	return out
 }

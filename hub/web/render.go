@@ -159,6 +159,13 @@ func (s *Server) funcs() template.FuncMap {
 		"until":      func(t any) string { return s.until(t) },
 		"dur":        shortDuration,
 		"rfc3339":    rfc3339,
+		"words":      func(text string) template.HTML { return wordsHTML(text, s.now()) },
+		"when": func(v any) template.HTML {
+			if t, ok := timeOf(v); ok {
+				return timeHTML(t, s.now())
+			}
+			return ""
+		},
 		"stateLabel": stateLabel,
 		"csrfField":  csrfField,
 		"browser":    browserName,
