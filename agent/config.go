@@ -33,6 +33,8 @@ import (
 //	state: /var/lib/moonwake-agent/state.json
 //	report_interval: 15s
 //	ack_delay: 1s                      # between the answer and the OS call
+//	socket: /var/lib/moonwake-agent/agent.sock  # where "moonwake-agent request" reaches the agent
+//	socket_group: gamers               # may use the socket too (Unix; default: the agent's user only)
 //	commands:                          # argv, run without a shell
 //	  shutdown: ["/usr/bin/touch", "/tmp/off"]
 type Config struct {
@@ -40,6 +42,8 @@ type Config struct {
 	State          string              `yaml:"state"`
 	ReportInterval time.Duration       `yaml:"report_interval"`
 	AckDelay       time.Duration       `yaml:"ack_delay"`
+	Socket         string              `yaml:"socket"`
+	SocketGroup    string              `yaml:"socket_group"`
 	Commands       map[string][]string `yaml:"commands"`
 }
 
@@ -94,6 +98,15 @@ func (c *Config) StatePath() string {
 
 // maxConfig bounds the configuration file.
 const maxConfig = 1 << 20
+
+// SocketPath returns the local socket the configuration names, or the
+// default: agent.sock next to the state file.
+func (c *Config) SocketPath() string {
+	if c.Socket != "" {
+		return c.Socket
+	}
+	return filepath.Join(filepath.Dir(c.StatePath()), "agent.sock")
+}
 
 // ReadConfig reads the configuration file at path. With path "", it reads
 // DefaultConfigPath if that exists and returns an empty Config if not.
@@ -164,6 +177,9 @@ func (c *Config) check() error {
 	}
 	if c.State != "" && (!filepath.IsAbs(c.State) || strings.ContainsRune(c.State, 0)) {
 		return fmt.Errorf("state %q: give an absolute path", c.State)
+	}
+	if c.Socket != "" && (!filepath.IsAbs(c.Socket) || strings.ContainsRune(c.Socket, 0)) {
+		return fmt.Errorf("socket %q: give an absolute path", c.Socket)
 	}
 	if c.ReportInterval != 0 && (c.ReportInterval < time.Second || c.ReportInterval > time.Hour) {
 		return fmt.Errorf("report_interval %v: between 1s and 1h", c.ReportInterval)

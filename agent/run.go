@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moonwake/moonwake"
@@ -128,6 +129,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		HTTPClient:     hc,
 		Software:       moonwake.Version,
 		Logger:         a.Logger,
+	}
+	// Programs on this PC (Sunshine's power apps) ask the hub through
+	// the agent's link; without the socket the agent still does the rest.
+	path := a.Config.SocketPath()
+	if l, err := ListenLocal(path, a.Config.SocketGroup); err != nil {
+		a.Logger.Error("no local socket: Sunshine apps cannot ask for power actions", "error", err)
+	} else {
+		a.Logger.Info("local socket", "path", path)
+		lctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		wg.Go(func() { ServeLocal(lctx, l, path, c.Request, a.Logger) })
 	}
 	return c.Run(ctx)
 }

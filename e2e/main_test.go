@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -249,6 +250,7 @@ func startTshark(t *testing.T, capHost, sender *testlan.Host, dst netip.Addr, fi
 		"-a", "duration:30", // a bound, in case the test forgets it
 		"-T", "fields", "-E", "separator=/t",
 		"-e", "frame.protocols", "-e", "udp.dstport", "-e", "wol.mac", "-e", "_ws.col.Info",
+		"-e", "frame.time_epoch",
 	}
 	c := &capture{out: new(testlan.Buffer), stderr: new(testlan.Buffer)}
 	cmd := capHost.Exec(context.Background(), argv...)
@@ -298,6 +300,7 @@ type wolRecord struct {
 	protocols string
 	macs      []string
 	info      string
+	at        time.Time // when it was captured
 }
 
 // parseRecords reads tshark's output, canaries left out.
@@ -309,6 +312,11 @@ func parseRecords(out string) []wolRecord {
 			continue // an incomplete last line, or a canary
 		}
 		r := wolRecord{protocols: f[0], info: f[3]}
+		if len(f) > 4 {
+			if sec, err := strconv.ParseFloat(f[4], 64); err == nil {
+				r.at = time.Unix(0, int64(sec*1e9))
+			}
+		}
 		if f[2] != "" {
 			r.macs = strings.Split(f[2], ",")
 		}

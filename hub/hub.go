@@ -25,6 +25,7 @@ import (
 	"github.com/moonwake/moonwake/hub/cloudevents"
 	"github.com/moonwake/moonwake/hub/config"
 	"github.com/moonwake/moonwake/hub/events"
+	"github.com/moonwake/moonwake/hub/groups"
 	"github.com/moonwake/moonwake/hub/hass"
 	"github.com/moonwake/moonwake/hub/httpapi"
 	"github.com/moonwake/moonwake/hub/metrics"
@@ -71,6 +72,7 @@ type Hub struct {
 	monitor     *monitor.Monitor
 	notifier    *notify.Dispatcher
 	power       *power.Service
+	groups      *groups.Service
 	policy      *policy.Engine
 	api         *httpapi.Server
 	web         *web.Server           // nil when ui.enabled is off
@@ -184,6 +186,8 @@ func (h *Hub) Open(ctx context.Context) error {
 		Sender: &wol.Sender{Sent: h.metrics.PacketSent},
 		Notify: func(a *moonwake.Action) { h.metrics.ActionEnded(a); h.notifyAction(a) },
 	})
+	h.remote.Agents.OnRequest(h.agentRequest)
+	h.groups = groups.New(h.power, h.log, nil)
 	schedules, idle, err := h.cfg.Policies()
 	if err != nil {
 		return err
@@ -366,7 +370,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 	h.api = &httpapi.Server{
 		Machines: machines, Tokens: tokens, Actions: h.actions, Power: h.power, Events: h.events,
 		Monitor: h.monitor, Pairing: h.remote.Agents, Relays: h.remote.Relays, Uplink: h.remote.Uplink(), Pair: h.remote.Pair(),
-		KeepAwake: keepAwake, Sunshine: sunshineHosts, Logger: h.log,
+		KeepAwake: keepAwake, Sunshine: sunshineHosts, Groups: h.groups, Logger: h.log,
 		Receipts:      sqlite.NewReceiptService(h.db),
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		TrustedProxies: proxies,
@@ -378,7 +382,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 			Sessions: sqlite.NewSessionService(h.db, h.cfg.UI.TTL()),
 			Power:    h.power, Events: h.events, Monitor: h.monitor, Pairing: h.remote.Agents,
 			KeepAwake: keepAwake, Sunshine: sunshineHosts,
-			Relays:    h.remote.Relays,
+			Relays: h.remote.Relays, Groups: h.groups,
 			PublicURL: h.cfg.PublicURL, TrustedProxies: proxies, SessionTTL: h.cfg.UI.TTL(),
 			Logger: h.log.With("component", "web"),
 			// The neighbour table suggests devices when a machine is added.
@@ -543,6 +547,9 @@ func (h *Hub) Close() error {
 	}
 	if h.notifier != nil {
 		h.notifier.Close()
+	}
+	if h.groups != nil {
+		errs = append(errs, h.groups.Close()) // it waits on the power service
 	}
 	if h.power != nil {
 		errs = append(errs, h.power.Close())

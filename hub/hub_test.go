@@ -340,6 +340,12 @@ var routes = []struct {
 	{"POST", "/api/v1/relays/x/pair", true, nil},
 	{"DELETE", "/api/v1/relays/x", true, nil},
 	{"POST", "/api/v1/cloudevents", false, nil},
+	{"GET", "/api/v1/groups", false, nil},
+	{"GET", "/api/v1/groups/actions/grp_none", false, nil},
+	{"POST", "/api/v1/groups/lab/wake", false, nil},
+	{"POST", "/api/v1/groups/lab/shutdown", false, nil},
+	{"POST", "/api/v1/groups/wake", false, map[string]any{"machines": []string{"pc"}}},
+	{"POST", "/api/v1/groups/sleep", false, map[string]any{"tags": []string{"lab"}}},
 }
 
 func TestEveryRouteNeedsAToken(t *testing.T) {

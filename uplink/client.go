@@ -75,7 +75,11 @@ type clientSession struct {
 	keys keys
 	wmu  sync.Mutex
 	seq  uint64 // last frame sent
-	last uint64 // last command accepted; the reader's alone
+	last uint64 // last frame accepted; the reader's alone
+
+	done    <-chan struct{} // closed when the session ends
+	pmu     sync.Mutex
+	pending map[string]chan Result // requests waiting for their reply
 }
 
 // Run keeps the uplink up until ctx ends, then waits for commands being
@@ -160,7 +164,7 @@ func (c *Client) session(ctx context.Context, u string) (up bool, err error) {
 	}
 	conn.SetReadLimit(MaxFrame)
 
-	cs := &clientSession{c: c, conn: conn, keys: keys{
+	cs := &clientSession{c: c, conn: conn, pending: map[string]chan Result{}, keys: keys{
 		purpose: c.Purpose, peer: c.ID, peerPub: c.Key.Public().(ed25519.PublicKey), hubPub: c.HubKey,
 		nonceP: random(nonceSize),
 	}}
@@ -195,8 +199,9 @@ func (c *Client) session(ctx context.Context, u string) (up bool, err error) {
 	}
 
 	c.Logger.Info("uplink up", "hub", c.HubURL, "peer", c.ID)
-	c.setCurrent(cs, nil)
 	sctx, scancel := context.WithCancelCause(ctx)
+	cs.done = sctx.Done()
+	c.setCurrent(cs, nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { cs.pingLoop(sctx, scancel) })
 	if c.Report != nil {
@@ -267,18 +272,32 @@ func (cs *clientSession) reportLoop(ctx context.Context, stop context.CancelCaus
 	}
 }
 
-// readLoop reads commands until the session ends. runCtx outlives the
-// session: Then calls get it.
+// readLoop reads commands and replies until the session ends. runCtx
+// outlives the session: Then calls get it.
 func (cs *clientSession) readLoop(runCtx, ctx context.Context, wg *sync.WaitGroup) error {
 	for {
 		f, err := readFrame(ctx, cs.conn)
 		if err != nil {
 			return err
 		}
-		if err := cs.keys.open(f, cs.keys.hubPub, cs.last, typeCommand); err != nil {
+		if err := cs.keys.open(f, cs.keys.hubPub, cs.last, typeCommand, typeReply); err != nil {
 			return err
 		}
 		cs.last = f.Seq
+		if f.Type == typeReply {
+			var r Result
+			if err := decodePayload(f.Payload, &r); err != nil {
+				return err
+			}
+			cs.pmu.Lock()
+			ch := cs.pending[r.CommandID]
+			delete(cs.pending, r.CommandID)
+			cs.pmu.Unlock()
+			if ch != nil {
+				ch <- r
+			}
+			continue
+		}
 		var cmd Command
 		if err := decodePayload(f.Payload, &cmd); err != nil {
 			return err
@@ -342,6 +361,56 @@ func (c *Client) Notify(ctx context.Context, n Notice) error {
 		return moonwake.Errorf(moonwake.EUnavailable, "the uplink to the hub is down")
 	}
 	return cur.send(ctx, typeNotice, n)
+}
+
+// Request asks the hub for req on the current session and waits for its
+// reply, until ctx ends or, if ctx has no deadline, for
+// DefaultRequestTimeout. An empty req.ID is filled with a random one.
+// Errors: EUnavailable when the uplink is down, breaks or no reply comes in
+// time (then the hub may have acted on it). A refusal is no error: it is
+// the reply's Error.
+func (c *Client) Request(ctx context.Context, req Request) (Result, error) {
+	if req.ID == "" {
+		req.ID = randomText(10)
+	}
+	if len(req.App) > MaxRequestApp {
+		return Result{}, moonwake.Errorf(moonwake.EInvalid, "an app's title holds at most %d bytes", MaxRequestApp)
+	}
+	c.mu.Lock()
+	cs := c.cur
+	c.mu.Unlock()
+	if cs == nil {
+		return Result{}, moonwake.Errorf(moonwake.EUnavailable, "the uplink to the hub is down")
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultRequestTimeout)
+		defer cancel()
+	}
+	ch := make(chan Result, 1)
+	cs.pmu.Lock()
+	if _, dup := cs.pending[req.ID]; dup {
+		cs.pmu.Unlock()
+		return Result{}, moonwake.Errorf(moonwake.EConflict, "request %s is already waiting", req.ID)
+	}
+	cs.pending[req.ID] = ch
+	cs.pmu.Unlock()
+	defer func() {
+		cs.pmu.Lock()
+		delete(cs.pending, req.ID)
+		cs.pmu.Unlock()
+	}()
+	if err := cs.send(ctx, typeRequest, req); err != nil {
+		return Result{}, moonwake.Errorf(moonwake.EUnavailable, "send the request to the hub: %v", err)
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-cs.done:
+		return Result{}, moonwake.Errorf(moonwake.EUnavailable, "the uplink to the hub ended before it answered; the hub may have acted on it")
+	case <-ctx.Done():
+		return Result{}, moonwake.Errorf(moonwake.EUnavailable, "the hub did not answer in time; it may have acted on it")
+	}
 }
 
 // send signs and writes one message frame of this session.

@@ -68,6 +68,12 @@
 // session (old seq) or into a new one (other nonces and session) does
 // nothing.
 //
+// An agent may also send a "request": a power action on its own machine
+// that a program on the PC asked for (a Sunshine app). The hub answers each
+// with a "reply" frame, signed and numbered as its commands are, after it
+// has started the action (which may mean sending the agent a command
+// first).
+//
 // A command is acknowledged before it takes effect: the peer sends its
 // result ("accepted, will run …" or the refusal), then carries the command
 // out, then sends an "outcome" (best effort: a PC that powers off may not

@@ -42,6 +42,8 @@ const (
 	typeOutcome   = "outcome" // peer → hub: how carrying a command out ended
 	typeReport    = "report"  // peer → hub: periodic measurements
 	typeNotice    = "notice"  // peer → hub: something it saw, such as a relay's magic packet from outside
+	typeRequest   = "request" // peer → hub: an agent asks for a power action on its own machine
+	typeReply     = "reply"   // hub → peer: the answer to a request
 )
 
 const (
@@ -99,6 +101,25 @@ const NoticeMagic = "magic"
 
 // MaxNoticeData bounds a notice's data: more than any magic packet.
 const MaxNoticeData = 512
+
+// Request is what a peer asks the hub to do, for a program on its own
+// machine: an agent's "sleep this PC" from a Sunshine app. The hub carries
+// it out as any other verified action on the peer's machine, never on
+// another one.
+type Request struct {
+	ID   string `json:"id"`   // chosen by the peer; the reply names it
+	Name string `json:"name"` // "shutdown", "reboot", "sleep", "hibernate"
+	// From and App say who asked on the machine, for the audit log:
+	// From is RequestFromSunshine, App the title of the app launched.
+	From string `json:"from"`
+	App  string `json:"app,omitempty"`
+}
+
+// RequestFromSunshine is the From of a request made by a Sunshine app.
+const RequestFromSunshine = "sunshine"
+
+// MaxRequestApp bounds a request's App.
+const MaxRequestApp = 64
 
 // frame is one message on the wire. Which fields are set depends on Type;
 // decodeFrame checks that.
@@ -172,7 +193,7 @@ func decodeFrame(b []byte) (*frame, error) {
 		err = need(len(f.Session) == sessionSize, "session must be 16 bytes")
 	case typeError:
 		err = need(len(f.Error) <= 200, "error text too long")
-	case typeCommand, typeResult, typeOutcome, typeReport, typeNotice:
+	case typeCommand, typeResult, typeOutcome, typeReport, typeNotice, typeRequest, typeReply:
 		err = errors.Join(
 			need(len(f.Session) == sessionSize, "session must be 16 bytes"),
 			need(f.Seq > 0, "sequence number must be positive"),

@@ -23,6 +23,8 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultResultTimeout    = 15 * time.Second
 	DefaultReportInterval   = 15 * time.Second
+	DefaultRequestTimeout   = 30 * time.Second
+	maxRequests             = 2 // a peer's requests being handled at once
 	writeTimeout            = 10 * time.Second
 )
 
@@ -50,6 +52,11 @@ type Server struct {
 	OnReport     func(p Peer, r Report)
 	OnOutcome    func(p Peer, r Result) // a command was carried out, or failed
 	OnNotice     func(p Peer, n Notice) // the peer saw something (a relay's magic packet)
+	// OnRequest answers a peer's request. Unlike the other callbacks it
+	// runs on a goroutine of its own and may take its time (it may send
+	// the peer a command and wait for its result); ctx ends with the
+	// session. nil: every request is refused.
+	OnRequest func(ctx context.Context, p Peer, r Request) Result
 
 	Logger           *slog.Logger  // nil: discard
 	PingInterval     time.Duration // 0: DefaultPingInterval
@@ -75,12 +82,15 @@ type serverSession struct {
 	cancel context.CancelCauseFunc
 
 	wmu sync.Mutex // orders writes, so sequence numbers go out in order
-	seq uint64     // last command sent
+	seq uint64     // last frame sent
 
 	last uint64 // last peer frame accepted; the reader's alone
 
 	pmu     sync.Mutex
 	pending map[string]chan Result
+
+	requests chan struct{}  // a slot per request being handled
+	work     sync.WaitGroup // OnRequest calls in flight
 }
 
 func (s *Server) init() {
@@ -207,7 +217,7 @@ func (s *Server) handshake(ctx context.Context, c *websocket.Conn) (*serverSessi
 		return nil, fmt.Errorf("peer %s is paired as %s, asked for a %s link", peer.ID, peer.Purpose, hello.Purpose)
 	}
 	ss := &serverSession{
-		peer: *peer, conn: c, pending: map[string]chan Result{},
+		peer: *peer, conn: c, pending: map[string]chan Result{}, requests: make(chan struct{}, maxRequests),
 		keys: keys{
 			purpose: peer.Purpose, peer: peer.ID, peerPub: peer.PublicKey,
 			hubPub: s.HubKey.Public().(ed25519.PublicKey),
@@ -259,6 +269,7 @@ func (s *Server) serve(ss *serverSession, addr string) {
 	ss.cancel(err)
 	ss.conn.CloseNow()
 	wg.Wait()
+	ss.work.Wait()
 	s.unregister(ss, err)
 }
 
@@ -323,7 +334,7 @@ func (s *Server) readLoop(ss *serverSession) error {
 		if err != nil {
 			return err
 		}
-		if err := ss.keys.open(f, ss.peer.PublicKey, ss.last, typeResult, typeOutcome, typeReport, typeNotice); err != nil {
+		if err := ss.keys.open(f, ss.peer.PublicKey, ss.last, typeResult, typeOutcome, typeReport, typeNotice, typeRequest); err != nil {
 			return err
 		}
 		ss.last = f.Seq
@@ -369,7 +380,45 @@ func (s *Server) readLoop(ss *serverSession) error {
 			if s.OnNotice != nil {
 				s.OnNotice(ss.peer, n)
 			}
+		case typeRequest:
+			var r Request
+			if err := decodePayload(f.Payload, &r); err != nil {
+				return err
+			}
+			if r.ID == "" || len(r.ID) > 64 || len(r.Name) > 32 || len(r.From) > 32 || len(r.App) > MaxRequestApp {
+				return protoErr("malformed request")
+			}
+			s.request(ss, r)
 		}
+	}
+}
+
+// request answers r on a goroutine of its own, so that the read loop goes
+// on: OnRequest may send the peer a command and wait for its result. A
+// peer asking more than maxRequests things at once is told to wait.
+func (s *Server) request(ss *serverSession, r Request) {
+	select {
+	case ss.requests <- struct{}{}:
+	default:
+		ss.work.Go(func() {
+			s.reply(ss, Result{CommandID: r.ID, Error: "the hub is busy with this machine's other requests; try again"})
+		})
+		return
+	}
+	ss.work.Go(func() {
+		defer func() { <-ss.requests }()
+		res := Result{Error: "the hub takes no requests"}
+		if s.OnRequest != nil {
+			res = s.OnRequest(ss.ctx, ss.peer, r)
+		}
+		res.CommandID = r.ID
+		s.reply(ss, res)
+	})
+}
+
+func (s *Server) reply(ss *serverSession, res Result) {
+	if err := ss.write(ss.ctx, s.HubKey, typeReply, res); err != nil {
+		s.Logger.Info("could not reply to a request", "peer", ss.peer.ID, "request", res.CommandID, "error", err)
 	}
 }
 
@@ -412,7 +461,7 @@ func (s *Server) Send(ctx context.Context, peerID string, cmd Command) (Result, 
 		ss.pmu.Unlock()
 	}()
 
-	if err := ss.send(ctx, s.HubKey, cmd); err != nil {
+	if err := ss.write(ctx, s.HubKey, typeCommand, cmd); err != nil {
 		ss.cancel(fmt.Errorf("write command: %w", err))
 		return Result{}, moonwake.Errorf(moonwake.EUnavailable, "send %s to %s: the link broke", cmd.Name, peerID)
 	}
@@ -427,10 +476,11 @@ func (s *Server) Send(ctx context.Context, peerID string, cmd Command) (Result, 
 	}
 }
 
-func (ss *serverSession) send(ctx context.Context, key ed25519.PrivateKey, cmd Command) error {
+// write signs and writes one message frame of this session.
+func (ss *serverSession) write(ctx context.Context, key ed25519.PrivateKey, typ string, v any) error {
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
-	f, err := ss.keys.seal(key, typeCommand, ss.seq+1, cmd)
+	f, err := ss.keys.seal(key, typ, ss.seq+1, v)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/agent"
+	"github.com/moonwake/moonwake/sunshine"
 	"github.com/moonwake/moonwake/uplink"
 )
 
@@ -42,6 +43,11 @@ Usage:
   moonwake-agent install [--config FILE]    install and start the service (as root / Administrator)
   moonwake-agent uninstall                  stop and remove the service
   moonwake-agent doctor [--fix]             check what breaks Wake-on-LAN here, and fix it
+  moonwake-agent sunshine apps install|remove [--user U] [--web URL] [--apps-json FILE] [--config FILE]
+        add "Sleep PC", "Shut down PC" and "Restart PC" to this PC's Sunshine (password in
+        MOONWAKE_SUNSHINE_PASSWORD, not kept), or remove them
+  moonwake-agent request sleep|shutdown|reboot|hibernate --app TITLE [--config FILE | --socket PATH]
+        ask the hub, through the running agent, for a verified action (what those apps run)
   moonwake-agent version
 
 The configuration file (default %s) is YAML:
@@ -158,6 +164,37 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return err
 		}
 		return agent.Doctor(ctx, *fix, stdout)
+	case "request":
+		if len(args) == 0 {
+			return usagef("request: which action? (sleep, shutdown, reboot, hibernate)")
+		}
+		action := args[0]
+		args = args[1:]
+		app := flags.String("app", "", "the title of the Sunshine app that asks")
+		cfgPath := flags.String("config", "", "the agent's configuration file, which names its socket")
+		socket := flags.String("socket", "", "the agent's local socket (default: from the configuration)")
+		if err := parse(); err != nil {
+			return err
+		}
+		if *app == "" {
+			return usagef("request: --app is required")
+		}
+		return request(ctx, action, *app, *cfgPath, *socket, stdout)
+	case "sunshine":
+		if len(args) < 2 || args[0] != "apps" || (args[1] != "install" && args[1] != "remove") {
+			return usagef("sunshine: want \"sunshine apps install\" or \"sunshine apps remove\"")
+		}
+		o := sunshineAppsOptions{install: args[1] == "install"}
+		args = args[2:]
+		flags.StringVar(&o.web, "web", sunshine.DefaultWebURL, "Sunshine's web UI")
+		flags.IntVar(&o.httpsPort, "https-port", sunshine.DefaultHTTPSPort, "Sunshine's GameStream HTTPS port, whose certificate the web UI's must be")
+		flags.StringVar(&o.user, "user", "", "Sunshine's web username (or MOONWAKE_SUNSHINE_USER)")
+		flags.StringVar(&o.appsJSON, "apps-json", "", "edit this apps.json instead of calling the web UI (a backup is made; restart Sunshine after)")
+		flags.StringVar(&o.cfgPath, "config", "", "the agent configuration the apps' commands name (default: the agent's default)")
+		if err := parse(); err != nil {
+			return err
+		}
+		return sunshineApps(ctx, o, getenv, stdout)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "moonwake-agent", moonwake.Version)
 		return nil

@@ -43,6 +43,7 @@ authenticated API, or send a magic packet right here with "moonwake wake".`,
 		newRestoreCmd(e),
 		newImportCmd(e),
 		newFrontCmd(e),
+		newGroupCmd(e),
 	)
 	return root
 }

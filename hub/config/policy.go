@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/moonwake/moonwake/hub/policy"
@@ -16,6 +18,9 @@ type Schedule struct {
 	Shutdown    string        `yaml:"shutdown"`     // cron; empty: none
 	Timezone    string        `yaml:"timezone"`     // IANA name, like Europe/Paris; empty: the hub's local zone
 	MissedGrace time.Duration `yaml:"missed_grace"` // a run missed while the hub was down is made if at most this late (10m)
+	// ShutdownAction is what the shutdown cron does: shutdown (default),
+	// sleep or hibernate.
+	ShutdownAction string `yaml:"shutdown_action"`
 }
 
 // IdleOff shuts machines, chosen by name or tag, down when nobody used them
@@ -25,6 +30,17 @@ type IdleOff struct {
 	Tags     []string      `yaml:"tags"`
 	After    time.Duration `yaml:"after"` // 30m
 	Grace    time.Duration `yaml:"grace"` // 5m
+	// Action is what it does to an idle machine: shutdown (default),
+	// sleep or hibernate.
+	Action string `yaml:"action"`
+}
+
+// checkOffAction checks an idle_off action or a shutdown_action.
+func checkOffAction(a string) error {
+	if a != "" && !slices.Contains(policy.OffActions, a) {
+		return fmt.Errorf("%q: want one of %s", a, strings.Join(policy.OffActions, ", "))
+	}
+	return nil
 }
 
 // Policies turns the schedules and idle rules into what package policy
@@ -49,7 +65,10 @@ func (c *Config) Policies() ([]policy.Schedule, []policy.IdleRule, error) {
 			}
 			loc = l
 		}
-		ps := policy.Schedule{Selector: policy.Selector{Machines: s.Machines, Tags: s.Tags}, MissedGrace: s.MissedGrace}
+		if err := checkOffAction(s.ShutdownAction); err != nil {
+			return nil, nil, fmt.Errorf("schedules[%d].shutdown_action %v", i, err)
+		}
+		ps := policy.Schedule{Selector: policy.Selector{Machines: s.Machines, Tags: s.Tags}, MissedGrace: s.MissedGrace, OffAction: s.ShutdownAction}
 		var err error
 		if s.Wake != "" {
 			if ps.Wake, err = policy.ParseCron(s.Wake, loc); err != nil {
@@ -81,7 +100,10 @@ func (c *Config) Policies() ([]policy.Schedule, []policy.IdleRule, error) {
 		if grace < 0 || grace > 24*time.Hour {
 			return nil, nil, fmt.Errorf("idle_off[%d]: grace %s: want 0 to 24h", i, grace)
 		}
-		rs = append(rs, policy.IdleRule{Selector: policy.Selector{Machines: r.Machines, Tags: r.Tags}, After: after, Grace: grace})
+		if err := checkOffAction(r.Action); err != nil {
+			return nil, nil, fmt.Errorf("idle_off[%d].action %v", i, err)
+		}
+		rs = append(rs, policy.IdleRule{Selector: policy.Selector{Machines: r.Machines, Tags: r.Tags}, After: after, Grace: grace, Action: r.Action})
 	}
 	return ss, rs, nil
 }

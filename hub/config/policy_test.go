@@ -14,9 +14,11 @@ schedules:
     wake: "0 18 * * 1-5"
     shutdown: "30 23 * * *"
     timezone: Europe/Paris
+    shutdown_action: hibernate
 idle_off:
   - machines: [pc]
     after: 45m
+    action: sleep
 `), &c)
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +33,10 @@ idle_off:
 	if ss[0].Wake.String() != "0 18 * * 1-5" || ss[0].Wake.Location().String() != "Europe/Paris" {
 		t.Errorf("wake %s in %s", ss[0].Wake, ss[0].Wake.Location())
 	}
-	if rs[0].After != 45*time.Minute || rs[0].Grace != 5*time.Minute {
+	if ss[0].OffAction != "hibernate" {
+		t.Errorf("schedule's shutdown action %q", ss[0].OffAction)
+	}
+	if rs[0].After != 45*time.Minute || rs[0].Grace != 5*time.Minute || rs[0].Action != "sleep" {
 		t.Errorf("idle rule %+v", rs[0])
 	}
 	for _, bad := range []struct{ yaml, want string }{
@@ -41,6 +46,8 @@ idle_off:
 		{"schedules: [{tags: [a]}]", "wake or shutdown"},
 		{"idle_off: [{tags: [a], after: 10s}]", "after"},
 		{"idle_off: [{after: 10m}]", "machines or tags"},
+		{"idle_off: [{tags: [a], action: reboot}]", "idle_off[0].action \"reboot\": want one of shutdown, sleep, hibernate"},
+		{"schedules: [{tags: [a], shutdown: '* * * * *', shutdown_action: nap}]", "shutdown_action"},
 	} {
 		c := Default()
 		if err := Parse([]byte(bad.yaml), &c); err != nil {

@@ -31,6 +31,7 @@ type Server struct {
 	KeepAwake moonwake.KeepAwakeService // keep-awake overrides of the power policies; nil: none
 	Sunshine  moonwake.SunshinePairer   // pairs with machines' Sunshine hosts; nil: none
 	Receipts  moonwake.ReceiptService   // the CloudEvents acted on; nil: a redelivered event acts again
+	Groups    moonwake.GroupService     // power actions on groups of machines; nil: none
 	// UI serves every path no API route claims: the web app. nil: those
 	// paths are 404.
 	UI     http.Handler
@@ -136,6 +137,16 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("POST /api/v1/agents/pair", s.limitByAddr(s.pairByAddr, s.Pair))
 	}
 	mux.Handle("GET /wake", s.auth(s.wakeByMAC, authOpts{action: true, queryToken: true}))
+	if s.Groups != nil {
+		// Groups: a tag's machines, or a list; POST only, no token in the
+		// URL (a group is bigger than a tap link should reach).
+		mux.Handle("GET /api/v1/groups", s.auth(s.listGroups, authOpts{}))
+		mux.Handle("GET /api/v1/groups/actions/{id}", s.auth(s.getGroupAction, authOpts{}))
+		for _, kind := range append([]string{moonwake.ActionWake}, moonwake.PowerActions...) {
+			mux.Handle("POST /api/v1/groups/{tag}/"+kind, s.auth(s.groupAction(kind, true), authOpts{action: true}))
+			mux.Handle("POST /api/v1/groups/"+kind, s.auth(s.groupAction(kind, false), authOpts{action: true}))
+		}
+	}
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no route %s %s", r.Method, r.URL.Path))

@@ -24,7 +24,7 @@ func Describe(m *moonwake.Machine, schedules []Schedule, idle []IdleRule) []stri
 			out = append(out, "Wakes "+s.Wake.Describe())
 		}
 		if s.Shutdown != nil {
-			out = append(out, "Shuts down "+s.Shutdown.Describe()+", unless it streams or is kept awake")
+			out = append(out, offSentence(s.OffAction)+" "+s.Shutdown.Describe()+", unless it streams or is kept awake")
 		}
 	}
 	for _, r := range idle {
@@ -40,11 +40,23 @@ func Describe(m *moonwake.Machine, schedules []Schedule, idle []IdleRule) []stri
 // down after 30 min unused (never while streaming), 5 min after a
 // warning".
 func (r IdleRule) Describe() string {
-	s := "Shuts down after " + humanDuration(r.After) + " unused (never while streaming), "
+	s := offSentence(r.Action) + " after " + humanDuration(r.After) + " unused (never while streaming), "
 	if r.Grace <= 0 {
 		return s + "right after a warning"
 	}
 	return s + humanDuration(r.Grace) + " after a warning"
+}
+
+// offSentence starts a sentence about an off action: "Shuts down",
+// "Sleeps", "Hibernates".
+func offSentence(kind string) string {
+	switch offAction(kind) {
+	case moonwake.ActionSleep:
+		return "Sleeps"
+	case moonwake.ActionHibernate:
+		return "Hibernates"
+	}
+	return "Shuts down"
 }
 
 // Describe says when the expression fires, for people, with the expression

@@ -138,9 +138,9 @@ func (e *Engine) check(ctx context.Context, name string, sc *moonwake.StateChang
 		if e.o.Notify != nil {
 			e.o.Notify(notify.Message{
 				Event: EventIdleWarning, Machine: name, At: now.UTC(),
-				Title: fmt.Sprintf("%s: idle, shutting down in %s", name, r.Grace),
-				Text: fmt.Sprintf("%s has not been used for %s (%s). It will be shut down in %s unless someone uses it, streams, or keeps it awake (moonwake keep-awake %s --for 2h).",
-					name, idleFor.Round(time.Second), s.source, r.Grace, name),
+				Title: fmt.Sprintf("%s: idle, to be %s in %s", name, offVerb(r.Action), r.Grace),
+				Text: fmt.Sprintf("%s has not been used for %s (%s). It will be %s in %s unless someone uses it, streams, or keeps it awake (moonwake keep-awake %s --for 2h).",
+					name, idleFor.Round(time.Second), s.source, offVerb(r.Action), r.Grace, name),
 			})
 		}
 		return
@@ -153,12 +153,13 @@ func (e *Engine) check(ctx context.Context, name string, sc *moonwake.StateChang
 	s.warnedAt = time.Time{}
 	s.holdUntil = now.Add(r.After)
 	s.due = s.holdUntil
-	a, err := e.o.Power.Command(moonwake.WithActor(ctx, IdleActor), m, moonwake.ActionShutdown)
+	kind := offAction(r.Action)
+	a, err := e.o.Power.Command(moonwake.WithActor(ctx, IdleActor), m, kind)
 	if err != nil {
-		e.log.Warn("idle-off: shutdown failed", "machine", name, "error", moonwake.ErrorMessage(err))
+		e.log.Warn("idle-off: "+kind+" failed", "machine", name, "error", moonwake.ErrorMessage(err))
 		return
 	}
-	e.log.Info("idle-off: shutdown started", "machine", name, "action", a.ID, "idle", idleFor.Round(time.Second))
+	e.log.Info("idle-off: "+kind+" started", "machine", name, "action", a.ID, "idle", idleFor.Round(time.Second))
 }
 
 // quiet updates since when the evidence says nobody uses the machine: the

@@ -87,6 +87,9 @@ type Schedule struct {
 	Selector
 	Wake, Shutdown *Cron         // nil: not scheduled
 	MissedGrace    time.Duration // 0: DefaultMissedGrace
+	// OffAction is what Shutdown does: moonwake.ActionShutdown (""),
+	// ActionSleep or ActionHibernate.
+	OffAction string
 }
 
 // IdleRule shuts the selected machines down after After without use, a
@@ -94,6 +97,32 @@ type Schedule struct {
 type IdleRule struct {
 	Selector
 	After, Grace time.Duration
+	// Action is what it does: moonwake.ActionShutdown (""), ActionSleep
+	// or ActionHibernate.
+	Action string
+}
+
+// OffActions are what idle auto-off and a scheduled shutdown may do.
+var OffActions = []string{moonwake.ActionShutdown, moonwake.ActionSleep, moonwake.ActionHibernate}
+
+// offAction is kind, or a shutdown when it is "".
+func offAction(kind string) string {
+	if kind == "" {
+		return moonwake.ActionShutdown
+	}
+	return kind
+}
+
+// offVerb says an off action for people: "shut down", "put to sleep",
+// "hibernate".
+func offVerb(kind string) string {
+	switch offAction(kind) {
+	case moonwake.ActionSleep:
+		return "put to sleep"
+	case moonwake.ActionHibernate:
+		return "hibernated"
+	}
+	return "shut down"
 }
 
 // Options configure an Engine.
@@ -199,6 +228,7 @@ func (e *Engine) poke() {
 type job struct {
 	key   string
 	kind  string // moonwake.ActionWake or moonwake.ActionShutdown
+	off   string // what a shutdown job does: one of OffActions
 	sel   Selector
 	cron  *Cron
 	grace time.Duration
@@ -225,7 +255,7 @@ func (e *Engine) jobs() []*job {
 			c    *Cron
 		}{{moonwake.ActionWake, s.Wake}, {moonwake.ActionShutdown, s.Shutdown}} {
 			if k.c != nil {
-				js = append(js, &job{key: jobKey(k.kind, s, k.c), kind: k.kind, sel: s.Selector, cron: k.c, grace: g})
+				js = append(js, &job{key: jobKey(k.kind, s, k.c), kind: k.kind, off: offAction(s.OffAction), sel: s.Selector, cron: k.c, grace: g})
 			}
 		}
 	}
@@ -332,7 +362,7 @@ func (e *Engine) fire(ctx context.Context, j *job, at time.Time) {
 				e.log.Info("schedule: shutdown skipped", "machine", m.Name, "why", why)
 				continue
 			}
-			a, err = e.o.Power.Command(actx, m, moonwake.ActionShutdown)
+			a, err = e.o.Power.Command(actx, m, j.off)
 		}
 		if err != nil {
 			e.log.Warn("schedule: action failed", "machine", m.Name, "action", j.kind, "error", moonwake.ErrorMessage(err))

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -293,7 +294,9 @@ type idleTest struct {
 	e      *Engine
 }
 
-func newIdleTest(t *testing.T) *idleTest {
+func newIdleTest(t *testing.T) *idleTest { return newIdleTestAction(t, "") }
+
+func newIdleTestAction(t *testing.T, action string) *idleTest {
 	it := &idleTest{
 		clk:    &fakeClock{now: time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)},
 		pw:     newPowerLog(),
@@ -303,7 +306,7 @@ func newIdleTest(t *testing.T) *idleTest {
 	}
 	it.mon = it.states.monitor()
 	it.e = start(t, Options{
-		Idle:  []IdleRule{{Selector: Selector{Tags: []string{"gaming"}}, After: 30 * time.Minute, Grace: 5 * time.Minute}},
+		Idle:  []IdleRule{{Selector: Selector{Tags: []string{"gaming"}}, After: 30 * time.Minute, Grace: 5 * time.Minute, Action: action}},
 		Power: it.pw.service(), Machines: mock.Machines(testMachines...), Monitor: it.mon, Store: it.st, Clock: it.clk,
 		Notify: func(m notify.Message) { it.warned <- m },
 	})
@@ -372,6 +375,43 @@ func TestIdleWarnsThenShutsDown(t *testing.T) {
 	it.pw.none(t)
 	it.step(5*time.Minute, moonwake.StateIdle, 35*time.Minute, moonwake.SunshineFree)
 	it.pw.want(t, "pc", moonwake.ActionShutdown, IdleActor)
+}
+
+// TestIdleSleepsInstead: idle_off.action sleep puts the machine to sleep,
+// and the warning says so.
+func TestIdleSleepsInstead(t *testing.T) {
+	it := newIdleTestAction(t, moonwake.ActionSleep)
+	t0 := it.clk.Now()
+	it.feed(it.agent(moonwake.StateOn, 0, moonwake.SunshineFree), true)
+	it.clk.waitTimer(t, t0.Add(30*time.Minute))
+	it.step(30*time.Minute, moonwake.StateIdle, 30*time.Minute, moonwake.SunshineFree)
+	select {
+	case m := <-it.warned:
+		if !strings.Contains(m.Title, "to be put to sleep in 5m") || !strings.Contains(m.Text, "will be put to sleep") {
+			t.Fatalf("warning %+v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no warning")
+	}
+	it.clk.waitTimer(t, t0.Add(35*time.Minute))
+	it.step(5*time.Minute, moonwake.StateIdle, 35*time.Minute, moonwake.SunshineFree)
+	it.pw.want(t, "pc", moonwake.ActionSleep, IdleActor)
+}
+
+// TestScheduledHibernate: a schedule's shutdown_action hibernates.
+func TestScheduledHibernate(t *testing.T) {
+	loc := paris(t)
+	clk := &fakeClock{now: time.Date(2026, 11, 25, 23, 0, 0, 0, loc)}
+	pw := newPowerLog()
+	s := Schedule{Selector: Selector{Tags: []string{"gaming"}}, Shutdown: cron(t, "30 23 * * *", loc), OffAction: moonwake.ActionHibernate}
+	start(t, Options{Schedules: []Schedule{s}, Power: pw.service(), Machines: mock.Machines(testMachines...), Store: newStore(), Clock: clk})
+	clk.waitTimer(t, time.Date(2026, 11, 25, 23, 30, 0, 0, loc))
+	clk.Advance(30 * time.Minute)
+	pw.want(t, "pc", moonwake.ActionHibernate, ScheduleActor)
+	if got := Describe(&moonwake.Machine{Name: "pc", Tags: []string{"gaming"}}, []Schedule{s}, []IdleRule{{Selector: Selector{Machines: []string{"pc"}}, After: time.Hour, Action: moonwake.ActionSleep}}); len(got) != 2 ||
+		!strings.HasPrefix(got[0], "Hibernates ") || !strings.HasPrefix(got[1], "Sleeps after 1 h") {
+		t.Errorf("described as %q", got)
+	}
 }
 
 func TestIdleInputMovesTheDeadline(t *testing.T) {

@@ -30,6 +30,7 @@ type Agents struct {
 
 	changes  observers.List[func(machine string)]
 	outcomes observers.List[func(machine, actionID string, ok bool, detail string)]
+	requests requests
 }
 
 // agent is a paired agent and what its uplink last said.

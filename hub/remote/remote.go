@@ -58,7 +58,7 @@ func New(ctx context.Context, o Options) (*Remote, error) {
 	r.server = &uplink.Server{
 		Keys: o.Peers, HubKey: o.Key, Logger: o.Logger,
 		OnConnect: r.onConnect, OnDisconnect: r.onDisconnect, OnReport: r.onReport, OnOutcome: r.onOutcome,
-		OnNotice: r.onNotice,
+		OnNotice: r.onNotice, OnRequest: r.onRequest,
 	}
 	r.Agents = &Agents{peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp, tlsFingerprint: o.TLSFingerprint, agents: map[string]*agent{}}
 	r.Relays = &Relays{store: o.Relays, peers: o.Peers, server: r.server, ttl: o.PairingTTL, now: o.Now, fingerprint: fp,
@@ -124,6 +124,13 @@ func (r *Remote) onNotice(p uplink.Peer, n uplink.Notice) {
 	if p.Purpose == uplink.PurposeRelay {
 		r.Relays.onNotice(p, n)
 	}
+}
+
+func (r *Remote) onRequest(ctx context.Context, p uplink.Peer, req uplink.Request) uplink.Result {
+	if p.Purpose != uplink.PurposeAgent {
+		return uplink.Result{Error: "only agents make requests"}
+	}
+	return r.Agents.onRequest(ctx, p, req)
 }
 
 func (r *Remote) onOutcome(p uplink.Peer, res uplink.Result) {

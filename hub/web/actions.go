@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,7 @@ func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, a *moonwak
 	if wantsJSON(r) {
 		ans := actionAnswer{Action: a}
 		ans.Progress, ans.Outcome = progress(a, s.now())
+		ans.Progress = readableTimes(ans.Progress, s.now()) // app.js shows it as text
 		status := http.StatusAccepted
 		if err != nil {
 			code := moonwake.ErrorCode(err)
@@ -209,4 +211,56 @@ func stateWord(st moonwake.PowerState) string {
 		return "shutting down"
 	}
 	return string(st)
+}
+
+// groupWakeStagger is the time between two machines of a group the
+// dashboard wakes: a room of PCs powering on at once may trip a breaker.
+const groupWakeStagger = 2 * time.Second
+
+// groupAnswer is the JSON answer to a group button.
+type groupAnswer struct {
+	Group *moonwake.GroupAction `json:"group"`
+}
+
+// groupAction is POST /groups/{tag}/wake (2 s apart) and
+// /groups/{tag}/shutdown (together): the machines with the tag, each
+// followed on its card as any action.
+func (s *Server) groupAction(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.Groups == nil {
+			s.fail(w, r, moonwake.Errorf(moonwake.EUnavailable, "This hub has no group actions."))
+			return
+		}
+		tag := r.PathValue("tag")
+		ms, err := s.Machines.ListMachines(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var members []*moonwake.Machine
+		for _, m := range ms {
+			if slices.Contains(m.Tags, tag) {
+				members = append(members, m)
+			}
+		}
+		if len(members) == 0 {
+			s.fail(w, r, moonwake.Errorf(moonwake.ENotFound, "No machine has the tag %q.", tag))
+			return
+		}
+		stagger := time.Duration(0)
+		if kind == moonwake.ActionWake {
+			stagger = groupWakeStagger
+		}
+		g, err := s.Groups.StartGroup(moonwake.WithActor(r.Context(), s.actor(r)), kind, tag, members, stagger)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.log().Info("web: group action", "tag", tag, "kind", kind, "members", len(members), "id", g.ID)
+		if wantsJSON(r) {
+			writeJSON(w, http.StatusAccepted, groupAnswer{g})
+			return
+		}
+		s.back(w, r)
+	}
 }

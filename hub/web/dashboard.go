@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +35,30 @@ type card struct {
 // dashboardData is the data of dashboard.html.
 type dashboardData struct {
 	Machines []card
-	Seq      int64 // the last event before the page: the stream resumes after it
+	Groups   []tagGroup // nil when the hub has no group actions
+	Seq      int64      // the last event before the page: the stream resumes after it
+}
+
+// tagGroup is a tag and its machines, for the group buttons.
+type tagGroup struct {
+	Tag      string
+	Machines []string
+	List     string // "pc-a, pc-b"
+}
+
+// tagGroups lists each tag of ms and its machines, by tag.
+func tagGroups(ms []*moonwake.Machine) []tagGroup {
+	byTag := map[string][]string{}
+	for _, m := range ms {
+		for _, t := range m.Tags {
+			byTag[t] = append(byTag[t], m.Name)
+		}
+	}
+	var out []tagGroup
+	for _, t := range slices.Sorted(maps.Keys(byTag)) {
+		out = append(out, tagGroup{t, byTag[t], strings.Join(byTag[t], ", ")})
+	}
+	return out
 }
 
 // dashboard is GET /: one card per machine.
@@ -53,6 +78,9 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	latest := s.latestActions(r.Context(), ms)
 	for _, m := range ms {
 		d.Machines = append(d.Machines, s.card(r.Context(), m, latest))
+	}
+	if s.Groups != nil {
+		d.Groups = tagGroups(ms)
 	}
 	s.render(w, r, http.StatusOK, "dashboard.html", d)
 }
@@ -188,7 +216,7 @@ func evidenceLines(ev *moonwake.Evidence) []string {
 		out = append(out, line)
 	}
 	if !ev.At.IsZero() {
-		out = append(out, "probed at "+ev.At.UTC().Format("15:04:05")+" UTC")
+		out = append(out, "probed at "+readableTime(ev.At, time.Now()))
 	}
 	return out
 }

@@ -152,13 +152,20 @@ func parsePages(fsys fs.FS, funcs template.FuncMap) (map[string]*template.Templa
 // funcs returns the template functions.
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{
-		"asset":      s.assets.url,
-		"hasAsset":   s.assets.has,
-		"ago":        func(t any) string { return s.ago(t) },
-		"since":      func(t any) string { return s.ago(t) },
-		"until":      func(t any) string { return s.until(t) },
-		"dur":        shortDuration,
-		"rfc3339":    rfc3339,
+		"asset":    s.assets.url,
+		"hasAsset": s.assets.has,
+		"ago":      func(t any) string { return s.ago(t) },
+		"since":    func(t any) string { return s.ago(t) },
+		"until":    func(t any) string { return s.until(t) },
+		"dur":      shortDuration,
+		"rfc3339":  rfc3339,
+		"words":    func(text string) template.HTML { return wordsHTML(text, s.now()) },
+		"when": func(v any) template.HTML {
+			if t, ok := timeOf(v); ok {
+				return timeHTML(t, s.now())
+			}
+			return ""
+		},
 		"stateLabel": stateLabel,
 		"csrfField":  csrfField,
 		"browser":    browserName,

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/moonwake/moonwake"
 )
 
 // contentSecurityPolicy allows the hub's own scripts, styles, images and
@@ -44,6 +46,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /machines/{name}/wake", s.signedIn(s.wake))
 	mux.Handle("POST /machines/{name}/shutdown", s.signedIn(s.shutdown))
 	mux.Handle("POST /machines/{name}/keep-awake", s.signedIn(s.keepAwake))
+	mux.Handle("POST /groups/{tag}/wake", s.signedIn(s.groupAction(moonwake.ActionWake)))
+	mux.Handle("POST /groups/{tag}/shutdown", s.signedIn(s.groupAction(moonwake.ActionShutdown)))
 
 	s.machineRoutes(mux)
 	s.tokenRoutes(mux)

@@ -370,7 +370,8 @@ func tapEventData(e *moonwake.Event) any {
 		if json.Unmarshal(e.Data, &a) != nil {
 			return struct{}{}
 		}
-		return tapAction{ID: a.ID, Kind: a.Kind, Machine: a.Machine, Status: a.Status, Detail: a.Detail, CreatedAt: a.CreatedAt, FinishedAt: a.FinishedAt}
+		// link.js shows the detail as text: its times made readable here.
+		return tapAction{ID: a.ID, Kind: a.Kind, Machine: a.Machine, Status: a.Status, Detail: readableTimes(a.Detail, time.Now()), CreatedAt: a.CreatedAt, FinishedAt: a.FinishedAt}
 	}
 	return struct{}{}
 }

@@ -40,6 +40,7 @@ type Server struct {
 	KeepAwake moonwake.KeepAwakeService // nil: no keep-awake
 	Sunshine  moonwake.SunshinePairer   // nil: no Sunshine pairing
 	Relays    moonwake.RelayService     // nil: no relays page
+	Groups    moonwake.GroupService     // nil: no group buttons
 	// Policies says, in sentences for people, which schedules and idle
 	// auto-off rules apply to a machine; nil: the hub does not say.
 	Policies func(m *moonwake.Machine) []string

@@ -7,6 +7,7 @@ package sunshinetest
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/aes"
 	"crypto/rand"
@@ -28,6 +29,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,8 +37,11 @@ import (
 
 // App is one app the fake host offers.
 type App struct {
-	ID    int64
-	Title string
+	ID        int64
+	Title     string
+	Cmd       string
+	ImagePath string
+	PrepCmd   []string // the "do" of each prep command
 }
 
 // Server is a fake Sunshine host. Set the exported fields before Start.
@@ -49,6 +54,10 @@ type Server struct {
 	UniqueID   string
 	MAC        string // given only to paired clients over HTTPS
 	Apps       []App
+	// Run runs an app's prep command (argv split as Sunshine splits it)
+	// when the app is launched; an error fails the launch. nil: launching
+	// an app with prep commands fails.
+	Run func(ctx context.Context, argv []string) error
 
 	HTTP  *httptest.Server // plain HTTP: unpaired /serverinfo and /pair
 	HTTPS *httptest.Server // HTTPS, paired clients only
@@ -59,13 +68,15 @@ type Server struct {
 
 	pinEntered chan struct{}
 
-	mu       sync.Mutex
-	sess     map[string]*session // pairing in progress, by uniqueid
-	paired   map[string]bool     // client certificates (DER), paired
-	running  int64
-	launches []url.Values
-	cancels  int
-	unpairs  int
+	mu         sync.Mutex
+	sess       map[string]*session // pairing in progress, by uniqueid
+	paired     map[string]bool     // client certificates (DER), paired
+	running    int64
+	launches   []url.Values
+	cancels    int
+	unpairs    int
+	appsFile   []byte // apps.json; nil until first read: as shipped
+	prepErrors []string
 }
 
 type session struct {
@@ -87,7 +98,8 @@ func New(pin string) *Server {
 		Hostname:   "GAMING-PC",
 		UniqueID:   "5C0A4D9E-3B1F-4E52-9A7D-0C6B2E8F1A34",
 		MAC:        "3c:7c:3f:1e:22:a0",
-		Apps:       []App{{ID: 881448767, Title: "Desktop"}, {ID: 1093255277, Title: "Shutdown"}},
+		Apps: []App{{ID: 881448767, Title: "Desktop", ImagePath: "desktop.png"},
+			{ID: 1093255277, Title: "Shutdown", Cmd: "shutdown /s /f /t 0"}},
 		Cert:       cert,
 		CertPEM:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		key:        key,
@@ -146,6 +158,14 @@ func (s *Server) Launches() []url.Values {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]url.Values(nil), s.launches...)
+}
+
+// PrepErrors returns what the launches that failed logged, as Sunshine
+// logs a prep command that failed.
+func (s *Server) PrepErrors() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.prepErrors)
 }
 
 // Cancels counts /cancel requests.
@@ -417,6 +437,22 @@ func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 		case s.running != 0:
 			fail(w, http.StatusBadRequest, "An app is already running on this host")
 		default:
+			var app App
+			for _, a := range s.Apps {
+				if a.ID == id {
+					app = a
+				}
+			}
+			s.mu.Unlock()
+			err := s.runPrep(r.Context(), app)
+			s.mu.Lock()
+			if err != nil {
+				// Sunshine answers 200 with the failure inside.
+				w.Header().Set("Content-Type", "application/xml")
+				fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+`<root status_code="-1" status_message="Failed to start the specified application"><gamesession>0</gamesession></root>`)
+				s.prepErrors = append(s.prepErrors, err.Error())
+				return
+			}
 			s.running = id
 			s.launches = append(s.launches, q)
 			reply(w, "sessionUrl0", "rtsp://127.0.0.1:48010", "gamesession", "1")

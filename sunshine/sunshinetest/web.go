@@ -14,12 +14,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"time"
 )
 
-// WebUI is a fake of Sunshine's web UI: only its POST /api/pin, over TLS
-// on its own 127.0.0.1 listener, with HTTP basic auth.
+// WebUI is a fake of Sunshine's web UI, over TLS on its own 127.0.0.1
+// listener, with HTTP basic auth: its POST /api/pin, and the app list of
+// its config API (apps.go).
 type WebUI struct {
 	Server *httptest.Server
 
@@ -77,14 +79,19 @@ func (w *WebUI) serve(rw http.ResponseWriter, r *http.Request) {
 		w.sawAuth = true
 	}
 	w.mu.Unlock()
-	if r.URL.Path != "/api/pin" || r.Method != http.MethodPost {
-		http.NotFound(rw, r)
+	u, p, ok := r.BasicAuth()
+	if !ok || !strings.EqualFold(u, w.user) || subtle.ConstantTimeCompare([]byte(p), []byte(w.password)) != 1 {
+		// As Sunshine: every route but a few pages asks for credentials
+		// first, with an empty 401.
+		rw.Header().Set("WWW-Authenticate", `Basic realm="Sunshine Gamestream Host", charset="UTF-8"`)
+		rw.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	u, p, ok := r.BasicAuth()
-	if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(w.user)) != 1 || subtle.ConstantTimeCompare([]byte(p), []byte(w.password)) != 1 {
-		rw.Header().Set("WWW-Authenticate", `Basic realm="Sunshine Gamestream Host"`)
-		http.Error(rw, "Unauthorized", http.StatusUnauthorized)
+	if w.serveApps(rw, r) {
+		return
+	}
+	if r.URL.Path != "/api/pin" || r.Method != http.MethodPost {
+		boostJSON(rw, http.StatusNotFound, "status_code", "404", "error", "Not Found")
 		return
 	}
 	var in struct {
