@@ -270,7 +270,7 @@ func (h *Hub) openStore(ctx context.Context) error {
 	}
 	path := filepath.Join(h.cfg.Data, AdminTokenFile)
 	if err := privfile.Write(path, []byte(secret+"\n"), nil); err != nil {
-		return fmt.Errorf("keep the first admin token: %w", err)
+		return fmt.Errorf("keep the first admin token (it is made; make another with: moonwake tokens create --data %s --name admin2 --admin): %w", h.cfg.Data, err)
 	}
 	h.AdminSecret, h.AdminTokenPath = secret, path
 	h.log.Info("created the first admin token; it is in the file, readable by this user only: paste it at /setup, keep it in a password manager, then delete the file", "file", path)

@@ -27,7 +27,7 @@ import (
 
 // pair makes a certificate and key for name, returning the PEM files'
 // contents and the certificate's DER.
-func pair(t *testing.T, name string) (certPEM, keyPEM, der []byte) {
+func pair(t testing.TB, name string) (certPEM, keyPEM, der []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -52,7 +52,7 @@ func pair(t *testing.T, name string) (certPEM, keyPEM, der []byte) {
 
 // replace writes b to path as certbot and Kubernetes do: a new file
 // renamed over the old one.
-func replace(t *testing.T, path string, b []byte) {
+func replace(t testing.TB, path string, b []byte) {
 	t.Helper()
 	tmp := path + ".new"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
@@ -317,5 +317,24 @@ func TestSelfSigned(t *testing.T) {
 	}
 	if _, err := SelfSigned(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("a key others may read: %v", err)
+	}
+}
+
+// BenchmarkGetCertificate is the cost the reload check adds to each
+// handshake: two stat calls and a comparison.
+func BenchmarkGetCertificate(b *testing.B) {
+	dir := b.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	c, k, _ := pair(b, "bench.example")
+	replace(b, certFile, c)
+	replace(b, keyFile, k)
+	f, err := LoadFiles(certFile, keyFile, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := f.GetCertificate(nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
