@@ -111,6 +111,11 @@ type run struct {
 	lastSend time.Time // the last burst
 	joined   int       // requests that joined it
 	next     time.Time // when Run looks at it again
+	// due is the action's deadline as this process counts it: on the
+	// monotonic clock when s.now gives one, so a wall clock set back or
+	// forward neither delays nor hastens it. a.Deadline is the same time
+	// for people and for a restart, which has only the wall clock.
+	due time.Time
 	index    int       // in the heap
 	done     chan struct{}
 }
@@ -305,16 +310,16 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 		s.finish(a, moonwake.StatusFailed, "no packet could be sent: "+why)
 		return s.record(ctx, a, moonwake.Errorf(moonwake.EUnavailable, "wake %s: %s", m.Name, a.Detail))
 	}
-	deadline := s.now().Add(s.o.WakeDeadline).UTC()
+	due := s.now().Add(s.o.WakeDeadline)
 	if !r.verify {
 		// Resend blindly a few times, then say what was done.
 		var d time.Duration
 		for i := 0; i < blindResends; i++ {
 			d += s.o.Resends[min(i, len(s.o.Resends)-1)]
 		}
-		deadline = s.now().Add(d + s.o.Resends[0]).UTC()
+		due = s.now().Add(d + s.o.Resends[0])
 	}
-	a.Deadline = &deadline
+	setDue(r, due)
 	return s.start(ctx, r, moonwake.Pending{Kind: moonwake.PendingWake, Since: a.CreatedAt})
 }
 
@@ -360,8 +365,7 @@ func (s *Service) Command(ctx context.Context, m *moonwake.Machine, kind string)
 	// The agent reports the command's outcome by the action's id, which
 	// the audit log gives: store the action before sending the command,
 	// with a deadline in case the hub stops meanwhile.
-	deadline := s.now().Add(s.o.ShutdownDeadline).UTC()
-	a.Deadline = &deadline
+	setDue(r, s.now().Add(s.o.ShutdownDeadline))
 	if err := s.actions.CreateAction(ctx, a); err != nil {
 		return nil, fmt.Errorf("record %s of %s: %w", kind, m.Name, err)
 	}
@@ -374,8 +378,7 @@ func (s *Service) Command(ctx context.Context, m *moonwake.Machine, kind string)
 		s.ended(a)
 		return a, err
 	}
-	acked := s.now().Add(s.o.ShutdownDeadline).UTC() // counted from the agent's acknowledgement
-	a.Deadline = &acked
+	setDue(r, s.now().Add(s.o.ShutdownDeadline)) // counted from the agent's acknowledgement
 	pk := moonwake.PendingShutdown
 	if kind == moonwake.ActionReboot {
 		pk = moonwake.PendingReboot
@@ -463,10 +466,18 @@ func (s *Service) resendDelay(r *run) time.Duration {
 	return s.o.Resends[min(r.resends, len(s.o.Resends)-1)]
 }
 
+// setDue sets r's deadline: due as this process counts it, and for the
+// action's record the same instant on the wall clock, in UTC.
+func setDue(r *run, due time.Time) {
+	r.due = due
+	d := due.UTC()
+	r.a.Deadline = &d
+}
+
 // nextCheck is the next time Run must look at r: its next resend or its
 // deadline, whichever comes first.
 func (s *Service) nextCheck(r *run) time.Time {
-	next := *r.a.Deadline
+	next := r.due
 	if r.a.Kind == moonwake.ActionWake && (r.verify || r.resends < blindResends) {
 		if t := r.lastSend.Add(s.resendDelay(r)); t.Before(next) {
 			next = t
@@ -736,7 +747,7 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		return // ended meanwhile
 	}
 	now := s.now()
-	if r.verify && !now.Before(*r.a.Deadline) {
+	if r.verify && !now.Before(r.due) {
 		// The goal may have been reached unseen, as no change: before a
 		// restart's Resume, say. What the monitor sees now decides.
 		if st, _ := s.state(r.m.Name); s.reached(r, st) {
@@ -746,7 +757,7 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		}
 	}
 	switch {
-	case !now.Before(*r.a.Deadline) && r.a.Kind == moonwake.ActionWake:
+	case !now.Before(r.due) && r.a.Kind == moonwake.ActionWake:
 		if !r.verify {
 			s.end(r, moonwake.StatusSucceeded, fmt.Sprintf("sent %d burst(s) of magic packets; not verified: %s has no address to probe and no agent", r.bursts, r.m.Name))
 		} else {
@@ -754,12 +765,11 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		}
 		s.mu.Unlock()
 		return
-	case !now.Before(*r.a.Deadline) && !r.retried:
+	case !now.Before(r.due) && !r.retried:
 		// Still up at the deadline: say the command once more, then give
 		// it as long again.
 		r.retried = true
-		deadline := now.Add(s.o.ShutdownDeadline).UTC()
-		r.a.Deadline = &deadline
+		setDue(r, now.Add(s.o.ShutdownDeadline))
 		s.mu.Unlock()
 		err := s.command(ctx, r)
 		s.mu.Lock()
@@ -775,7 +785,7 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		}
 		s.update(clone(r.a))
 		s.publish(clone(r.a))
-	case !now.Before(*r.a.Deadline):
+	case !now.Before(r.due):
 		st, _ := s.state(r.m.Name)
 		if st == moonwake.StateShuttingDown {
 			// That is the action's own doing: the machine is up.
@@ -828,7 +838,7 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 			s.ended(a)
 			continue
 		}
-		r := &run{a: a, m: m, done: make(chan struct{}), lastSend: s.now(), resends: len(s.o.Resends), bursts: burstsIn(a)}
+		r := &run{a: a, m: m, done: make(chan struct{}), lastSend: s.now(), resends: len(s.o.Resends), bursts: burstsIn(a), due: *a.Deadline}
 		r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
 		r.retried = a.Kind != moonwake.ActionWake // never repeat a command blindly
 		if a.Kind == moonwake.ActionWake {
