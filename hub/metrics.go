@@ -37,7 +37,7 @@ func (h *Hub) openMetrics(machines moonwake.MachineService) error {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", h.metrics.Handler(token))
+	mux.Handle("GET /metrics", h.metrics.Handler(token, h.log.With("component", "metrics")))
 	h.metricsSrv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -35,7 +35,7 @@ func BenchmarkScrape(b *testing.B) {
 				Streams:     map[string]func() int{"api": func() int { return 2 }, "web": func() int { return 1 }},
 				Passthrough: func() map[string]uint64 { return map[string]uint64{"woken": 1, "malformed": 7} },
 			})
-			h := m.Handler("")
+			h := m.Handler("", nil)
 			req := httptest.NewRequest("GET", "/metrics", nil)
 			var size int
 			b.ReportAllocs()

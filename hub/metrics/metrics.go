@@ -11,6 +11,7 @@ package metrics
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -181,9 +182,15 @@ func (m *Metrics) Watch(s Sources) {
 }
 
 // Handler serves the metrics in Prometheus's formats. A token that is not
-// empty must come as "Authorization: Bearer <token>".
-func (m *Metrics) Handler(token string) http.Handler {
-	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError})
+// empty must come as "Authorization: Bearer <token>". A source that cannot
+// be read (the store is locked past the scrape's timeout) leaves its
+// metrics out of that scrape, says so to log, and the rest is served.
+func (m *Metrics) Handler(token string, log *slog.Logger) http.Handler {
+	opts := promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError}
+	if log != nil {
+		opts.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	}
+	h := promhttp.HandlerFor(m.reg, opts)
 	if token == "" {
 		return h
 	}

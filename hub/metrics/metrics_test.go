@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/moonwake/moonwake"
+	"github.com/moonwake/moonwake/mock"
 	"github.com/moonwake/moonwake/probe"
 	"github.com/moonwake/moonwake/wol"
 )
@@ -81,7 +83,7 @@ func TestCounters(t *testing.T) {
 
 // TestBearer: only the exact token passes.
 func TestBearer(t *testing.T) {
-	h := New().Handler("tok")
+	h := New().Handler("tok", nil)
 	for _, c := range []struct {
 		header string
 		want   int
@@ -98,5 +100,24 @@ func TestBearer(t *testing.T) {
 		if w.Code == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 			t.Errorf("Authorization %q: 401 without WWW-Authenticate", c.header)
 		}
+	}
+}
+
+// TestSourceFails: a source that cannot be read leaves its metrics out,
+// and the scrape serves the rest.
+func TestSourceFails(t *testing.T) {
+	m := New()
+	m.Watch(Sources{
+		Machines: &mock.MachineService{ListMachinesFn: func(context.Context) ([]*moonwake.Machine, error) {
+			return nil, errors.New("database is locked")
+		}},
+		Monitor: &mock.Monitor{},
+		Streams: map[string]func() int{"api": func() int { return 3 }},
+	})
+	w := httptest.NewRecorder()
+	m.Handler("", nil).ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	body := w.Body.String()
+	if w.Code != 200 || !strings.Contains(body, `moonwake_event_stream_clients{door="api"} 3`) || strings.Contains(body, "moonwake_machine_state{") {
+		t.Fatalf("%d\n%s", w.Code, body)
 	}
 }
