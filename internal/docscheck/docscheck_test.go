@@ -47,9 +47,9 @@ func TestCommands(t *testing.T) {
 		`sudo -E MOONWAKE_HUB=http://h moonwake wake pc --hub "$MOONWAKE_HUB"`: {{"moonwake", "wake", "pc", "--hub", "$MOONWAKE_HUB"}},
 		`go run ./cmd/moonwake serve && curl -d '{"a": 1}' x | jq . ; moonwake version`: {
 			{"moonwake", "serve"}, nil, nil, {"moonwake", "version"}},
-		`.\moonwake-agent.exe doctor --fix   # fix # it`:               {{"moonwake-agent", "doctor", "--fix"}},
+		`.\moonwake-agent.exe doctor --fix   # fix # it`:             {{"moonwake-agent", "doctor", "--fix"}},
 		`export X="$(moonwake tokens create --name a)" # a subshell`: nil,
-		`/usr/local/bin/moonwake status 'a b'`:                        {{"moonwake", "status", "a b"}},
+		`/usr/local/bin/moonwake status 'a b'`:                       {{"moonwake", "status", "a b"}},
 	} {
 		lang := "sh"
 		if strings.HasPrefix(line, ".\\") {
