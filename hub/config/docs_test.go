@@ -172,3 +172,28 @@ func yamlErrors(b docscheck.Block, err error) []error {
 	}
 	return errs
 }
+
+// TestDocsConfigComplete checks that the configuration reference names
+// every top-level key and every environment variable the hub reads.
+func TestDocsConfigComplete(t *testing.T) {
+	root, err := docscheck.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(root + "/docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for f := range reflect.TypeFor[Config]().Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !strings.Contains(page, "`"+name) {
+			t.Errorf("docs/configuration.md does not name the key %s", name)
+		}
+	}
+	for _, e := range Env {
+		if !strings.Contains(page, "`"+e.Name+"`") {
+			t.Errorf("docs/configuration.md does not name the variable %s (%s)", e.Name, e.Key)
+		}
+	}
+}
