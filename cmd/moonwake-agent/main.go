@@ -158,7 +158,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		return agent.Doctor(ctx, *fix, stdout)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "moonwake-agent", moonwake.Version)
+		fmt.Fprintln(stdout, "moonwake-agent", moonwake.Build())
 		return nil
 	case "help", "--help", "-help", "-h":
 		fmt.Fprintf(stdout, usage, agent.DefaultConfigPath(), agent.DefaultStatePath())
