@@ -14,6 +14,8 @@ import (
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	verrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/helpers"
 )
 
 // Validator checks requests and answers against one description.
@@ -52,6 +54,12 @@ func (v *Validator) Check(req *http.Request, reqBody []byte, resp *http.Response
 		r.Body = io.NopCloser(bytes.NewReader(reqBody))
 		if ok, errs := v.v.ValidateHttpRequest(r); !ok {
 			problems = append(problems, "request: "+join(errs))
+		}
+	} else if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		// A route the hub does not have, asked on purpose: the description
+		// cannot describe it, and the hub's catch-all answered as it should.
+		if _, errs := v.v.ValidateHttpRequest(req.Clone(req.Context())); unrouted(errs) {
+			return nil
 		}
 	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -101,6 +109,17 @@ func (v *Validator) Transport(next http.RoundTripper, fail func(format string, a
 		}
 		return resp, nil
 	})
+}
+
+// unrouted reports whether errs say that no described route matches.
+func unrouted(errs []*verrors.ValidationError) bool {
+	for _, e := range errs {
+		if e.ValidationType == helpers.PathValidation &&
+			(e.ValidationSubType == helpers.ValidationMissing || e.ValidationSubType == helpers.ValidationMissingOperation) {
+			return true
+		}
+	}
+	return false
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
