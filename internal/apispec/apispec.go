@@ -52,6 +52,10 @@ func (v *Validator) Check(req *http.Request, reqBody []byte, resp *http.Response
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		r := req.Clone(req.Context())
 		r.Body = io.NopCloser(bytes.NewReader(reqBody))
+		if len(reqBody) > 0 && r.Header.Get("Content-Type") == "" {
+			// The hub reads every body as JSON, whatever it is labelled.
+			r.Header.Set("Content-Type", "application/json")
+		}
 		if ok, errs := v.v.ValidateHttpRequest(r); !ok {
 			problems = append(problems, "request: "+join(errs))
 		}
