@@ -130,10 +130,10 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func join[E fmt.Stringer](errs []E) string {
+func join[E error](errs []E) string {
 	var s []string
 	for _, e := range errs {
-		s = append(s, e.String())
+		s = append(s, e.Error())
 	}
 	return strings.Join(s, "; ")
 }
