@@ -9,13 +9,16 @@
 FROM --platform=$BUILDPLATFORM golang:1.26 AS build
 ARG TARGETOS TARGETARCH
 ARG VERSION=dev
+ARG REVISION=unknown
+ARG BUILD_DATE=
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w -X github.com/moonwake/moonwake.Version=${VERSION}" \
+    go build -trimpath -ldflags "-s -w -X github.com/moonwake/moonwake.Version=${VERSION} \
+      -X github.com/moonwake/moonwake.Commit=${REVISION#unknown} -X github.com/moonwake/moonwake.BuildDate=${BUILD_DATE}" \
       -o /out/moonwake ./cmd/moonwake
 # What scratch lacks for a Go server that runs as a user and makes TLS
 # connections: CA certificates, a passwd entry, /tmp, and /data owned by the

@@ -16,7 +16,9 @@ import (
 )
 
 // Version is the release of this build, set at link time with
-// -ldflags "-X github.com/moonwake/moonwake.Version=v1.2.3".
+// -ldflags "-X github.com/moonwake/moonwake.Version=v1.2.3". It is the one
+// source of the version: the binaries, the agent's and relay's reports,
+// the web app and the image all read it. Build describes the whole build.
 var Version = "dev"
 
 // Clock returns the current time. Services take one so tests control time.

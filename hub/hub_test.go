@@ -128,7 +128,7 @@ func (th *testHub) do(method, path, token string, body any) answer {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := th.apiClient().Do(req) // checks the exchange against the OpenAPI description
 	if err != nil {
 		th.t.Fatal(err)
 	}
@@ -312,6 +312,7 @@ var routes = []struct {
 	admin        bool
 	body         any
 }{
+	{"GET", "/api/v1/openapi.json", false, nil},
 	{"GET", "/api/v1/me", false, nil},
 	{"GET", "/api/v1/machines", false, nil},
 	{"GET", "/api/v1/machines/pc", false, nil},

@@ -196,7 +196,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		return sunshineApps(ctx, o, getenv, stdout)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "moonwake-agent", moonwake.Version)
+		fmt.Fprintln(stdout, "moonwake-agent", moonwake.Build())
 		return nil
 	case "help", "--help", "-help", "-h":
 		fmt.Fprintf(stdout, usage, agent.DefaultConfigPath(), agent.DefaultStatePath())

@@ -17,7 +17,7 @@ func newRootCmd(e *env) *cobra.Command {
 Run "moonwake serve" on a machine on the same LAN as the computers (a
 Raspberry Pi, a NAS, a Kubernetes node) and wake them through its
 authenticated API, or send a magic packet right here with "moonwake wake".`,
-		Version:       moonwake.Version,
+		Version:       moonwake.Build().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -59,10 +59,10 @@ func isFlagError(err error) bool {
 func newVersionCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, commit and build date",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cmd.Println("moonwake", moonwake.Version)
+			cmd.Println("moonwake", moonwake.Build())
 			return nil
 		},
 	}

@@ -140,9 +140,14 @@ func build(ctx context.Context, o options) error {
 
 // goBuild builds the static binary of ./cmd/moonwake for one platform.
 func goBuild(ctx context.Context, o options, p v1.Platform, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
-		"-ldflags", "-s -w -X github.com/moonwake/moonwake.Version="+o.version,
-		"-o", out, "./cmd/moonwake")
+	// The same stamps as the Dockerfile's: version, commit, build date (the
+	// image's creation time, so a reproducible build stays one).
+	ldflags := "-s -w -X github.com/moonwake/moonwake.Version=" + o.version +
+		" -X github.com/moonwake/moonwake.BuildDate=" + o.created.Format(time.RFC3339)
+	if o.revision != "unknown" {
+		ldflags += " -X github.com/moonwake/moonwake.Commit=" + o.revision
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", out, "./cmd/moonwake")
 	cmd.Dir = o.src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture)
 	if p.Architecture == "arm" && p.Variant != "" {

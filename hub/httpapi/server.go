@@ -54,7 +54,30 @@ type Server struct {
 	streams     streamCount   // open event streams
 	closing     chan struct{} // closed by CloseStreams
 	closingOnce sync.Once
+
+	patterns []string // the routes Handler registered, "METHOD /path"
 }
+
+// routes is a ServeMux that remembers the patterns of its routes, so that
+// the OpenAPI description can be held against them.
+type routes struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routes) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routes) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// Routes returns the method patterns of the routes Handler registered
+// ("GET /api/v1/machines/{name}"), without the catch-alls for unknown paths.
+// Call it after Handler.
+func (s *Server) Routes() []string { return s.patterns }
 
 // CloseStreams ends the event streams, which would otherwise hold a graceful
 // shutdown until its timeout; clients reconnect and resume. Register it with
@@ -87,12 +110,13 @@ func (s *Server) Handler() http.Handler {
 	// few dozen a minute.
 	s.authFailures = newAddrLimiter(max(30, per), max(30, burst))
 
-	mux := http.NewServeMux()
+	mux := &routes{ServeMux: http.NewServeMux()}
 	// Health: no token, no body worth hiding.
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 
 	// Reading: any valid token, limited to the machines in its scope.
+	mux.Handle("GET /api/v1/openapi.json", s.auth(s.openAPI, authOpts{}))
 	mux.Handle("GET /api/v1/me", s.auth(s.me, authOpts{}))
 	mux.Handle("GET /api/v1/machines", s.auth(s.listMachines, authOpts{}))
 	mux.Handle("GET /api/v1/machines/{name}", s.auth(s.getMachine, authOpts{}))
@@ -147,6 +171,7 @@ func (s *Server) Handler() http.Handler {
 			mux.Handle("POST /api/v1/groups/"+kind, s.auth(s.groupAction(kind, false), authOpts{action: true}))
 		}
 	}
+	s.patterns = mux.patterns
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no route %s %s", r.Method, r.URL.Path))
