@@ -115,9 +115,9 @@ type run struct {
 	// monotonic clock when s.now gives one, so a wall clock set back or
 	// forward neither delays nor hastens it. a.Deadline is the same time
 	// for people and for a restart, which has only the wall clock.
-	due time.Time
-	index    int       // in the heap
-	done     chan struct{}
+	due   time.Time
+	index int // in the heap
+	done  chan struct{}
 }
 
 // New returns a Service that records actions in actions.
