@@ -2,6 +2,8 @@ package moonwake
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -27,6 +29,10 @@ type Action struct {
 	Deadline   *time.Time `json:"deadline,omitempty"` // when a running action gives up
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
+
+// StepRequest is the Kind of a step that records a request that joined
+// the running action; its Target names the actor and its address.
+const StepRequest = "request"
 
 // Step is one thing done while carrying out an action.
 type Step struct {
@@ -61,19 +67,44 @@ type ActionService interface {
 	RunningActions(ctx context.Context) ([]*Action, error)
 }
 
-// For returns a as the token t may read it. The actor of an action that
+// For returns a as the token t may read it. Who asked for an action that
 // another token asked for is that token's business: only admins read its
-// name, id and address, and other tokens see just what kind of actor it
-// was. A client address is shown only to admins and to the token that sent
-// it. a itself is never changed.
+// name, id and address (and a CloudEvent's source and id), and other tokens
+// see just what kind of actor it was. The same goes for the requests that
+// joined a running action, which its steps record. A client address is
+// shown only to admins and to the token that sent it. a itself is never
+// changed.
 func (a *Action) For(t *Token) *Action {
-	if t.Admin || (a.Actor.TokenID != "" && a.Actor.TokenID == t.ID) || (a.Actor.Addr == "" && a.Actor.Kind != ActorToken) {
+	if t.Admin {
 		return a
 	}
+	own := a.Actor.TokenID != "" && a.Actor.TokenID == t.ID
 	c := *a
-	c.Actor = Actor{Kind: a.Actor.Kind}
-	if a.Actor.Kind != ActorToken {
-		c.Actor.Name = a.Actor.Name // a policy, the passthrough …: no one's secret
+	changed := false
+	if !own && (a.Actor.Addr != "" || a.Actor.Kind == ActorToken || a.Actor.Kind == ActorCloudEvent) {
+		c.Actor = Actor{Kind: a.Actor.Kind}
+		if a.Actor.Kind != ActorToken && a.Actor.Kind != ActorCloudEvent {
+			c.Actor.Name = a.Actor.Name // a policy, the passthrough …: no one's secret
+		}
+		changed = true
+	}
+	cloned := false
+	for i, st := range a.Steps {
+		// A joined request's step names its token and address:
+		// "phone 192.0.2.7" (token names hold no spaces); the last one
+		// counts the rest: "and 12 more requests".
+		if st.Kind != StepRequest || strings.HasPrefix(st.Target, t.Name+" ") || st.Target == t.Name ||
+			(strings.HasPrefix(st.Target, "and ") && strings.HasSuffix(st.Target, " more requests")) {
+			continue
+		}
+		if !cloned {
+			c.Steps, cloned = slices.Clone(a.Steps), true
+		}
+		c.Steps[i].Target = "another request"
+		changed = true
+	}
+	if !changed {
+		return a
 	}
 	return &c
 }

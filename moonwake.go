@@ -37,8 +37,12 @@ type Actor struct {
 	Addr    string `json:"addr,omitempty"`     // client address, when it came over the network
 }
 
-// ActorToken is the Kind of an actor that is an API token or a tap link.
-const ActorToken = "token"
+// Kinds of actors that are tokens: an API token or a tap link, and a
+// CloudEvent sent with a token.
+const (
+	ActorToken      = "token"
+	ActorCloudEvent = "cloudevent"
+)
 
 // WithActor returns a context that carries a.
 func WithActor(ctx context.Context, a Actor) context.Context {

@@ -30,7 +30,8 @@ func (th *testHub) apiClient() *http.Client {
 // only to one (the auth table, routes, holds it to the rest).
 func TestOpenAPIServed(t *testing.T) {
 	th := startHub(t, newConfig(t))
-	readOnly := th.token("reader", []string{"nothing"}, []string{}, false)
+	th.addMachine("pc", "aa:bb:cc:dd:ee:71", newReceiver(t), nil)
+	readOnly := th.token("reader", []string{"pc"}, []string{}, false) // the least a token can be
 	a := th.must(200, "GET", "/api/v1/openapi.json", readOnly, nil)
 	if !bytes.Equal(a.Body, httpapi.OpenAPI) || a.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("served %s, %d bytes; want the embedded description", a.Header.Get("Content-Type"), len(a.Body))

@@ -395,14 +395,14 @@ func (s *Server) readLoop(ss *serverSession) error {
 
 // request answers r on a goroutine of its own, so that the read loop goes
 // on: OnRequest may send the peer a command and wait for its result. A
-// peer asking more than maxRequests things at once is told to wait.
+// peer asking more than maxRequests things at once is told to wait, from
+// the read loop itself: a peer that floods requests and reads no answer
+// holds up only its own session, never the hub's memory.
 func (s *Server) request(ss *serverSession, r Request) {
 	select {
 	case ss.requests <- struct{}{}:
 	default:
-		ss.work.Go(func() {
-			s.reply(ss, Result{CommandID: r.ID, Error: "the hub is busy with this machine's other requests; try again"})
-		})
+		s.reply(ss, Result{CommandID: r.ID, Error: "the hub is busy with this machine's other requests; try again"})
 		return
 	}
 	ss.work.Go(func() {

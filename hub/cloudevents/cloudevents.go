@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -431,6 +432,12 @@ func (s *Sender) post(ctx context.Context, ev *event.Event) error {
 	}
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
+		// A *url.Error repeats the sink's URL, whose query or user info
+		// may hold a secret: keep the cause, not the URL.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("%s the sink: %w", ue.Op, ue.Err)
+		}
 		return err
 	}
 	defer resp.Body.Close()

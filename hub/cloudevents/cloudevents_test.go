@@ -3,8 +3,11 @@ package cloudevents_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/moonwake/moonwake/hub/cloudevents"
 	"github.com/moonwake/moonwake/hub/events"
 	"github.com/moonwake/moonwake/hub/sqlite"
+	"github.com/moonwake/moonwake/internal/testlan"
 )
 
 // sink is a real HTTP server that reads CloudEvents with sdk-go. Its
@@ -287,5 +291,26 @@ func eventually(t *testing.T, cond func() bool) {
 func TestNewNeedsASink(t *testing.T) {
 	if _, err := cloudevents.New(cloudevents.Options{Events: newBroker(t)}); err == nil {
 		t.Fatal("no error without a sink")
+	}
+}
+
+// A sink's URL may carry a secret (?token=, user:password@): a failed
+// delivery logs why, never the URL.
+func TestSinkSecretNotLogged(t *testing.T) {
+	b := newBroker(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: every delivery fails at once
+	var logs testlan.Buffer
+	s := run(t, cloudevents.Options{Sink: "http://user:hunter2@" + addr + "/hook?token=s3cret", Events: b, Retries: -1,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	publish(t, b, moonwake.EventState, "pc", moonwake.StateChange{Machine: "pc", To: moonwake.StateOn})
+	eventually(t, func() bool { return s.Stats().Dropped == 1 })
+	out := logs.String()
+	if out == "" || strings.Contains(out, "s3cret") || strings.Contains(out, "hunter2") {
+		t.Fatalf("log:\n%s", out)
 	}
 }

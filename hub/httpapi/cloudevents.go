@@ -133,19 +133,20 @@ func (s *Server) cloudEvent(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	key := moonwake.EventKey{Token: tok.ID, Source: c.Source, ID: c.ID}
 	if s.Receipts != nil {
-		claimed, actionID, err := s.Receipts.ClaimReceipt(r.Context(), c.Source, c.ID)
+		claimed, actionID, err := s.Receipts.ClaimReceipt(r.Context(), key)
 		if err != nil {
 			s.error(w, r, err)
 			return
 		}
 		if !claimed {
-			s.duplicate(w, r, c, actionID)
+			s.duplicate(w, r, tok, c, actionID)
 			return
 		}
 	}
 	actor, _ := moonwake.ActorFrom(r.Context())
-	actor.Kind = "cloudevent"
+	actor.Kind = moonwake.ActorCloudEvent
 	actor.Name = fmt.Sprintf("%s: event %s from %s", tok.Name, c.ID, c.Source)
 	ctx := moonwake.WithActor(r.Context(), actor)
 	s.act(w, r, func() (*moonwake.Action, error) {
@@ -156,24 +157,24 @@ func (s *Server) cloudEvent(w http.ResponseWriter, r *http.Request) {
 		} else {
 			a, err = s.Power.Command(ctx, m, c.Action)
 		}
-		s.receipt(context.WithoutCancel(ctx), c, a)
+		s.receipt(context.WithoutCancel(ctx), key, a)
 		return a, err
 	})
 }
 
 // receipt records the action that c started, or forgets c's claim when it
 // started none, so that a delivery again may try again.
-func (s *Server) receipt(ctx context.Context, c command, a *moonwake.Action) {
+func (s *Server) receipt(ctx context.Context, c moonwake.EventKey, a *moonwake.Action) {
 	if s.Receipts == nil {
 		return
 	}
 	if a == nil {
-		if err := s.Receipts.DropReceipt(ctx, c.Source, c.ID); err != nil {
+		if err := s.Receipts.DropReceipt(ctx, c); err != nil {
 			s.Logger.Error("cloudevents: forget a receipt", "source", c.Source, "id", c.ID, "error", err)
 		}
 		return
 	}
-	if err := s.Receipts.SetReceiptAction(ctx, c.Source, c.ID, a.ID); err != nil {
+	if err := s.Receipts.SetReceiptAction(ctx, c, a.ID); err != nil {
 		// The action runs; a delivery again finds the claim without its
 		// action and is refused (409), never acted on twice.
 		s.Logger.Error("cloudevents: record the action of an event", "source", c.Source, "id", c.ID, "action", a.ID, "error", err)
@@ -182,7 +183,7 @@ func (s *Server) receipt(ctx context.Context, c command, a *moonwake.Action) {
 
 // duplicate answers an event delivered again: with the action it started
 // (200), or 409 while the first delivery is still starting it.
-func (s *Server) duplicate(w http.ResponseWriter, r *http.Request, c command, actionID string) {
+func (s *Server) duplicate(w http.ResponseWriter, r *http.Request, tok *moonwake.Token, c command, actionID string) {
 	if actionID == "" {
 		s.error(w, r, moonwake.Errorf(moonwake.EConflict, "CloudEvent %s from %s is being handled already", c.ID, c.Source))
 		return
@@ -196,7 +197,13 @@ func (s *Server) duplicate(w http.ResponseWriter, r *http.Request, c command, ac
 		s.error(w, r, err)
 		return
 	}
+	if !tok.CanSee(a.Machine) || !mayRead(tok, a) {
+		// The token's scope changed since: it reads no more than an
+		// action it could not ask for now.
+		s.error(w, r, moonwake.Errorf(moonwake.EConflict, "CloudEvent %s from %s was handled already", c.ID, c.Source))
+		return
+	}
 	w.Header().Set("Location", "/api/v1/actions/"+a.ID)
 	w.Header().Set("Moonwake-Duplicate", "true")
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, a.For(tok))
 }

@@ -199,13 +199,29 @@ func (s *Server) getGroupAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := tokenFrom(r.Context())
+	own := g.Actor.TokenID != "" && g.Actor.TokenID == tok.ID
 	for _, m := range g.Members {
-		if !tok.CanSee(m.Machine) {
+		// As for one action: the read scope, or a token that asked for
+		// it or could have.
+		if !tok.CanSee(m.Machine) || !(own || tok.ReadsLog() || tok.Allows(g.Kind, m.Machine)) {
 			s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no group action %q", g.ID))
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, g)
+	writeJSON(w, http.StatusOK, groupFor(g, tok))
+}
+
+// groupFor returns g as tok may read it: another token's name, id and
+// address are for admins only, as on an action (moonwake.Action.For).
+func groupFor(g *moonwake.GroupAction, tok *moonwake.Token) *moonwake.GroupAction {
+	probe := moonwake.Action{Actor: g.Actor}
+	v := probe.For(tok)
+	if v == &probe {
+		return g
+	}
+	c := *g
+	c.Actor = v.Actor
+	return &c
 }
 
 // listGroups is GET /api/v1/groups: each tag and its machines, as the

@@ -252,7 +252,7 @@ func (s *Service) join(ctx context.Context, r *run) *moonwake.Action {
 	r.joined++
 	if r.joined <= maxRequestSteps {
 		actor, _ := moonwake.ActorFrom(ctx)
-		r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "request", Target: actor.Name + " " + actor.Addr})
+		r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: moonwake.StepRequest, Target: actor.Name + " " + actor.Addr})
 	}
 	burst := r.a.Kind == moonwake.ActionWake && s.now().Sub(r.lastSend) >= joinBurstEvery
 	if burst {
@@ -641,7 +641,7 @@ func (s *Service) succeed(r *run, st moonwake.PowerState) {
 // end finishes r, stores and announces it. s.mu is held.
 func (s *Service) end(r *run, status, detail string) {
 	if n := r.joined - maxRequestSteps; n > 0 {
-		r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "request", Target: fmt.Sprintf("and %d more requests", n)})
+		r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: moonwake.StepRequest, Target: fmt.Sprintf("and %d more requests", n)})
 	}
 	s.finish(r.a, status, detail)
 	delete(s.byID, r.a.ID)

@@ -12,7 +12,7 @@ import (
 var _ moonwake.ReceiptService = (*ReceiptService)(nil)
 
 // ReceiptService stores the receipts of the CloudEvents that asked for
-// actions. Claiming is one INSERT on the primary key (source, id), so two
+// actions. Claiming is one INSERT on the primary key (token, source, id), so two
 // deliveries of one event racing each other, even from two processes, make
 // exactly one claim.
 type ReceiptService struct {
@@ -23,10 +23,11 @@ type ReceiptService struct {
 func NewReceiptService(db *DB) *ReceiptService { return &ReceiptService{db: db} }
 
 // ClaimReceipt implements moonwake.ReceiptService.
-func (s *ReceiptService) ClaimReceipt(ctx context.Context, source, id string) (bool, string, error) {
+func (s *ReceiptService) ClaimReceipt(ctx context.Context, k moonwake.EventKey) (bool, string, error) {
+	id := k.ID
 	res, err := s.db.wdb.ExecContext(ctx, `
-		INSERT INTO cloudevent_receipts (source, id, received_at) VALUES (?, ?, ?)
-		ON CONFLICT (source, id) DO NOTHING`, source, id, formatTime(s.db.now()))
+		INSERT INTO cloudevent_receipts (token_id, source, id, received_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (token_id, source, id) DO NOTHING`, k.Token, k.Source, k.ID, formatTime(s.db.now()))
 	if err != nil {
 		return false, "", fmt.Errorf("claim receipt of event %q: %w", id, err)
 	}
@@ -36,32 +37,32 @@ func (s *ReceiptService) ClaimReceipt(ctx context.Context, source, id string) (b
 		return true, "", nil
 	}
 	var action string
-	if err := s.db.wdb.QueryRowContext(ctx, `SELECT action_id FROM cloudevent_receipts WHERE source = ? AND id = ?`, source, id).Scan(&action); err != nil {
+	if err := s.db.wdb.QueryRowContext(ctx, `SELECT action_id FROM cloudevent_receipts WHERE token_id = ? AND source = ? AND id = ?`, k.Token, k.Source, k.ID).Scan(&action); err != nil {
 		return false, "", fmt.Errorf("read receipt of event %q: %w", id, err)
 	}
 	return false, action, nil
 }
 
 // SetReceiptAction implements moonwake.ReceiptService.
-func (s *ReceiptService) SetReceiptAction(ctx context.Context, source, id, actionID string) error {
-	if _, err := s.db.wdb.ExecContext(ctx, `UPDATE cloudevent_receipts SET action_id = ? WHERE source = ? AND id = ?`, actionID, source, id); err != nil {
-		return fmt.Errorf("record action %s of event %q: %w", actionID, id, err)
+func (s *ReceiptService) SetReceiptAction(ctx context.Context, k moonwake.EventKey, actionID string) error {
+	if _, err := s.db.wdb.ExecContext(ctx, `UPDATE cloudevent_receipts SET action_id = ? WHERE token_id = ? AND source = ? AND id = ?`, actionID, k.Token, k.Source, k.ID); err != nil {
+		return fmt.Errorf("record action %s of event %q: %w", actionID, k.ID, err)
 	}
 	return nil
 }
 
 // DropReceipt implements moonwake.ReceiptService.
-func (s *ReceiptService) DropReceipt(ctx context.Context, source, id string) error {
-	if _, err := s.db.wdb.ExecContext(ctx, `DELETE FROM cloudevent_receipts WHERE source = ? AND id = ? AND action_id = ''`, source, id); err != nil {
-		return fmt.Errorf("drop receipt of event %q: %w", id, err)
+func (s *ReceiptService) DropReceipt(ctx context.Context, k moonwake.EventKey) error {
+	if _, err := s.db.wdb.ExecContext(ctx, `DELETE FROM cloudevent_receipts WHERE token_id = ? AND source = ? AND id = ? AND action_id = ''`, k.Token, k.Source, k.ID); err != nil {
+		return fmt.Errorf("drop receipt of event %q: %w", k.ID, err)
 	}
 	return nil
 }
 
 // pruneReceiptsSQL deletes receipts from before ?1, batch ?2 at a time,
 // through the index of 0011.
-const pruneReceiptsSQL = `DELETE FROM cloudevent_receipts WHERE (source, id) IN (
-	SELECT source, id FROM cloudevent_receipts WHERE received_at < ?1 LIMIT ?2)`
+const pruneReceiptsSQL = `DELETE FROM cloudevent_receipts WHERE (token_id, source, id) IN (
+	SELECT token_id, source, id FROM cloudevent_receipts WHERE received_at < ?1 LIMIT ?2)`
 
 // PruneReceipts deletes the receipts of events received before before,
 // batch at a time (DefaultPruneBatch when batch <= 0). An event delivered

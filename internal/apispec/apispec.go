@@ -46,6 +46,9 @@ func New(spec []byte) (*Validator, error) {
 // on purpose, and the description says what is right. Event streams are
 // checked up to their headers. Bodies are read and put back.
 func (v *Validator) Check(req *http.Request, reqBody []byte, resp *http.Response) error {
+	if !described(req.URL.Path) {
+		return nil // the web app, tap links: not the API
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var problems []string
@@ -143,4 +146,10 @@ func trim(b []byte) string {
 		return string(b[:300]) + "…"
 	}
 	return string(b)
+}
+
+// described reports whether path is one the OpenAPI description covers:
+// the API, the compatibility wake route and the health checks.
+func described(path string) bool {
+	return strings.HasPrefix(path, "/api/") || path == "/wake" || path == "/healthz" || path == "/readyz"
 }
