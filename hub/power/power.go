@@ -464,11 +464,11 @@ func (s *Service) resendDelay(r *run) time.Duration {
 }
 
 // nextCheck is the next time Run must look at r: its next resend or its
-// deadline, whichever comes first.
+// deadline, whichever comes first; a blind wake's next resend, even past
+// its deadline.
 func (s *Service) nextCheck(r *run) time.Time {
 	next := *r.a.Deadline
 	if s.blindResendDue(r) {
-		// Every blind resend is sent, even when the service runs late.
 		return r.lastSend.Add(s.resendDelay(r))
 	}
 	if r.a.Kind == moonwake.ActionWake && r.verify {
