@@ -202,15 +202,22 @@ func TestBrowserShutdownFailed(t *testing.T) {
 	b.recordStates("pc")
 	b.click(card("pc") + ` button[data-action="shutdown"]`)
 	// A confirmation in the page, if the UI asks for one (a dialog is
-	// accepted by the harness).
-	b.do(chromedp.Sleep(300 * time.Millisecond))
+	// accepted by the harness): wait for it, or for the shutdown to start.
 	confirmed := false
-	for _, sel := range []string{card("pc") + ` form#confirm`, `form#confirm`, `dialog[open]`} {
-		if b.has(sel) {
-			b.click(submitOf(sel))
-			confirmed = true
-			break
+	deadline := time.Now().Add(browserTimeout)
+confirm:
+	for len(l.hp.actionsOf(t, "pc", "shutdown")) == 0 {
+		for _, sel := range []string{card("pc") + ` form#confirm`, `form#confirm`, `dialog[open]`} {
+			if b.has(sel) {
+				b.click(submitOf(sel))
+				confirmed = true
+				break confirm
+			}
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no shutdown and no confirmation %s after the click; dialogs %q", browserTimeout, b.dialogsSeen())
+		}
+		b.do(chromedp.Sleep(50 * time.Millisecond))
 	}
 	took := b.waitJS("the failed outcome on the card", `(e => e && e.dataset.outcome === "failed")(document.querySelector(`+jsString(card("pc"))+`))`, 4*shutdownDeadline+20*time.Second)
 	progress := b.text(card("pc") + ` .progress`)

@@ -523,10 +523,22 @@ func (b *browser) login() {
 	b.waitDashboard()
 }
 
-// waitDashboard waits until the page is the dashboard.
+// waitDashboard waits until the page is the dashboard, and live.
 func (b *browser) waitDashboard() {
 	b.t.Helper()
 	b.waitJS("the dashboard", `location.pathname === "/" && document.querySelector('form#logout') && document.querySelector('a[href="/tokens"]')`, browserTimeout)
+	b.waitLive()
+}
+
+// waitLive waits until the page's script runs and its event stream is
+// open, when it has machines to stream (app.js opens none for an empty
+// list). The parsed page is there before its deferred app.js runs: a click
+// in between submits a card's form without the script (no dialog, a page
+// of the hub's own), and the card hears of nothing.
+func (b *browser) waitLive() {
+	b.t.Helper()
+	b.waitJS("the live event stream", `!(document.querySelector("article.machine[data-machine]") || document.getElementById("machines")) ||
+		(e => e && e.dataset.live === "on")(document.getElementById("live"))`, browserTimeout)
 }
 
 // card selects a machine's article, with extra attribute selectors.

@@ -427,6 +427,11 @@ func (p *pc) powerOff(why string) {
 	if srv != nil {
 		srv.Close()
 	}
+	// Dark from the moment the address starts to go: the kernel drops it
+	// before ip exits, and the hub may see the silence before ip is reaped.
+	p.mu.Lock()
+	p.offAt = time.Now()
+	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := p.host.Run(ctx, "ip", "addr", "del", p.prefix.String(), "dev", testlan.Iface); err != nil {
@@ -435,7 +440,6 @@ func (p *pc) powerOff(why string) {
 	p.mu.Lock()
 	p.state = pcOff
 	p.offs++
-	p.offAt = time.Now()
 	p.signal()
 	p.mu.Unlock()
 }

@@ -282,12 +282,9 @@ func TestWakeUnverifiedResends(t *testing.T) {
 	if act.Status != moonwake.StatusRunning || act.Deadline == nil {
 		t.Fatalf("status %s, want running while resends are due", act.Status)
 	}
-	// Pressed again: the same action, recorded as a request.
-	var again moonwake.Action
-	th.must(202, "POST", "/api/v1/machines/pc/wake", th.Admin, nil).decode(t, &again)
-	if again.ID != act.ID {
-		t.Fatalf("a second wake started action %s beside %s", again.ID, act.ID)
-	}
+	// Pressing again is not tried here: this blind wake runs for 80ms, and
+	// a loaded host may answer a second press after it ended. Joining is
+	// power's TestWakeJoin, on a test clock.
 	for i := 0; i < 6; i++ { // 3 bursts of 2
 		if p := r.next(2 * time.Second); p == nil {
 			t.Fatalf("packet %d not received", i+1)
@@ -301,7 +298,7 @@ func TestWakeUnverifiedResends(t *testing.T) {
 	for _, st := range got.Steps {
 		kinds[st.Kind]++
 	}
-	if kinds["send"] != 3 || kinds["request"] != 1 {
+	if kinds["send"] != 3 {
 		t.Fatalf("steps %+v", got.Steps)
 	}
 }

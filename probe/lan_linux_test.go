@@ -57,13 +57,20 @@ func ip(t *testing.T, h *testlan.Host, args ...string) {
 
 func addrOf(cidr string) string { return cidr[:strings.IndexByte(cidr, '/')] }
 
+// answerTimeout bounds the probes of a host that answers: they return as
+// soon as it does, so the bound is only for a broken test.
+const answerTimeout = 10 * time.Second
+
 func TestLANProbe(t *testing.T) {
 	lan := testlan.New(t)
 	hub, pc := lan.AddHost("hub"), lan.AddHost("pc")
 	var app atomic.Int64
 	serveSunshine(t, listenIn(t, pc, ":47989"), &app)
 
-	p := probe.NewProber(probe.ProberOptions{Enter: hub.Do, Timeout: 500 * time.Millisecond})
+	// What answers returns at once: a timeout that a loaded machine cannot
+	// outrun would only turn an answer into silence. The silent probes
+	// below have a short one of their own.
+	p := probe.NewProber(probe.ProberOptions{Enter: hub.Do, Timeout: answerTimeout, SunshineTimeout: answerTimeout})
 	defer p.Close()
 	target := probe.Target{Name: "pc", Host: pc.Addr().String(), MAC: pc.MAC(), Ports: []int{47989, 22}, ICMP: true, SunshinePort: 47989}
 	ev := p.Probe(t.Context(), target)
@@ -98,7 +105,9 @@ func TestLANProbe(t *testing.T) {
 	// Nobody holds this address: every probe is silent and the kernel
 	// could not resolve it.
 	off := probe.Target{Name: "off", Host: addrOf(lan.CIDR(200)), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xc8}, Ports: []int{47989}, ICMP: true, SunshinePort: 47989}
-	ev = p.Probe(t.Context(), off)
+	silent := probe.NewProber(probe.ProberOptions{Enter: hub.Do, Timeout: 500 * time.Millisecond, SunshineTimeout: 500 * time.Millisecond})
+	defer silent.Close()
+	ev = silent.Probe(t.Context(), off)
 	if len(ev.TCP) != 1 || !ev.TCP[0].Outcome.Silent() || ev.ICMP == nil || !ev.ICMP.Outcome.Silent() {
 		t.Errorf("off: tcp %+v icmp %+v", ev.TCP, ev.ICMP)
 	}
@@ -123,7 +132,7 @@ func TestLANReusedIP(t *testing.T) {
 	lan := testlan.New(t)
 	hub, pc := lan.AddHost("hub"), lan.AddHost("pc")
 	listenIn(t, pc, ":47989")
-	p := probe.NewProber(probe.ProberOptions{Enter: hub.Do, Timeout: 500 * time.Millisecond})
+	p := probe.NewProber(probe.ProberOptions{Enter: hub.Do, Timeout: answerTimeout})
 	defer p.Close()
 	target := probe.Target{Name: "pc", Host: pc.Addr().String(), MAC: pc.MAC(), Ports: []int{47989}, ICMP: true}
 	if ev := p.Probe(t.Context(), target); ev.Neighbour.Identity != moonwake.IdentityMatch {

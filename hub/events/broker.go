@@ -121,8 +121,14 @@ func (b *Broker) Subscribe(ctx context.Context, after int64, filter func(*moonwa
 	if after < 0 || after > upTo {
 		after = upTo // an id from another hub or the future: start now
 	}
+	// A store that can say when its queued writes are done spares the
+	// guessing: what it lacks then was lost, however slow its disk.
+	settled := false
+	if st, ok := b.store.(settler); ok && after < upTo {
+		settled = st.SettleEvents(ctx) == nil
+	}
 	for after < upTo {
-		evs, err := b.waitListed(ctx, after, upTo)
+		evs, err := b.waitListed(ctx, after, upTo, settled)
 		if err != nil {
 			sub.Close()
 			return nil, nil, err
@@ -147,16 +153,24 @@ func (b *Broker) Subscribe(ctx context.Context, after int64, filter func(*moonwa
 	return past, sub, nil
 }
 
+// settler is a store that can wait for the events queued to it to be
+// stored or lost (sqlite.EventService).
+type settler interface {
+	SettleEvents(ctx context.Context) error
+}
+
 // waitListed lists stored events after seq. Events up to upTo were queued
-// for storage before the subscription began, and are committed within
-// milliseconds: if the newest is not there yet, wait briefly for it.
-func (b *Broker) waitListed(ctx context.Context, after, upTo int64) ([]*moonwake.Event, error) {
+// for storage before the subscription began. When settled, they are all
+// stored or lost, and one listing is the answer; otherwise they are
+// committed within milliseconds as a rule: if the newest is not there yet,
+// wait briefly for it.
+func (b *Broker) waitListed(ctx context.Context, after, upTo int64, settled bool) ([]*moonwake.Event, error) {
 	for i := 0; ; i++ {
 		evs, err := b.store.ListEvents(ctx, moonwake.EventFilter{After: after, Limit: 1000})
 		if err != nil {
 			return nil, err
 		}
-		if len(evs) == 1000 || (len(evs) > 0 && evs[len(evs)-1].Seq >= upTo) || i >= 50 {
+		if settled || len(evs) == 1000 || (len(evs) > 0 && evs[len(evs)-1].Seq >= upTo) || i >= 50 {
 			return evs, nil
 		}
 		select {

@@ -475,15 +475,26 @@ func setDue(r *run, due time.Time) {
 }
 
 // nextCheck is the next time Run must look at r: its next resend or its
-// deadline, whichever comes first.
+// deadline, whichever comes first; a blind wake's next resend, even past
+// its deadline.
 func (s *Service) nextCheck(r *run) time.Time {
 	next := r.due
-	if r.a.Kind == moonwake.ActionWake && (r.verify || r.resends < blindResends) {
+	if s.blindResendDue(r) {
+		return r.lastSend.Add(s.resendDelay(r))
+	}
+	if r.a.Kind == moonwake.ActionWake && r.verify {
 		if t := r.lastSend.Add(s.resendDelay(r)); t.Before(next) {
 			next = t
 		}
 	}
 	return next
+}
+
+// blindResendDue reports whether r is a wake that cannot be verified and
+// still has resends to send: it ends only after them, so a Run that wakes
+// late (a loaded host) sends its bursts late, never fewer of them.
+func (s *Service) blindResendDue(r *run) bool {
+	return r.a.Kind == moonwake.ActionWake && !r.verify && r.resends < blindResends
 }
 
 // burst sends the packet once (Count times) to every target and records a
@@ -757,6 +768,11 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		}
 	}
 	switch {
+	case s.blindResendDue(r):
+		r.resends++
+		s.burst(r)
+		s.update(clone(r.a)) // every burst is in the audit log
+		s.publish(clone(r.a))
 	case !now.Before(r.due) && r.a.Kind == moonwake.ActionWake:
 		if !r.verify {
 			s.end(r, moonwake.StatusSucceeded, fmt.Sprintf("sent %d burst(s) of magic packets; not verified: %s has no address to probe and no agent", r.bursts, r.m.Name))
@@ -838,7 +854,7 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 			s.ended(a)
 			continue
 		}
-		r := &run{a: a, m: m, done: make(chan struct{}), lastSend: s.now(), resends: len(s.o.Resends), bursts: burstsIn(a), due: *a.Deadline}
+		r := &run{a: a, m: m, done: make(chan struct{}), lastSend: s.now(), resends: max(len(s.o.Resends), blindResends), bursts: burstsIn(a), due: *a.Deadline}
 		r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
 		r.retried = a.Kind != moonwake.ActionWake // never repeat a command blindly
 		if a.Kind == moonwake.ActionWake {

@@ -692,6 +692,30 @@ func TestWakeUnverifiable(t *testing.T) {
 	}
 }
 
+// A service that looks late (a loaded host), after the deadline of a wake
+// it cannot verify, still sends every resend, spaced as planned, and ends
+// only then.
+func TestWakeUnverifiableLate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Resends: []time.Duration{time.Second, 2 * time.Second}, WakeDeadline: time.Hour}, onTestClock, withoutStates)
+	a, err := h.s.Wake(as(alice), pc("pc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(10 * time.Second) // past the deadline, 4s
+	waitFor(t, "the first resend", func() bool { return h.net.sent() == 2 })
+	time.Sleep(5 * time.Millisecond)
+	if got := h.find(a.ID); got.Done() || h.net.sent() != 2 {
+		t.Fatalf("%d packets; before the second resend: %+v", h.net.sent(), got)
+	}
+	h.clock.Advance(2 * time.Second)
+	a = h.wait(a.ID)
+	wantStatus(t, a, moonwake.StatusSucceeded, "sent 3 burst(s) of magic packets; not verified: pc has no address to probe and no agent")
+	if n := len(steps(a, "send")); n != 3 || h.net.sent() != 3 {
+		t.Errorf("%d send steps, %d packets; want 3", n, h.net.sent())
+	}
+}
+
 func TestWakeFailsAtOnce(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

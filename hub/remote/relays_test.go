@@ -457,6 +457,10 @@ func TestReportNetworks(t *testing.T) {
 func TestEnrolRelay(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
+	// A tap link is bound to a machine that exists.
+	if err := sqlite.NewMachineService(w.db).CreateMachine(ctx, &moonwake.Machine{Name: "pc", MAC: "02:00:00:00:00:01"}); err != nil {
+		t.Fatal(err)
+	}
 	enrol := w.token(&moonwake.Token{Name: "enrol", RelayEnrol: true})
 	admin := w.token(&moonwake.Token{Name: "admin", Admin: true})
 	phone := w.token(&moonwake.Token{Name: "phone", Actions: []string{moonwake.ActionWake}})

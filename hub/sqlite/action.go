@@ -47,6 +47,7 @@ func NewActionService(db *DB) *ActionService {
 type actionOp struct {
 	update bool
 	event  bool // an event insert (event.go), not an action
+	settle bool // writes nothing: done once every op queued before it is
 	async  bool // nobody waits: the writer releases it
 	id     string
 	args   []any
@@ -61,7 +62,7 @@ var opPool = sync.Pool{New: func() any {
 // release drops what op refers to and returns it to the pool.
 func (op *actionOp) release() {
 	clear(op.args)
-	op.args, op.id, op.err, op.event, op.async = op.args[:0], "", nil, false, false
+	op.args, op.id, op.err, op.event, op.async, op.settle = op.args[:0], "", nil, false, false, false
 	opPool.Put(op)
 }
 
@@ -270,6 +271,9 @@ func (db *DB) commitBatch(ops []*actionOp) (failed *actionOp, err error) {
 	var ins, upd *sql.Stmt
 	var evt *sql.Stmt
 	for _, op := range ops {
+		if op.settle {
+			continue
+		}
 		if op.event {
 			if evt == nil {
 				evt = tx.StmtContext(ctx, db.eventStmt)

@@ -62,6 +62,15 @@ func (s *EventService) QueueEvent(e *moonwake.Event) {
 	s.db.enqueue(op)
 }
 
+// SettleEvents returns once every event queued before it is committed, or
+// has failed: the writer commits in order. Events missing from ListEvents
+// after it are lost, not late.
+func (s *EventService) SettleEvents(ctx context.Context) error {
+	op := opPool.Get().(*actionOp)
+	op.settle = true
+	return s.db.write(ctx, op)
+}
+
 // ListEvents returns events oldest first.
 func (s *EventService) ListEvents(ctx context.Context, f moonwake.EventFilter) ([]*moonwake.Event, error) {
 	limit := f.Limit

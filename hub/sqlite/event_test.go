@@ -53,3 +53,30 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("after reopen: last %d", n)
 	}
 }
+
+// SettleEvents returns once the events queued before it are committed,
+// or have failed: one listing then has every stored event.
+func TestSettleEvents(t *testing.T) {
+	ctx := context.Background()
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "db"))
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	es := sqlite.NewEventService(db)
+	if err := es.SettleEvents(ctx); err != nil {
+		t.Fatalf("settle with nothing queued: %v", err)
+	}
+	const n = 2000 // several of the writer's batches
+	for i := 1; i <= n; i++ {
+		es.QueueEvent(&moonwake.Event{Seq: int64(i), Type: moonwake.EventState, Machine: "pc"})
+	}
+	es.QueueEvent(&moonwake.Event{Seq: 7, Type: moonwake.EventState, Machine: "pc"}) // fails: a duplicate
+	if err := es.SettleEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := es.ListEvents(ctx, moonwake.EventFilter{After: n - 10, Limit: 100})
+	if err != nil || len(got) != 10 || got[9].Seq != n {
+		t.Fatalf("after settling: %v, %d events, want %d to %d", err, len(got), n-9, n)
+	}
+}

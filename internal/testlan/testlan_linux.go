@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -278,6 +279,15 @@ func (l *LAN) addHost(name string, cidrs []string) (*Host, error) {
 	if err := l.sw.waitRunning(port); err != nil {
 		return nil, err
 	}
+	// Running is not yet ready: the kernel shows it before it gives the
+	// interface its send queue (until then one that drops everything) and
+	// before the bridge makes the port forward.
+	if err := l.sw.waitForwarding(port); err != nil {
+		return nil, err
+	}
+	if err := h.waitSends(Iface, mac, l.sw, port); err != nil {
+		return nil, err
+	}
 	l.mu.Lock()
 	l.hosts = append(l.hosts, h)
 	l.mu.Unlock()
@@ -316,6 +326,12 @@ func (l *LAN) Attach(h *Host, iface, cidr string) netip.Addr {
 	if err := l.sw.waitRunning(port); err != nil {
 		l.t.Fatalf("testlan: attach %s: %v", h.name, err)
 	}
+	if err := l.sw.waitForwarding(port); err != nil {
+		l.t.Fatalf("testlan: attach %s: %v", h.name, err)
+	}
+	if err := h.waitSends(iface, mac, l.sw, port); err != nil {
+		l.t.Fatalf("testlan: attach %s: %v", h.name, err)
+	}
 	return p.Addr()
 }
 
@@ -338,6 +354,117 @@ func (h *Host) waitRunning(iface string) error {
 			time.Sleep(2 * time.Millisecond)
 		}
 	})
+}
+
+// waitForwarding waits until the bridge port in the switch's namespace
+// forwards frames.
+func (sw *Host) waitForwarding(port string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := runIP("-n", sw.netns, "-d", "-j", "link", "show", "dev", port)
+		if err != nil {
+			return err
+		}
+		var links []struct {
+			LinkInfo struct {
+				SlaveData struct {
+					State string `json:"state"`
+				} `json:"info_slave_data"`
+			} `json:"linkinfo"`
+		}
+		if err := json.Unmarshal(out, &links); err != nil {
+			return fmt.Errorf("ip link show %s: %w", port, err)
+		}
+		if len(links) == 1 && links[0].LinkInfo.SlaveData.State == "forwarding" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bridge port %s is not forwarding after 10s: %s", port, bytes.TrimSpace(out))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// readyEtherType is IEEE 802's local experimental EtherType, for the frames
+// waitSends sends: no test listens for it.
+const readyEtherType = 0x88b5
+
+// waitSends sends frames from iface, whose MAC is mac, in h's namespace
+// until one reaches port, its end on the switch. They go to that same MAC,
+// so the bridge, which has just learnt it on port, drops them there: no
+// other host sees them.
+func (h *Host) waitSends(iface string, mac net.HardwareAddr, sw *Host, port string) error {
+	// Every EtherType: a socket for one sees nothing a bridge port takes.
+	var fd int
+	err := sw.Do(func() error {
+		ifi, err := net.InterfaceByName(port)
+		if err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return fmt.Errorf("packet socket: %w", err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("bind packet socket to %s: %w", port, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return err
+	}
+	buf := make([]byte, 2048)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := h.Do(func() error {
+			ifi, err := net.InterfaceByName(iface)
+			if err != nil {
+				return err
+			}
+			return sendFrame(ifi, mac, readyEtherType)
+		})
+		if err != nil {
+			return err
+		}
+		for {
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				break // nothing more within 20ms: send again
+			}
+			if f, err := ParseFrame(buf[:n]); err == nil && f.EtherType == readyEtherType && bytes.Equal(f.Src, mac) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s sends nothing through %s after 10s", h.netns, iface)
+		}
+	}
+}
+
+// sendFrame sends an empty Ethernet frame of etherType from ifi to dst, in
+// the namespace the calling thread is in.
+func sendFrame(ifi *net.Interface, dst net.HardwareAddr, etherType uint16) error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("packet socket: %w", err)
+	}
+	defer unix.Close(fd)
+	frame := make([]byte, 60) // the Ethernet minimum, zero padded
+	copy(frame, dst)
+	copy(frame[6:], ifi.HardwareAddr)
+	frame[12], frame[13] = byte(etherType>>8), byte(etherType)
+	sa := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
+	copy(sa.Addr[:], dst)
+	if err := unix.Sendto(fd, frame, 0, sa); err != nil {
+		return fmt.Errorf("send on %s: %w", ifi.Name, err)
+	}
+	return nil
 }
 
 // Reach makes h talk to other once (a TCP connection to a listener on
