@@ -344,6 +344,12 @@ var routes = []struct {
 	{"POST", "/api/v1/groups/lab/shutdown", false, nil},
 	{"POST", "/api/v1/groups/wake", false, map[string]any{"machines": []string{"pc"}}},
 	{"POST", "/api/v1/groups/sleep", false, map[string]any{"tags": []string{"lab"}}},
+	{"POST", "/api/v1/groups/lab/reboot", false, nil},
+	{"POST", "/api/v1/groups/lab/sleep", false, nil},
+	{"POST", "/api/v1/groups/lab/hibernate", false, nil},
+	{"POST", "/api/v1/groups/shutdown", false, map[string]any{"machines": []string{"pc"}}},
+	{"POST", "/api/v1/groups/reboot", false, map[string]any{"machines": []string{"pc"}}},
+	{"POST", "/api/v1/groups/hibernate", false, map[string]any{"machines": []string{"pc"}}},
 }
 
 func TestEveryRouteNeedsAToken(t *testing.T) {
