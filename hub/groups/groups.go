@@ -215,14 +215,15 @@ func (s *Service) finish(gr *group) {
 		gr.g.Status = moonwake.StatusFailed
 		gr.g.Detail += "; failed: " + strings.Join(failed, ", ")
 	}
-	// Forget the oldest ended ones beyond keep.
-	for len(s.order) > keep {
-		old := s.actions[s.order[0]]
-		if old != nil && !old.g.Done() {
-			break
+	// Forget the oldest ended ones beyond keep; a long one still running
+	// stays, and holds back none that ended after it.
+	for i := 0; len(s.order) > keep && i < len(s.order); {
+		if old := s.actions[s.order[i]]; old != nil && !old.g.Done() {
+			i++
+			continue
 		}
-		delete(s.actions, s.order[0])
-		s.order = s.order[1:]
+		delete(s.actions, s.order[i])
+		s.order = append(s.order[:i], s.order[i+1:]...)
 	}
 	s.mu.Unlock()
 	s.log.Info("group action ended", "id", gr.g.ID, "kind", gr.g.Kind, "status", gr.g.Status, "detail", gr.g.Detail)

@@ -115,3 +115,53 @@ func TestGroupRefusals(t *testing.T) {
 		}
 	}
 }
+
+// Ended group actions beyond the latest 100 are forgotten, oldest first,
+// even while an older one still runs: a long group does not hold back the
+// pruning of those that ended after it, and it is itself kept.
+func TestGroupsPruneAroundARunningOne(t *testing.T) {
+	release := make(chan struct{})
+	power := &mock.PowerService{
+		WakeFn: func(ctx context.Context, m *moonwake.Machine) (*moonwake.Action, error) {
+			return &moonwake.Action{ID: "act-" + m.Name, Machine: m.Name, Status: moonwake.StatusRunning}, nil
+		},
+		WaitFn: func(ctx context.Context, id string) (*moonwake.Action, error) {
+			if id == "act-slow" {
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			return &moonwake.Action{ID: id, Status: moonwake.StatusSucceeded}, nil
+		},
+	}
+	s := groups.New(power, nil, nil)
+	defer s.Close()
+	defer close(release)
+	ctx := t.Context()
+	slow, err := s.StartGroup(ctx, moonwake.ActionWake, "", []*moonwake.Machine{{Name: "slow"}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 150 {
+		g, err := s.StartGroup(ctx, moonwake.ActionWake, "", []*moonwake.Machine{{Name: "quick"}}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WaitGroupAction(ctx, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, g.ID)
+	}
+	if _, err := s.FindGroupAction(ctx, slow.ID); err != nil {
+		t.Errorf("the running group was forgotten: %v", err)
+	}
+	if _, err := s.FindGroupAction(ctx, ids[0]); moonwake.ErrorCode(err) != moonwake.ENotFound {
+		t.Errorf("the oldest ended group is still kept behind a running one: %v", err)
+	}
+	if _, err := s.FindGroupAction(ctx, ids[len(ids)-1]); err != nil {
+		t.Errorf("the newest group: %v", err)
+	}
+}

@@ -186,7 +186,9 @@ func (m *Metrics) Watch(s Sources) {
 // be read (the store is locked past the scrape's timeout) leaves its
 // metrics out of that scrape, says so to log, and the rest is served.
 func (m *Metrics) Handler(token string, log *slog.Logger) http.Handler {
-	opts := promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError}
+	// One scrape at a time: each reads the store, and a second one at once
+	// is a client's mistake (or a flood) that gets 503.
+	opts := promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 1}
 	if log != nil {
 		opts.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	}
