@@ -188,9 +188,6 @@ func (s *MachineService) DeleteMachine(ctx context.Context, name string) error {
 	if old.Source == moonwake.SourceConfig {
 		return moonwake.Errorf(moonwake.EConflict, "machine %q is declared in the config file; change it there", name)
 	}
-	db.mu.RLock()
-	changes := db.scopeAfterDelete([]string{name})
-	db.mu.RUnlock()
 	now := db.now()
 	tx, err := db.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -204,7 +201,8 @@ func (s *MachineService) DeleteMachine(ctx context.Context, name string) error {
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return moonwake.Errorf(moonwake.ENotFound, "no machine %q", name)
 	}
-	if err := writeScopeChanges(ctx, tx, changes, now); err != nil {
+	changes, err := scopeAfterDelete(ctx, tx, []string{name}, now)
+	if err != nil {
 		return fmt.Errorf("delete machine: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -287,14 +285,8 @@ func (s *MachineService) SyncConfigMachines(ctx context.Context, ms []*moonwake.
 		return nil
 	}
 
-	var gone []string
-	for _, m := range dels {
-		gone = append(gone, m.Name)
-	}
-	db.mu.RLock()
-	changes := db.scopeAfterDelete(gone)
-	db.mu.RUnlock()
-	if err := db.syncMachines(ctx, dels, moves, upserts, changes, now); err != nil {
+	changes, err := db.syncMachines(ctx, dels, moves, upserts, now)
+	if err != nil {
 		if isConstraint(err) { // another process wrote since the caches were loaded
 			return moonwake.Errorf(moonwake.EConflict, "config machines: a name or MAC is already registered; retry")
 		}
@@ -322,20 +314,20 @@ func (s *MachineService) SyncConfigMachines(ctx context.Context, ms []*moonwake.
 // first parked on a placeholder that cannot be a MAC. Rows are updated in
 // place rather than deleted and inserted, so that tables which later
 // reference machines keep their rows.
-func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves []string, upserts []*moonwake.Machine, changes []tokenScopeChange, now time.Time) error {
+func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves []string, upserts []*moonwake.Machine, now time.Time) ([]tokenScopeChange, error) {
 	tx, err := db.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback()
 	for _, m := range dels {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM machines WHERE name = ?`, m.Name); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, name := range moves {
 		if _, err := tx.ExecContext(ctx, `UPDATE machines SET mac = 'moving:' || name WHERE name = ?`, name); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	stmt, err := tx.PrepareContext(ctx, `
@@ -347,18 +339,23 @@ func (db *DB) syncMachines(ctx context.Context, dels []*moonwake.Machine, moves 
 			tags = excluded.tags, source = excluded.source, updated_at = excluded.updated_at,
 			ports = excluded.ports, notify = excluded.notify, relay = excluded.relay`)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer stmt.Close()
 	for _, m := range upserts {
 		if _, err := stmt.ExecContext(ctx, machineArgs(m)...); err != nil {
-			return fmt.Errorf("machine %q: %w", m.Name, err)
+			return nil, fmt.Errorf("machine %q: %w", m.Name, err)
 		}
 	}
-	if err := writeScopeChanges(ctx, tx, changes, now); err != nil {
-		return err
+	var gone []string
+	for _, m := range dels {
+		gone = append(gone, m.Name)
 	}
-	return tx.Commit()
+	changes, err := scopeAfterDelete(ctx, tx, gone, now)
+	if err != nil {
+		return nil, err
+	}
+	return changes, tx.Commit()
 }
 
 // loadMachines fills the machine cache from the table.

@@ -383,63 +383,92 @@ func (db *DB) flushLastUsed(ctx context.Context) error {
 // tokenScopeChange is what deleting machines does to one token: it is
 // revoked, or it keeps the machines it has left.
 type tokenScopeChange struct {
-	e        *tokenEntry
+	id       string
 	machines []string // nil: revoked
 }
 
-// scopeAfterDelete works out, for machines about to be deleted, what
-// happens to the active tokens scoped to them. A token is bound to the
-// machines it was made for, not to their names: a new machine of the same
-// name must not inherit it. So a token scoped only to deleted machines is
-// revoked (scoped to none, it would otherwise read as scoped to all), and
-// one scoped to others as well loses the deleted ones. Admin tokens and
-// tokens for every machine are not scoped by name and stay. db.mu is held,
-// at least shared.
-func (db *DB) scopeAfterDelete(names []string) []tokenScopeChange {
+// scopeAfterDelete works out, in tx, what happens to the active tokens
+// scoped to machines about to be deleted, and writes it. A token is bound
+// to the machines it was made for, not to their names: a new machine of
+// the same name must not inherit it. So a token scoped only to deleted
+// machines is revoked (scoped to none, it would otherwise read as scoped
+// to all), and one scoped to others as well loses the deleted ones. Admin
+// tokens and tokens for every machine are not scoped by name and stay.
+// It reads the table, not the cache, so a token another process (the CLI)
+// made a moment ago is bound too.
+func scopeAfterDelete(ctx context.Context, tx *sql.Tx, names []string, now time.Time) ([]tokenScopeChange, error) {
 	var out []tokenScopeChange
-	for _, e := range db.tokensByHash {
-		if e.tok.Admin || len(e.tok.Machines) == 0 {
+	for _, name := range names {
+		rows, err := tx.QueryContext(ctx, `
+			SELECT id, machines FROM tokens
+			WHERE revoked_at IS NULL AND admin = 0
+			AND EXISTS (SELECT 1 FROM json_each(tokens.machines) WHERE value = ?)`, name)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, ms string
+			if err := rows.Scan(&id, &ms); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			var machines []string
+			if err := json.Unmarshal([]byte(ms), &machines); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("token %s: machines: %w", id, err)
+			}
+			out = append(out, tokenScopeChange{id: id, machines: machines})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	// One change per token, whatever the number of its deleted machines.
+	seen := map[string]bool{}
+	var changes []tokenScopeChange
+	for _, c := range out {
+		if seen[c.id] {
 			continue
 		}
-		left := slices.DeleteFunc(slices.Clone(e.tok.Machines), func(m string) bool { return slices.Contains(names, m) })
-		if len(left) == len(e.tok.Machines) {
-			continue
-		}
+		seen[c.id] = true
+		left := slices.DeleteFunc(slices.Clone(c.machines), func(m string) bool { return slices.Contains(names, m) })
 		if len(left) == 0 {
 			left = nil
 		}
-		out = append(out, tokenScopeChange{e: e, machines: left})
+		changes = append(changes, tokenScopeChange{id: c.id, machines: left})
 	}
-	return out
-}
-
-// writeScopeChanges writes changes in tx.
-func writeScopeChanges(ctx context.Context, tx *sql.Tx, changes []tokenScopeChange, now time.Time) error {
 	for _, c := range changes {
 		var err error
 		if c.machines == nil {
-			_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, formatTime(now), c.e.tok.ID)
+			_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, formatTime(now), c.id)
 		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE tokens SET machines = ? WHERE id = ?`, jsonList(c.machines), c.e.tok.ID)
+			_, err = tx.ExecContext(ctx, `UPDATE tokens SET machines = ? WHERE id = ?`, jsonList(c.machines), c.id)
 		}
 		if err != nil {
-			return fmt.Errorf("token %s: %w", c.e.tok.ID, err)
+			return nil, fmt.Errorf("token %s: %w", c.id, err)
 		}
 	}
-	return nil
+	return changes, nil
 }
 
 // applyScopeChanges updates the cache once changes are committed. db.mu is
 // held. The entry's fields are replaced, never changed in place, so copies
 // made before stay as they were.
+// A token not cached yet (made by another process) is read as changed
+// when the cache catches up.
 func (c *caches) applyScopeChanges(changes []tokenScopeChange, now time.Time) {
 	for _, ch := range changes {
-		if ch.machines == nil {
-			t := now
-			ch.e.tok.RevokedAt = &t
-			delete(c.tokensByHash, ch.e.hash)
+		e := c.tokensByID[ch.id]
+		if e == nil {
 			continue
 		}
-		ch.e.tok.Machines = ch.machines
+		if ch.machines == nil {
+			t := now
+			e.tok.RevokedAt = &t
+			delete(c.tokensByHash, e.hash)
+			continue
+		}
+		e.tok.Machines = ch.machines
 	}
 }

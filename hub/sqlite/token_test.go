@@ -422,3 +422,29 @@ func TestTokensBoundToMachines(t *testing.T) {
 		t.Errorf("a token for a config machine that left the file still works: %v", err)
 	}
 }
+
+// A token another process (the CLI) made a moment ago, which this one's
+// cache does not hold yet, is bound too: deleting its machine revokes it
+// in the same transaction, read from the table.
+func TestTokenFromAnotherProcessBound(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "moonwake.db")
+	hub, c := MustOpenDBAt(t, path, newClock())
+	ms := sqlite.NewMachineService(hub)
+	if err := ms.CreateMachine(ctx, &moonwake.Machine{Name: "pc-b", MAC: "02:00:00:00:0b:01"}); err != nil {
+		t.Fatal(err)
+	}
+	cli, _ := MustOpenDBAt(t, path, c)
+	secret := MustCreateToken(t, sqlite.NewTokenService(cli), &moonwake.Token{Name: "fresh", Machines: []string{"pc-b"}, Actions: []string{"wake"}})
+	cli.Close()
+
+	if err := ms.DeleteMachine(ctx, "pc-b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.CreateMachine(ctx, &moonwake.Machine{Name: "pc-b", MAC: "02:00:00:00:0b:02"}); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := sqlite.NewTokenService(hub).Authenticate(ctx, secret); moonwake.ErrorCode(err) != moonwake.EUnauthorized {
+		t.Fatalf("a token made elsewhere for the deleted pc-b works on the new one: %+v, %v", tok, err)
+	}
+}
