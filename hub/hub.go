@@ -439,7 +439,9 @@ func (h *Hub) Serve(ctx context.Context) error {
 	h.goRun(ctx, h.policy.Run)
 	h.goRun(ctx, h.monitor.Run)
 	h.goRun(ctx, h.notifier.Run)
-	h.goRun(ctx, sqlite.NewRetention(h.db, h.cfg.Retention.Actions, h.cfg.Retention.Events, h.log).Run)
+	retention := sqlite.NewRetention(h.db, h.cfg.Retention.Actions, h.cfg.Retention.Events, h.log)
+	retention.Delay = 30 * time.Second // not on the path of a cold start's first request
+	h.goRun(ctx, retention.Run)
 	if len(h.cfg.PassthroughListen()) > 0 {
 		h.goRun(ctx, func(ctx context.Context) {
 			if err := h.passthrough.Serve(ctx); err != nil {

@@ -62,7 +62,7 @@ type Server struct {
 	Now        func() time.Time // nil: time.Now
 
 	// Set by Handler.
-	pages       map[string]*template.Template // by file name, each with the layout
+	pages       func() (map[string]*template.Template, error) // by file name, each with the layout; parsed once, off the start-up path
 	assets      *assetSet
 	loginLimit  *addrLimiter // failed sign-ins and setups, per client address
 	cop         *http.CrossOriginProtection
