@@ -125,8 +125,8 @@ func parsePages(fsys fs.FS, funcs template.FuncMap) (map[string]*template.Templa
 	}
 	// The layout and the partials are parsed once; each page is a clone
 	// of them with its own file parsed in (a clone is independent, and
-	// cloning is far cheaper than parsing again: it halves the hub's
-	// start-up CPU).
+	// cloning is cheaper than parsing them again: BenchmarkParsePages
+	// went from about 7 to 4 ms).
 	shared, err := template.New("layout").Funcs(funcs).ParseFS(fsys, append([]string{"templates/layout.html"}, partials...)...)
 	if err != nil {
 		return nil, fmt.Errorf("web: layout: %w", err)
