@@ -54,8 +54,8 @@ type Options struct {
 	// that devices it never talked to show in its neighbour table.
 	DiscoverySweep bool
 	Software       string
-	Logger            *slog.Logger
-	HTTPClient        *http.Client
+	Logger         *slog.Logger
+	HTTPClient     *http.Client
 
 	// Interfaces, Prober, Sender and Neighbours replace the host's for
 	// tests.
