@@ -160,7 +160,7 @@ func TestDiscovery(t *testing.T) {
 			relay, network string
 			want           int
 		}{
-			{"lan-b", "", http.StatusForbidden},                     // not enabled there
+			{"lan-b", "", http.StatusForbidden},                       // not enabled there
 			{"lan-a", l.pod.Prefix().String(), http.StatusBadRequest}, // a subnet it does not serve
 			{"lan-a", "10.0.0.0/16", http.StatusBadRequest},
 			{"ghost", "", http.StatusNotFound},
@@ -339,4 +339,3 @@ func serveDNS(t *testing.T, h *testlan.Host, names map[netip.Addr]string) {
 		}
 	}()
 }
-
