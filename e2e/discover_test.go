@@ -339,3 +339,51 @@ func serveDNS(t *testing.T, h *testlan.Host, names map[netip.Addr]string) {
 		}
 	}()
 }
+
+// TestBrowserAddFromSuggestion: on Add machine, a PC the hub has talked to
+// is suggested with its mDNS name and its maker; a tap on Add fills in the
+// form (no script: the link reloads it), and the machine is added.
+func TestBrowserAddFromSuggestion(t *testing.T) {
+	t.Parallel()
+	needChromium(t)
+	l := testlan.New(t)
+	hubHost, gaming := l.AddHost("hub"), l.AddHost("gaming")
+	if _, err := gaming.Run(t.Context(), "ip", "link", "set", testlan.Iface, "address", msiMAC.String()); err != nil {
+		t.Fatal(err)
+	}
+	respondMDNS(t, gaming, "gaming-pc.local.")
+	resolvConf(t, hubHost, gaming.Addr()) // no DNS server there: reverse DNS fails at once, inside the LAN
+	hp := startHub(t, hubHost, t.TempDir(), "MOONWAKE_RATE_LIMIT_BURST=100", "MOONWAKE_UI_REVERSE_DNS=on")
+	if err := hubHost.Reach(gaming); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, hubURL(t, hp))
+	b.setup(hp.admin)
+	b.open("/machines/new")
+	row := `#suggestions tr[data-mac="` + msiMAC.String() + `"]`
+	b.waitFor(row, browserTimeout)
+	text := b.text(row)
+	t.Logf("the suggestion: %q", text)
+	for _, want := range []string{"gaming-pc.local", gaming.Addr().String(), msiMAC.String(), "Micro-Star", "the hub"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the suggestion does not show %q", want)
+		}
+	}
+	b.click(row + ` a.suggestion`)
+	b.waitJS("the form filled in", `new URLSearchParams(location.search).get("mac") === `+jsString(msiMAC.String()), browserTimeout)
+	for field, want := range map[string]string{"name": "gaming-pc", "mac": msiMAC.String(), "host": gaming.Addr().String()} {
+		if got := eval[string](b, `document.querySelector('form.machine-form [name=`+field+`]').value`); got != want {
+			t.Errorf("field %s: %q, want %q", field, got, want)
+		}
+	}
+	b.click(submitOf("form.machine-form"))
+	b.waitJS("the new machine's page", `location.pathname === "/machines/gaming-pc"`, browserTimeout)
+	var m struct{ MAC, Host string }
+	hp.must(t, http.StatusOK, "GET", "/api/v1/machines/gaming-pc", hp.admin, nil).decode(t, &m)
+	if m.MAC != msiMAC.String() || m.Host != gaming.Addr().String() {
+		t.Errorf("added %+v", m)
+	}
+	// Added, it is marked so on the page.
+	b.open("/machines/new")
+	b.waitFor(row+`[data-machine="gaming-pc"]`, browserTimeout)
+}
