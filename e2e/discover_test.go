@@ -383,7 +383,7 @@ func TestBrowserAddFromSuggestion(t *testing.T) {
 	if m.MAC != msiMAC.String() || m.Host != gaming.Addr().String() {
 		t.Errorf("added %+v", m)
 	}
-	// Added, it is marked so on the page.
-	b.open("/machines/new")
-	b.waitFor(row+`[data-machine="gaming-pc"]`, browserTimeout)
+	// Added, it is marked so on the page, which fits a phone.
+	b.phone(3)
+	b.checkPhone("/machines/new", row+`[data-machine="gaming-pc"]`)
 }
