@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/lan"
@@ -46,7 +47,23 @@ type Options struct {
 }
 
 // Service implements moonwake.DiscoveryService.
-type Service struct{ o Options }
+type Service struct {
+	o Options
+
+	mu  sync.Mutex
+	run *run // the discovery under way, which callers at once share; nil: none
+}
+
+// run is one discovery: its answer once done is closed.
+type run struct {
+	done chan struct{}
+	d    *moonwake.Discovery
+	err  error
+}
+
+// runTimeout bounds one discovery, whoever waits for it: the relays answer
+// within 3 s, names within 1.5 s.
+const runTimeout = 5 * time.Second
 
 var _ moonwake.DiscoveryService = (*Service)(nil)
 
@@ -60,8 +77,43 @@ func New(o Options) *Service {
 
 // Discover implements moonwake.DiscoveryService: the hub's table and the
 // relays' are read at once; the answer waits for the slowest, which each
-// source bounds (about 1.5 s of naming, 3 s for a relay).
+// source bounds (about 1.5 s of naming, 3 s for a relay). Callers at once
+// share one discovery, so a page reloaded in a hurry sends one round of
+// queries to the LANs, not one per reload; a caller whose ctx ends stops
+// waiting, and the discovery ends by itself.
 func (s *Service) Discover(ctx context.Context) (*moonwake.Discovery, error) {
+	s.mu.Lock()
+	r := s.run
+	if r == nil {
+		r = &run{done: make(chan struct{})}
+		s.run = r
+		// Not the first caller's ctx: the others share the answer.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runTimeout)
+		go func() {
+			defer cancel()
+			r.d, r.err = s.discover(rctx)
+			s.mu.Lock()
+			s.run = nil
+			s.mu.Unlock()
+			close(r.done)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return nil, moonwake.Errorf(moonwake.EUnavailable, "discovery: %v", ctx.Err())
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	d := *r.d // each caller its own lists; the suggestions' names are shared, read-only
+	d.Suggestions, d.Relays = slices.Clone(d.Suggestions), slices.Clone(d.Relays)
+	return &d, nil
+}
+
+// discover reads every table once.
+func (s *Service) discover(ctx context.Context) (*moonwake.Discovery, error) {
 	var local []lan.Device
 	var localErr error
 	var tables []RelayTable

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/discover"
@@ -85,5 +88,52 @@ func TestDiscoverWithoutAHubTable(t *testing.T) {
 	}
 	if _, err := s.Sweep(ctx, "office", ""); moonwake.ErrorCode(err) != moonwake.ENotFound {
 		t.Errorf("sweep without relays: %v", err)
+	}
+}
+
+// TestDiscoverShared: callers at once share one reading of the tables.
+func TestDiscoverShared(t *testing.T) {
+	ctx := context.Background()
+	db := sqlite.NewDB(t.TempDir() + "/db")
+	if err := db.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var reads atomic.Int32
+	release := make(chan struct{})
+	s := discover.New(discover.Options{Machines: sqlite.NewMachineService(db),
+		Local: func(ctx context.Context) ([]lan.Device, error) {
+			reads.Add(1)
+			<-release
+			return []lan.Device{device("192.0.2.30", "d8:bb:c1:00:00:30")}, nil
+		}})
+	var wg sync.WaitGroup
+	results := make([]int, 5)
+	for i := range results {
+		wg.Go(func() {
+			d, err := s.Discover(ctx)
+			if err == nil {
+				results[i] = len(d.Suggestions)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if n := reads.Load(); n != 1 {
+		t.Errorf("%d reads of the table for 5 callers at once", n)
+	}
+	for i, n := range results {
+		if n != 1 {
+			t.Errorf("caller %d: %d suggestions", i, n)
+		}
+	}
+	// A caller that gives up stops waiting.
+	release = make(chan struct{})
+	defer close(release)
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.Discover(cctx); moonwake.ErrorCode(err) != moonwake.EUnavailable {
+		t.Errorf("a caller whose context ended: %v", err)
 	}
 }
