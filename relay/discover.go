@@ -131,8 +131,12 @@ func (r *Relay) sweep(o SweepOrder) (SweepReport, uplink.Then) {
 		}
 		defer u.Close()
 		n, err := lan.Sweep(ctx, addrs, lan.SweepRate, u.Send)
-		r.log.Info("swept a subnet for discovery", "network", p.String(), "addresses", n, "error", err)
-		return err
+		if err != nil {
+			r.log.Warn("sweep stopped", "network", p.String(), "addresses", n, "error", err)
+			return err
+		}
+		r.log.Info("swept a subnet for discovery", "network", p.String(), "addresses", n)
+		return nil
 	}
 }
 
