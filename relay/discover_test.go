@@ -122,3 +122,29 @@ func FuzzParseNeighboursReport(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSweepOrder: whatever the order says, a sweep follows only for a
+// subnet inside the one the relay serves, at most a /22 and at most 1,022
+// addresses (the seed corpus is in testdata/fuzz/FuzzSweepOrder). The
+// sweep itself is never run.
+func FuzzSweepOrder(f *testing.F) {
+	f.Add([]byte(`{"network":"192.168.1.0/24"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, args []byte) {
+		served := netip.MustParsePrefix("10.20.0.0/16") // wlan0's, in testIfaces
+		r := newTestRelay(t, &fakeNet{}, Options{DiscoverySweep: true, Networks: []netip.Prefix{served}})
+		res, then := r.Handle(context.Background(), uplink.Command{ID: "c", Name: CommandSweep, Args: args})
+		if then == nil {
+			return
+		}
+		var rep SweepReport
+		if err := json.Unmarshal(res.Data, &rep); err != nil {
+			t.Fatal(err)
+		}
+		p, err := netip.ParsePrefix(rep.Network)
+		if err != nil || !res.OK || rep.Error != "" || p.Bits() < 22 || p.Bits() < served.Bits() || !served.Contains(p.Addr()) ||
+			rep.Addresses < 1 || rep.Addresses > 1022 {
+			t.Fatalf("order %s: a sweep of %+v", args, rep)
+		}
+	})
+}
