@@ -65,7 +65,8 @@ type Options struct {
 	Neighbours func(ctx context.Context) ([]probe.Neighbour, error)
 }
 
-// Relay carries out the hub's wake and probe orders on its LAN.
+// Relay carries out the hub's orders on its LAN: wakes, probes, and
+// discovery's neighbour lists and sweeps.
 type Relay struct {
 	o      Options
 	log    *slog.Logger

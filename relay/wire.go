@@ -5,7 +5,9 @@
 // out the hub's orders for the machines on them: it sends their magic
 // packets from its own LAN, and runs the LAN-side probes (TCP, ICMP, the
 // neighbour table with the MAC check, Sunshine's /serverinfo), whose
-// evidence it returns to the hub, which alone derives the state.
+// evidence it returns to the hub, which alone derives the state. For "Add
+// machine" it lists the devices in its neighbour table, named from its LAN,
+// and sweeps one of its subnets when its owner allows it.
 package relay
 
 import (
