@@ -39,7 +39,7 @@ func relayTables(in []remote.RelayNeighbours) []discover.RelayTable {
 			if err != nil || merr != nil {
 				continue
 			}
-			t.Devices = append(t.Devices, lan.Device{IP: ip, MAC: mac, Interface: d.Interface, Names: d.Names})
+			t.Devices = append(t.Devices, lan.Device{IP: ip, MAC: mac, Names: d.Names})
 		}
 		out = append(out, t)
 	}

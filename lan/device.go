@@ -13,11 +13,10 @@ import (
 
 // Device is a neighbour worth suggesting as a machine.
 type Device struct {
-	IP        netip.Addr
-	MAC       net.HardwareAddr
-	Ifindex   int      // the interface it is seen on, in this host's namespace
-	Interface string   // its name; "" when unknown
-	Names     []string // reverse DNS and mDNS names, without the final dot
+	IP      netip.Addr
+	MAC     net.HardwareAddr
+	Ifindex int      // the interface it is seen on, in this host's namespace
+	Names   []string // reverse DNS and mDNS names, without the final dot
 }
 
 // Pick keeps the entries of a neighbour table worth suggesting: resolved,

@@ -3,7 +3,6 @@ package lan
 import (
 	"context"
 	"fmt"
-	"net"
 
 	"github.com/moonwake/moonwake/probe"
 )
@@ -21,7 +20,7 @@ type Scanner struct {
 }
 
 // Scan reads the table, picks the devices worth suggesting (Pick), and
-// names them and their interfaces.
+// names them.
 func (s *Scanner) Scan(ctx context.Context) ([]Device, error) {
 	list := s.List
 	if list == nil {
@@ -36,16 +35,6 @@ func (s *Scanner) Scan(ctx context.Context) ([]Device, error) {
 		return nil, fmt.Errorf("neighbour table: %w", err)
 	}
 	ds := Pick(ns, max)
-	names := map[int]string{}
-	for i := range ds {
-		if _, ok := names[ds[i].Ifindex]; !ok {
-			names[ds[i].Ifindex] = ""
-			if ifi, err := net.InterfaceByIndex(ds[i].Ifindex); err == nil {
-				names[ds[i].Ifindex] = ifi.Name
-			}
-		}
-		ds[i].Interface = names[ds[i].Ifindex]
-	}
 	s.Namer.Name(ctx, ds)
 	return ds, nil
 }

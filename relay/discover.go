@@ -27,7 +27,7 @@ func (r *Relay) neighbours(ctx context.Context, o NeighboursOrder) (NeighboursRe
 	}
 	rep := NeighboursReport{Devices: make([]NeighbourDevice, 0, len(ds)), Sweep: r.o.DiscoverySweep}
 	for _, d := range ds {
-		nd := NeighbourDevice{IP: d.IP.String(), MAC: d.MAC.String(), Interface: d.Interface}
+		nd := NeighbourDevice{IP: d.IP.String(), MAC: d.MAC.String()}
 		for _, n := range d.Names {
 			if len(nd.Names) < maxNeighbourNames && len(n) <= maxNeighbourName {
 				nd.Names = append(nd.Names, n)

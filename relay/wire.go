@@ -140,10 +140,9 @@ type NeighboursReport struct {
 
 // NeighbourDevice is one device of a NeighboursReport.
 type NeighbourDevice struct {
-	IP        string   `json:"ip"`
-	MAC       string   `json:"mac"`
-	Interface string   `json:"interface,omitempty"`
-	Names     []string `json:"names,omitempty"`
+	IP    string   `json:"ip"`
+	MAC   string   `json:"mac"`
+	Names []string `json:"names,omitempty"`
 }
 
 // ParseNeighboursReport decodes a relay's report and keeps what may be
@@ -173,9 +172,6 @@ func ParseNeighboursReport(b []byte) (NeighboursReport, error) {
 			continue
 		}
 		nd := NeighbourDevice{IP: ip.Unmap().String(), MAC: mac.String()}
-		if len(d.Interface) <= 16 {
-			nd.Interface = d.Interface
-		}
 		for _, name := range d.Names {
 			if len(nd.Names) == maxNeighbourNames {
 				break
