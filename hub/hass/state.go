@@ -47,6 +47,7 @@ type lastAction struct {
 type commandError struct {
 	At      time.Time `json:"at"`
 	Machine string    `json:"machine,omitempty"`
+	Group   string    `json:"group,omitempty"`   // the tag, for a command to a group
 	Command string    `json:"command,omitempty"` // the action asked for, or the entity
 	Error   string    `json:"error"`
 }
