@@ -898,14 +898,17 @@ func (b *Bridge) retainedCommand(msg message) {
 		return // nothing retained
 	}
 	c, _ := ParseCommand(b.t.prefix, msg.topic, msg.payload)
-	gc, _ := ParseGroupCommand(b.t.prefix, msg.topic, msg.payload)
+	ce := &commandError{At: time.Now().UTC(), Machine: c.Machine, Command: c.Entity,
+		Error: "retained command ignored (a command must not be retained, or it would run at every reconnect); the retained message was cleared"}
+	if gc, _ := ParseGroupCommand(b.t.prefix, msg.topic, msg.payload); gc.Tag != "" {
+		ce.Group, ce.Command = gc.Tag, gc.Entity
+	}
 	if !b.retainedSeen[msg.topic] && len(b.retainedSeen) < maxStale {
 		b.retainedSeen[msg.topic] = true
 		b.noisy.log(b.log, slog.LevelWarn, "mqtt: retained command ignored and cleared; send commands without the retain flag",
 			"topic", truncate(msg.topic, 200))
 	}
-	b.publishError(&commandError{At: time.Now().UTC(), Machine: c.Machine, Group: gc.Tag, Command: c.Entity + gc.Entity,
-		Error: "retained command ignored (a command must not be retained, or it would run at every reconnect); the retained message was cleared"})
+	b.publishError(ce)
 	if !b.client.IsConnectionOpen() {
 		return
 	}

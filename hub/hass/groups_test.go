@@ -342,6 +342,30 @@ func TestGroupSleepButton(t *testing.T) {
 	obs.waitPayload(sleepTopic, wait, func(p []byte) bool { return len(p) == 0 })
 }
 
+// A retained group command is never run: it is reported and cleared, as
+// a machine's is.
+func TestRetainedGroupCommandIgnored(t *testing.T) {
+	broker := brokerURL(t)
+	f := newHubState(t, taggedMachine("pc-a", "aa:bb:cc:dd:ee:01", "den"))
+	o := groupOptions(t, f, broker)
+	tp := testTopics(o)
+	obs := newObserver(t, broker, o.TopicPrefix+"/#")
+	topic := tp.groupCommand("den", entityWake)
+	obs.publish(topic, true, PayloadPress)
+	t.Cleanup(func() { obs.publish(topic, true, "") })
+	startBridge(t, o)
+	p := obs.waitPayload(tp.errors(), wait, func(p []byte) bool { return strings.Contains(string(p), "retained command ignored") })
+	var ce commandError
+	if err := json.Unmarshal(p, &ce); err != nil || ce.Group != "den" || ce.Command != entityWake {
+		t.Errorf("error %s", p)
+	}
+	obs.waitPayload(topic, wait, func(p []byte) bool { return len(p) == 0 })
+	time.Sleep(300 * time.Millisecond)
+	if c := f.Calls(); len(c) != 0 {
+		t.Errorf("a retained group command ran: %+v", c)
+	}
+}
+
 func TestGroupPower(t *testing.T) {
 	st := func(ss ...moonwake.PowerState) []moonwake.PowerInfo {
 		var out []moonwake.PowerInfo
