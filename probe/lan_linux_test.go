@@ -271,7 +271,7 @@ func TestLANAsleepAnswersARP(t *testing.T) {
 	}
 
 	ip(t, pc, "rule", "add", "priority", "1", "blackhole")
-	for i := range 3 { // the entry is reachable, then stale, delay, probe: each time, an answer
+	for i := range 3 { // round after round, an answer
 		ev = p.Probe(t.Context(), target)
 		st, reason := moonwake.DeriveState(ev, moonwake.Pending{Kind: moonwake.PendingShutdown}, 0)
 		t.Logf("asleep %d: %s: %s", i, st, reason)
