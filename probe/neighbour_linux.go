@@ -131,7 +131,68 @@ func (t *NeighbourTable) Solicit(ip netip.Addr) (bool, error) {
 			return false, nil
 		}
 	}
-	err = inNamespace(t.Enter, func() error {
+	if err := t.sendARP(ip, r); err != nil {
+		return false, fmt.Errorf("solicit %s: %w", ip, err)
+	}
+	return true, nil
+}
+
+// Confirm asks who holds ip (IPv4 on a directly connected link) with an
+// ARP request of its own, whatever the kernel's entry says, and waits up
+// to wait for the kernel to record an answer. It returns the entry, and
+// whether the answer came: the entry's confirmation is younger than the
+// request. An entry that is merely still there (reachable for up to a
+// minute after the last answer, stale for longer) proves nothing about
+// now; an answer to this request does: something at ip answers ARP with
+// that MAC at this moment, as the network card of a sleeping PC with ARP
+// offload does for a host that answers nothing else. No entry, or an
+// address that is not IPv4 on-link, is an error of Lookup's.
+func (t *NeighbourTable) Confirm(ip netip.Addr, wait time.Duration) (Neighbour, bool, error) {
+	ip = ip.Unmap()
+	if !ip.Is4() {
+		n, err := t.Lookup(ip)
+		return n, false, err
+	}
+	t.mu.Lock()
+	err := t.openLocked()
+	var r route
+	if err == nil {
+		r, err = t.route(ip)
+	}
+	if err == nil && (r.Type != unix.RTN_UNICAST || r.Gateway.IsValid() || r.Multi || !r.PrefSrc.Is4() || r.Ifindex <= 0) {
+		err = fmt.Errorf("%w: or not a unicast route", ErrNotOnLink)
+	}
+	if err == nil {
+		err = t.sendARP(ip, r)
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return Neighbour{}, false, fmt.Errorf("confirm %s: %w", ip, err)
+	}
+	sent := time.Now()
+	const every = 10 * time.Millisecond // the kernel's tick
+	for {
+		n, err := t.Lookup(ip)
+		if err != nil {
+			return n, false, err
+		}
+		// The kernel rounds the age down to a tick, so an answer from
+		// the tick before the request would pass too: nothing else at
+		// the address answers in that path, and a tick is 10ms.
+		if n.Confirmed >= 0 && n.Confirmed <= time.Since(sent) && n.MAC != nil {
+			return n, true, nil
+		}
+		if time.Since(sent)+every > wait {
+			return n, false, nil
+		}
+		time.Sleep(every)
+	}
+}
+
+// sendARP broadcasts an ARP request for ip out of r's interface, from
+// r's source address. t.mu is held.
+func (t *NeighbourTable) sendARP(ip netip.Addr, r route) error {
+	return inNamespace(t.Enter, func() error {
 		if !t.arpOpen {
 			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0) // protocol 0: receives nothing
 			if err != nil {
@@ -161,10 +222,6 @@ func (t *NeighbourTable) Solicit(ip netip.Addr) (bool, error) {
 		copy(sa.Addr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 		return unix.Sendto(t.arpFD, pkt, 0, sa)
 	})
-	if err != nil {
-		return false, fmt.Errorf("solicit %s: %w", ip, err)
-	}
-	return true, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -406,7 +463,11 @@ func neighbourFrom(m *rtnetlink.NeighMessage) (Neighbour, error) {
 	if (m.Family == unix.AF_INET) != ip.Is4() {
 		return Neighbour{}, fmt.Errorf("netlink: family %d with address %s", m.Family, ip)
 	}
-	n := Neighbour{IP: ip, Ifindex: int(int32(m.Index)), State: NUDState(m.State)}
+	n := Neighbour{IP: ip, Ifindex: int(int32(m.Index)), State: NUDState(m.State), Confirmed: -1}
+	if a.CacheInfo != nil {
+		// clock_t, in USER_HZ ticks: 100 a second on Linux.
+		n.Confirmed = time.Duration(a.CacheInfo.Confirmed) * 10 * time.Millisecond
+	}
 	if len(a.LLAddress) > 0 && len(a.LLAddress) <= maxLLAddr {
 		n.MAC = a.LLAddress // the decoder's own copy
 	}

@@ -186,11 +186,26 @@ func (p *Prober) Probe(ctx context.Context, t Target) moonwake.Evidence {
 	wg.Wait()
 
 	if t.MAC != nil {
-		ev.Neighbour = p.neighbour(addr, t.MAC)
+		ev.Neighbour = p.neighbour(addr, t.MAC, !answered(ev))
 	}
 	ev.At = p.o.Now()
 	return ev
 }
+
+// answered reports whether anything at the address answered the round's
+// probes.
+func answered(ev moonwake.Evidence) bool {
+	for _, r := range ev.TCP {
+		if r.Outcome.Answered() {
+			return true
+		}
+	}
+	return ev.ICMP != nil && ev.ICMP.Outcome.Answered() || ev.Sunshine != nil && ev.Sunshine.Reachable
+}
+
+// maxConfirmWait bounds the wait for an answer to the Prober's own ARP
+// request: a network card answers in a few milliseconds, asleep or not.
+const maxConfirmWait = 250 * time.Millisecond
 
 func (p *Prober) acquire(ctx context.Context) bool {
 	select {
@@ -258,10 +273,18 @@ func (p *Prober) sunshine(ctx context.Context, addr netip.Addr, t Target) moonwa
 	return ev
 }
 
-// neighbour checks who holds addr on the link.
-func (p *Prober) neighbour(addr netip.Addr, mac net.HardwareAddr) *moonwake.NeighbourResult {
+// neighbour checks who holds addr on the link. When nothing else
+// answered (silent) and the entry holds the machine's MAC, it asks again
+// with an ARP request of its own: a kept entry says only that the card
+// answered once, an answer now that it is alive (Asleep).
+func (p *Prober) neighbour(addr netip.Addr, mac net.HardwareAddr, silent bool) *moonwake.NeighbourResult {
 	r := &moonwake.NeighbourResult{IP: addr.String(), Identity: moonwake.IdentityUnknown}
 	n, err := p.neigh.Lookup(addr)
+	if err == nil && silent && addr.Is4() && bytes.Equal(n.MAC, mac) && !n.State.Unresolved() {
+		if cn, ok, cerr := p.neigh.Confirm(addr, min(p.o.Timeout, maxConfirmWait)); cerr == nil {
+			n, r.Answered = cn, ok && bytes.Equal(cn.MAC, mac)
+		}
+	}
 	switch {
 	case errors.Is(err, ErrLocal):
 		r.State = "local"

@@ -224,7 +224,8 @@ func (mo *Monitor) Info(ctx context.Context, name string) moonwake.PowerInfo {
 	info := moonwake.PowerInfo{State: moonwake.StateUnknown, Reason: "not probed yet"}
 	if st, ok := mo.w.Status(name); ok {
 		ev := st.Evidence
-		info = moonwake.PowerInfo{State: st.State, Since: st.Since, Reason: st.Reason, Evidence: &ev}
+		info = moonwake.PowerInfo{State: st.State, Since: st.Since, Reason: st.Reason, Evidence: &ev,
+			Asleep: st.State == moonwake.StateOff && moonwake.Asleep(ev)}
 		if st.Pending.Kind != moonwake.PendingNone {
 			p := st.Pending
 			info.Pending = &p

@@ -37,7 +37,8 @@ type view struct {
 // Template functions (see funcs): asset "app.css" (the hashed URL),
 // hasAsset, ago t ("41 s", "3 min", "2 h": how long since t), since t (the
 // same, "" for a zero time), until t (how long until t), dur d, rfc3339 t,
-// stateLabel s, csrfField $ (the hidden input; pass the view).
+// stateLabel s, asleepLabel (moonwake.AsleepLabel), csrfField $ (the
+// hidden input; pass the view).
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
 	s.renderView(w, r, status, page, s.newView(r, data))
 }
@@ -176,9 +177,10 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return ""
 		},
-		"stateLabel": stateLabel,
-		"csrfField":  csrfField,
-		"browser":    browserName,
+		"stateLabel":  stateLabel,
+		"asleepLabel": func() string { return moonwake.AsleepLabel },
+		"csrfField":   csrfField,
+		"browser":     browserName,
 		"cardButtons": func(name, csrf string, keepAwake time.Time, canKeep bool) cardButtons {
 			return cardButtons{Name: name, CSRF: csrf, KeepAwake: keepAwake, CanKeep: canKeep}
 		},
