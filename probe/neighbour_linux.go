@@ -137,23 +137,21 @@ func (t *NeighbourTable) Solicit(ip netip.Addr) (bool, error) {
 	return true, nil
 }
 
-// Confirm asks who holds ip (IPv4 on a directly connected link) with an
-// ARP request of its own, whatever the kernel's entry says, and waits up
-// to wait for the kernel to record an answer. It returns the entry, and
-// whether the answer came: the entry's confirmation is younger than the
-// request. An entry that is merely still there (reachable for up to a
-// minute after the last answer, stale for longer) proves nothing about
-// now; an answer to this request does: something at ip answers ARP with
-// that MAC at this moment, as the network card of a sleeping PC with ARP
-// offload does for a host that answers nothing else. No entry, or an
-// address that is not IPv4 on-link, is an error of Lookup's.
-func (t *NeighbourTable) Confirm(ip netip.Addr, wait time.Duration) (Neighbour, bool, error) {
+// Ask sends an ARP request of its own for ip (IPv4 on a directly
+// connected link), whatever the kernel's entry says, and returns when it
+// was sent; Answered then tells whether the answer came. An entry that is
+// merely still there (reachable for up to a minute after the last answer,
+// stale for longer) proves nothing about now; an answer to this request
+// does: something at ip answers ARP with that MAC at this moment, as the
+// network card of a sleeping PC with ARP offload does for a host that
+// answers nothing else.
+func (t *NeighbourTable) Ask(ip netip.Addr) (time.Time, error) {
 	ip = ip.Unmap()
 	if !ip.Is4() {
-		n, err := t.Lookup(ip)
-		return n, false, err
+		return time.Time{}, fmt.Errorf("ask %s: %w: not IPv4", ip, ErrNotOnLink)
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	err := t.openLocked()
 	var r route
 	if err == nil {
@@ -165,21 +163,40 @@ func (t *NeighbourTable) Confirm(ip netip.Addr, wait time.Duration) (Neighbour, 
 	if err == nil {
 		err = t.sendARP(ip, r)
 	}
-	t.mu.Unlock()
 	if err != nil {
-		return Neighbour{}, false, fmt.Errorf("confirm %s: %w", ip, err)
+		return time.Time{}, fmt.Errorf("ask %s: %w", ip, err)
 	}
-	sent := time.Now()
+	return time.Now(), nil
+}
+
+// Answered reports whether n, read after an Ask sent at asked, records
+// an answer to it: the entry's confirmation is younger than the request.
+// The kernel rounds the age down to a tick (10 ms), so an answer from the
+// tick before the request passes too: nothing else at the address
+// answers in that path.
+func Answered(n Neighbour, asked time.Time) bool {
+	return !asked.IsZero() && n.MAC != nil && n.Confirmed >= 0 && n.Confirmed <= time.Since(asked)
+}
+
+// Confirm is Ask, then waits up to wait for the kernel to record the
+// answer. It returns the entry, and whether the answer came. No entry, or
+// an address that is not IPv4 on-link, is an error of Lookup's.
+func (t *NeighbourTable) Confirm(ip netip.Addr, wait time.Duration) (Neighbour, bool, error) {
+	if !ip.Unmap().Is4() {
+		n, err := t.Lookup(ip)
+		return n, false, err
+	}
+	sent, err := t.Ask(ip)
+	if err != nil {
+		return Neighbour{}, false, fmt.Errorf("confirm %s: %w", ip.Unmap(), err)
+	}
 	const every = 10 * time.Millisecond // the kernel's tick
 	for {
 		n, err := t.Lookup(ip)
 		if err != nil {
 			return n, false, err
 		}
-		// The kernel rounds the age down to a tick, so an answer from
-		// the tick before the request would pass too: nothing else at
-		// the address answers in that path, and a tick is 10ms.
-		if n.Confirmed >= 0 && n.Confirmed <= time.Since(sent) && n.MAC != nil {
+		if Answered(n, sent) {
 			return n, true, nil
 		}
 		if time.Since(sent)+every > wait {
