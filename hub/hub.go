@@ -183,6 +183,7 @@ func (h *Hub) Open(ctx context.Context) error {
 		Count: h.cfg.Wake.Count, WakeDeadline: h.cfg.Wake.Deadline, ShutdownDeadline: h.cfg.Shutdown.Deadline,
 		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, Logger: h.log,
 		Monitor: h.monitor, Commander: remote.NewCommander(h.remote.Agents, sunshineHosts), Relays: h.metrics.Relays(h.remote.Relays),
+		Countdowns: h.remote.Agents.Countdowns(),
 		Sender: &wol.Sender{Sent: h.metrics.PacketSent},
 		Notify: func(a *moonwake.Action) { h.metrics.ActionEnded(a); h.notifyAction(a) },
 	})
