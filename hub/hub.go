@@ -184,8 +184,8 @@ func (h *Hub) Open(ctx context.Context) error {
 		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, Logger: h.log,
 		Monitor: h.monitor, Commander: remote.NewCommander(h.remote.Agents, sunshineHosts), Relays: h.metrics.Relays(h.remote.Relays),
 		Countdowns: h.remote.Agents.Countdowns(),
-		Sender: &wol.Sender{Sent: h.metrics.PacketSent},
-		Notify: func(a *moonwake.Action) { h.metrics.ActionEnded(a); h.notifyAction(a) },
+		Sender:     &wol.Sender{Sent: h.metrics.PacketSent},
+		Notify:     func(a *moonwake.Action) { h.metrics.ActionEnded(a); h.notifyAction(a) },
 	})
 	h.remote.Agents.OnRequest(h.agentRequest)
 	h.groups = groups.New(h.power, h.log, nil)
