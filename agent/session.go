@@ -34,7 +34,7 @@ type loginSession struct {
 	id, name, typ, class, state, tty string
 	remote, idleHint, active         bool
 	idleSince                        time.Time // IdleSinceHint; zero when 0
-	uid                              int       // User; -1 when unknown
+	uid                              int       // User; 0 when unknown (or root)
 }
 
 // loginctlShowArgs asks loginctl for the properties loginSession holds.
@@ -100,7 +100,7 @@ func parseLoginctlShow(out []byte) ([]loginSession, error) {
 			continue
 		}
 		if cur == nil {
-			cur = &loginSession{uid: -1}
+			cur = &loginSession{}
 		}
 		switch k {
 		case "Id":
