@@ -87,7 +87,7 @@ func startSessionBus(t *testing.T, dir string) string {
 	t.Helper()
 	daemon, err := exec.LookPath("dbus-daemon")
 	if err != nil {
-		t.Skip("dbus-daemon is not installed (Debian package dbus): the session bus test needs it")
+		t.Skip("dbus-daemon is not installed (Debian package dbus-daemon): the session bus test needs it")
 	}
 	sock := filepath.Join(dir, "bus")
 	cfg := filepath.Join(dir, "session.conf")
