@@ -449,6 +449,7 @@ func (s *Service) countdown(ctx context.Context, r *run, grace time.Duration) (*
 		}
 		r.a.Steps = append(r.a.Steps, st)
 		s.update(clone(r.a))
+		s.publish(clone(r.a))
 	})
 	return a, nil
 }
