@@ -197,6 +197,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	h.policy = policy.New(policy.Options{
 		Schedules: schedules, Idle: idle, Power: h.power, Machines: h.machines,
 		Monitor: h.monitor, Store: policyStore, Notify: h.notifyPolicy, Logger: h.log,
+		Countdowns: h.remote.Agents.Countdowns(),
 	})
 	if err := h.power.Resume(ctx, func(name string) (*moonwake.Machine, error) {
 		return h.machines.FindMachine(ctx, name)
