@@ -15,8 +15,8 @@ import (
 // notification that says what comes and when, with a Cancel button. The
 // countdown ends, and the hub is told it was cancelled at the PC, when the
 // person presses Cancel, uses the keyboard or mouse (the idle time, which
-// Report measures, drops below the time since the countdown began), or
-// runs "moonwake-agent cancel". The hub keeps the time: when the grace
+// Report measures, drops between two readings), or runs "moonwake-agent
+// cancel". The hub keeps the time: when the grace
 // ends it sends the command itself, with the countdown's ID, which ends
 // the countdown here.
 
@@ -40,9 +40,8 @@ type Notifier interface {
 
 // Bounds of countdowns.
 const (
-	// inputSlack: input within this time after the countdown begins does
-	// not cancel it (the person was typing as it came up; the idle clock
-	// of some OSes moves in whole seconds).
+	// inputSlack is how far the idle time must fall behind the clock to
+	// mean input: the idle clocks of some OSes move in whole seconds.
 	inputSlack = time.Second
 	// countdownLinger keeps a countdown up after its time, for the hub's
 	// command to arrive and end it.
@@ -125,7 +124,9 @@ func (a *Agent) startCountdown(cmd uplink.Command) uplink.Result {
 	n := Notification{ID: cmd.ID, Kind: args.Kind, Until: time.Now().Add(args.Remaining(time.Now())), By: args.By}
 	c.wg.Go(func() {
 		defer stop()
-		a.countdown(ctx, n, r.cancel)
+		if how := a.countdown(ctx, n, r.cancel); how != "" {
+			a.cancelAtPC(ctx, n.ID, how)
+		}
 		c.mu.Lock()
 		if c.running[n.ID] == r {
 			delete(c.running, n.ID)
@@ -166,9 +167,9 @@ func (a *Agent) CancelCountdowns() int {
 }
 
 // countdown shows n and watches for input until n's time has passed, ctx
-// ends, or the person cancels; then it tells the hub.
-func (a *Agent) countdown(ctx context.Context, n Notification, cancel <-chan string) {
-	start := time.Now()
+// ends, or the person cancels; it returns how they did (uplink.CancelInput
+// …), or "".
+func (a *Agent) countdown(ctx context.Context, n Notification, cancel <-chan string) string {
 	idle := a.Idle
 	if idle == nil {
 		idle = IdleTime
@@ -195,6 +196,25 @@ func (a *Agent) countdown(ctx context.Context, n Notification, cancel <-chan str
 	defer shown.Wait()
 	defer closeNote()
 
+	// Input is the idle time falling behind the clock between two
+	// readings: someone used the PC in between. A reading under
+	// inputSlack arms nothing: a desktop that reports no idleness
+	// (logind's hint before the desktop marks the session idle) reads 0
+	// throughout, and proves nothing either way.
+	var last time.Duration
+	var lastAt time.Time
+	armed := false
+	read := func() bool {
+		d, err := idle()
+		now := time.Now()
+		if err != nil {
+			return false
+		}
+		input := armed && d+inputSlack < last+now.Sub(lastAt)
+		last, lastAt, armed = d, now, d >= inputSlack
+		return input
+	}
+	read()
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	end := time.NewTimer(time.Until(n.Until) + countdownLinger)
@@ -203,9 +223,9 @@ func (a *Agent) countdown(ctx context.Context, n Notification, cancel <-chan str
 		var how string
 		select {
 		case <-ctx.Done():
-			return
+			return ""
 		case <-end.C:
-			return
+			return ""
 		case ok := <-pressed:
 			pressed = nil // the notification is gone; input still counts
 			if !ok {
@@ -214,15 +234,12 @@ func (a *Agent) countdown(ctx context.Context, n Notification, cancel <-chan str
 			how = uplink.CancelButton
 		case how = <-cancel:
 		case <-tick.C:
-			d, err := idle()
-			if err != nil || d+inputSlack >= time.Since(start) {
+			if !read() {
 				continue
 			}
 			how = uplink.CancelInput
 		}
-		closeNote()
-		a.cancelAtPC(ctx, n.ID, how)
-		return
+		return how
 	}
 }
 

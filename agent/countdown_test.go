@@ -164,3 +164,42 @@ func TestCountdownAtThePC(t *testing.T) {
 		t.Fatalf("a bad countdown: %+v, %v", r, err)
 	}
 }
+
+// TestCountdownInput: a drop of the idle time cancels the countdown as
+// input; an idle time that reads 0 throughout (a desktop that does not
+// report idleness) never does.
+func TestCountdownInput(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		readings []time.Duration // one per poll, the last repeated
+		input    bool
+	}{
+		{"quiet", []time.Duration{time.Hour, time.Hour + 10*time.Millisecond, time.Hour + 20*time.Millisecond}, false},
+		{"input", []time.Duration{time.Hour, time.Hour, 0}, true},
+		{"input after a while", []time.Duration{5 * time.Second, 5 * time.Second, 5 * time.Second, 200 * time.Millisecond}, true},
+		{"zero throughout", []time.Duration{0}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			i := 0
+			a := &Agent{
+				Logger:        slog.New(slog.DiscardHandler),
+				Notifier:      &scriptedNotifier{shown: make(chan string, 1), closed: make(chan string, 1)},
+				CountdownPoll: 5 * time.Millisecond,
+				Idle: func() (time.Duration, error) {
+					mu.Lock()
+					defer mu.Unlock()
+					d := tc.readings[min(i, len(tc.readings)-1)]
+					i++
+					return d, nil
+				},
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			how := a.countdown(ctx, Notification{ID: "act_1", Kind: CmdShutdown, Until: time.Now().Add(time.Minute)}, nil)
+			if want := map[bool]string{true: uplink.CancelInput}[tc.input]; how != want {
+				t.Fatalf("countdown ended with %q, want %q", how, want)
+			}
+		})
+	}
+}
