@@ -238,8 +238,31 @@ func TestCountdownRunsOut(t *testing.T) {
 func TestCountdownCancelledByAPI(t *testing.T) {
 	th := startHub(t, newConfig(t))
 	pc := linkCountdownPC(t, th, "gaming-pc")
+	// Through a client that checks every exchange against the OpenAPI
+	// description.
+	api := th.apiClient()
+	post := func(want int, path, body string, v any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", th.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+th.Admin)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := api.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != want {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("POST %s: %d, want %d: %s", path, resp.StatusCode, want, b)
+		}
+		if v != nil {
+			json.NewDecoder(resp.Body).Decode(v)
+		}
+	}
 	var act moonwake.Action
-	th.must(202, "POST", "/api/v1/machines/gaming-pc/shutdown?grace=60s", th.Admin, nil).decode(t, &act)
+	post(202, "/api/v1/machines/gaming-pc/shutdown", `{"grace":"60s"}`, &act)
 	waitFor(t, "the countdown at the PC", func() bool { _, up := pc.notes.isUp(act.ID); return up })
 
 	waker := th.token("waker", []string{"gaming-pc"}, []string{"wake"}, false)
@@ -247,16 +270,16 @@ func TestCountdownCancelledByAPI(t *testing.T) {
 	th.must(404, "POST", "/api/v1/actions/act_none/cancel", th.Admin, nil)
 
 	var got moonwake.Action
-	th.must(200, "POST", "/api/v1/actions/"+act.ID+"/cancel", th.Admin, nil).decode(t, &got)
+	post(200, "/api/v1/actions/"+act.ID+"/cancel", "", &got)
 	if got.Status != moonwake.StatusCancelled || got.Detail != "cancelled by token admin" {
 		t.Fatalf("action %+v", got)
 	}
 	waitFor(t, "the notification to go", func() bool { _, up := pc.notes.isUp(act.ID); return !up })
-	th.must(409, "POST", "/api/v1/actions/"+act.ID+"/cancel", th.Admin, nil)
+	post(409, "/api/v1/actions/"+act.ID+"/cancel", "", nil)
 
 	// Bad graces are refused before anything happens.
 	for _, q := range []string{"?grace=31m", "?grace=-1s", "?grace=soon"} {
-		th.must(400, "POST", "/api/v1/machines/gaming-pc/shutdown"+q, th.Admin, nil)
+		post(400, "/api/v1/machines/gaming-pc/reboot"+q, "", nil)
 	}
 	th.must(400, "POST", "/api/v1/machines/gaming-pc/shutdown?grace=1s", th.Admin, map[string]string{"grace": "2s"})
 }
