@@ -53,6 +53,10 @@ type SessionNotifier struct {
 
 func osNotifier(log *slog.Logger) Notifier { return &SessionNotifier{Logger: log} }
 
+// childGrace is how long the notifier's child has to close its
+// notification and end once told to; and how long one bus call may take.
+const childGrace = 5 * time.Second
+
 // NotifyChildArg is the argument that makes moonwake-agent the notifier's
 // child: cmd/moonwake-agent calls RunNotifier for it.
 const NotifyChildArg = "notify-session"
@@ -112,8 +116,13 @@ func (sn *SessionNotifier) Show(ctx context.Context, n Notification) (bool, erro
 			lines <- sc.Text()
 		}
 	}()
-	// Withdrawn: closing the child's stdin takes the notification down.
-	defer context.AfterFunc(ctx, func() { stdin.Close() })()
+	// Withdrawn: closing the child's stdin takes the notification down;
+	// a child that does not end soon after (a bus that stopped
+	// answering) is killed.
+	defer context.AfterFunc(ctx, func() {
+		stdin.Close()
+		time.AfterFunc(childGrace, func() { cmd.Process.Kill() })
+	})()
 	cancelled := false
 	for line := range lines {
 		cancelled = cancelled || line == "cancel"
@@ -202,11 +211,16 @@ func RunNotifier(in io.Reader, out io.Writer) error {
 	signals := make(chan *dbus.Signal, 16)
 	conn.Signal(signals)
 	obj := conn.Object(notifyService, notifyPath)
+	call := func(method string, args ...any) *dbus.Call {
+		ctx, cancel := context.WithTimeout(context.Background(), childGrace)
+		defer cancel()
+		return obj.CallWithContext(ctx, notifyInterface+"."+method, 0, args...)
+	}
 
 	var id uint32
 	show := func() error {
 		hints := map[string]dbus.Variant{"urgency": dbus.MakeVariant(byte(2)), "resident": dbus.MakeVariant(true)}
-		return obj.Call(notifyInterface+".Notify", 0, "moonwake", id, "system-shutdown",
+		return call("Notify", "moonwake", id, "system-shutdown",
 			n.Title(time.Now()), n.Body(), []string{cancelAction, "Cancel", "default", "Cancel"}, hints, int32(0)).Store(&id)
 	}
 	if err := show(); err != nil {
@@ -220,7 +234,7 @@ func RunNotifier(in io.Reader, out io.Writer) error {
 	for {
 		select {
 		case <-closed:
-			obj.Call(notifyInterface+".CloseNotification", 0, id)
+			call("CloseNotification", id)
 			return nil
 		case <-tick.C:
 			if time.Now().Before(n.Until.Add(time.Second)) {
@@ -240,7 +254,7 @@ func RunNotifier(in io.Reader, out io.Writer) error {
 			case notifyInterface + ".ActionInvoked":
 				if a, _ := sig.Body[1].(string); a == cancelAction || a == "default" {
 					fmt.Fprintln(out, "cancel")
-					obj.Call(notifyInterface+".CloseNotification", 0, id)
+					call("CloseNotification", id)
 					return nil
 				}
 			case notifyInterface + ".NotificationClosed":
