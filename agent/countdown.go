@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -265,4 +266,24 @@ func (a *Agent) cancelAtPC(ctx context.Context, id, how string) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// appleQuote writes s as an AppleScript string literal, for macOS's
+// notifier: backslashes and quotes escaped, control characters dropped, so
+// nothing in s (a token's name in By) can end the literal.
+func appleQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range strings.ToValidUTF8(s, "?") {
+		switch {
+		case r == '\\' || r == '"':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

@@ -203,3 +203,16 @@ func TestCountdownInput(t *testing.T) {
 		})
 	}
 }
+
+func TestAppleQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		`This PC shuts down in 0:59`: `"This PC shuts down in 0:59"`,
+		`token "x" & \ y`:            `"token \"x\" & \\ y"`,
+		"a\nb\x00c\x7fé":             `"abcé"`,
+		"bad \xff":                   `"bad ?"`,
+	} {
+		if got := appleQuote(in); got != want {
+			t.Errorf("appleQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
-	"strings"
 	"time"
 )
 
@@ -40,23 +39,4 @@ func (o osascriptNotifier) Show(ctx context.Context, n Notification) (bool, erro
 		case <-time.After(time.Minute):
 		}
 	}
-}
-
-// appleQuote writes s as an AppleScript string literal: backslashes and
-// quotes escaped, control characters dropped.
-func appleQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, "?") {
-		switch {
-		case r == '\\' || r == '"':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
