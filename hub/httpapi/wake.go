@@ -107,7 +107,7 @@ type commandBody struct {
 // in the body; 0 without either. EInvalid for both, or one out of range.
 func graceOf(w http.ResponseWriter, r *http.Request) (time.Duration, error) {
 	v := r.URL.Query().Get("grace")
-	if r.ContentLength != 0 { // a body is optional, and then strict
+	if r.ContentLength != 0 { // a body is optional, and then strict, as the groups' is
 		var b commandBody
 		if err := decode(w, r, &b); err != nil {
 			return 0, err
