@@ -567,7 +567,13 @@ func (s *Service) record(ctx context.Context, a *moonwake.Action, err error) (*m
 	if werr := s.actions.CreateAction(ctx, a); werr != nil {
 		return nil, fmt.Errorf("record %s of %s: %w", a.Kind, a.Machine, werr)
 	}
-	s.log.Info(a.Kind, "action", a.ID, "machine", a.Machine, "actor", a.Actor.Name, "addr", a.Actor.Addr, "status", a.Status, "detail", a.Detail)
+	level := slog.LevelInfo
+	if a.Status == moonwake.StatusSucceeded && len(a.Steps) == 0 {
+		// Nothing to do (already on, already off): in the audit log, but
+		// a client that keeps asking does not fill the hub's log too.
+		level = slog.LevelDebug
+	}
+	s.log.Log(ctx, level, a.Kind, "action", a.ID, "machine", a.Machine, "actor", a.Actor.Name, "addr", a.Actor.Addr, "status", a.Status, "detail", a.Detail)
 	s.ended(a)
 	return a, err
 }
