@@ -22,7 +22,11 @@ func (h *Hub) notifyTargets(machine string) []moonwake.NotifyTarget {
 
 // notifyAction reports an ended action.
 func (h *Hub) notifyAction(a *moonwake.Action) {
-	h.notifier.Send(notify.ForAction(a), h.notifyTargets(a.Machine)...)
+	targets := h.notifyTargets(a.Machine)
+	if len(targets) == 0 {
+		return // no message to make: most actions of most hubs
+	}
+	h.notifier.Send(notify.ForAction(a), targets...)
 }
 
 // notifyPolicy sends a policy's warning. A warning is not a failure, but it
