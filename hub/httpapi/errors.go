@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/internal/httperr"
@@ -34,21 +35,32 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var b []byte
 	if a, ok := v.(*moonwake.Action); ok {
-		// Every wake and shutdown is answered with one: no reflection.
-		b = a.AppendJSON(make([]byte, 0, 1024))
-	} else {
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			status = http.StatusInternalServerError
-			b = []byte(`{"error":"internal error","code":"internal"}`)
+		// Every wake and shutdown is answered with one: no reflection,
+		// and a buffer used again.
+		buf := jsonBuffers.Get().(*[]byte)
+		*buf = append(a.AppendJSON((*buf)[:0]), '\n')
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(*buf)
+		if cap(*buf) <= 64<<10 {
+			jsonBuffers.Put(buf)
 		}
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"internal error","code":"internal"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
+
+// jsonBuffers hold actions' answers while they are written; one that grew
+// past 64 KiB (an action with many steps) is let go.
+var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // maxBody bounds request bodies: nothing the API takes is large.
 const maxBody = 64 << 10

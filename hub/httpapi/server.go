@@ -229,12 +229,23 @@ func (s *Server) limitByAddr(l *limiter, next http.Handler) http.Handler {
 func (s *Server) headers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		for _, kv := range securityHeaders {
+			h[kv.key] = kv.value // shared, never changed: Set and Add replace the slice
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// securityHeaders are set on every answer, in canonical form, each value
+// a slice of capacity one, so that an Add makes a new one.
+var securityHeaders = []struct {
+	key   string
+	value []string
+}{
+	{"Cache-Control", []string{"no-store"}[:1:1]},
+	{"X-Content-Type-Options", []string{"nosniff"}[:1:1]},
+	{"X-Frame-Options", []string{"DENY"}[:1:1]},
+	{"Referrer-Policy", []string{"no-referrer"}[:1:1]},
 }
 
 // logPath is a request path as logs may show it: a tap link's path
