@@ -373,6 +373,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 		KeepAwake: keepAwake, Sunshine: sunshineHosts, Groups: h.groups, Logger: h.log,
 		Receipts:      sqlite.NewReceiptService(h.db),
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
+		MaxStreams:     h.cfg.EventStreams.Max,
 		TrustedProxies: proxies,
 		Ready:          h.db.Ping,
 	}
