@@ -393,8 +393,8 @@ type entryResult struct {
 // single get (a request, an answer and a system call each way): with
 // more lookups waiting than a dump's entries over this, the table is
 // dumped once instead. Measured by BenchmarkNeighbourLookup and
-// BenchmarkNeighbourFleet/list: a get 27–37µs, a dump 3.9µs an entry
-// (10,000 in 39 ms, most of it the library's decoding).
+// BenchmarkNeighbourFleet/list on one core: a get 16–37µs, a dump 1.7–3.9µs
+// an entry (10,000 in 17–39 ms, most of it the library's decoding).
 const entriesPerGet = 8
 
 // resolvedFor is how long an entry read resolved spares Solicit a read
