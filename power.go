@@ -55,6 +55,9 @@ type PowerInfo struct {
 	Pending  *Pending   `json:"pending,omitempty"`
 	Evidence *Evidence  `json:"evidence,omitempty"`
 	Agent    *AgentInfo `json:"agent,omitempty"`
+	// Asleep: the state is off, and the machine's network card still
+	// answers ARP for it (see the function Asleep).
+	Asleep bool `json:"asleep,omitempty"`
 }
 
 // AgentInfo says whether a machine has a paired agent and whether its

@@ -107,7 +107,13 @@ type NeighbourResult struct {
 	MAC      string   `json:"mac,omitempty"`   // the link-layer address seen, if any
 	State    string   `json:"state,omitempty"` // the kernel's: reachable, stale, failed …
 	Identity Identity `json:"identity"`
-	Error    string   `json:"error,omitempty"`
+	// Answered says that the MAC answered an ARP request of this round's
+	// own, sent because nothing else at the address answered: the network
+	// card is alive for a host that is not (see Asleep). An entry merely
+	// kept by the kernel (reachable for up to a minute after the last
+	// answer, stale for longer) proves nothing about now.
+	Answered bool   `json:"answered,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // AgentEvidence is what the machine's agent reports over its link. Pointers
@@ -206,7 +212,10 @@ type StateChange struct {
 //     another MAC): waking while a wake or reboot is pending, else off
 //     (which ends a pending shutdown). A neighbour entry with the right
 //     MAC but silence otherwise is off too: a sleeping NIC with ARP offload
-//     answers ARP for a host that is not running.
+//     answers ARP for a host that is not running. When that NIC answered
+//     this round (Asleep), the reason starts "asleep (network card
+//     answers)"; the state is off all the same: a sleeping PC is woken,
+//     and counted, as one that is off.
 func DeriveState(ev Evidence, p Pending, idleAfter time.Duration) (PowerState, string) {
 	// answered: anything at the address answered (identity is judged on
 	// these); serving: one of the machine's own services answered, which
@@ -351,7 +360,10 @@ func DeriveState(ev Evidence, p Pending, idleAfter time.Duration) (PowerState, s
 	if len(weak) > 0 {
 		reason = "the machine does not answer: " + strings.Join(silent, ", ")
 	}
-	if n != nil && n.Identity == IdentityMatch {
+	switch {
+	case Asleep(ev):
+		reason = fmt.Sprintf("%s: %s, but MAC %s answered ARP", AsleepLabel, reason, n.MAC)
+	case n != nil && n.Identity == IdentityMatch:
 		reason += fmt.Sprintf(" (the neighbour table still lists %s, %s: cached, or a sleeping NIC answering ARP)", n.MAC, n.State)
 	}
 	switch p.Kind {
@@ -363,6 +375,37 @@ func DeriveState(ev Evidence, p Pending, idleAfter time.Duration) (PowerState, s
 		return StateOff, "shutdown verified: " + reason
 	}
 	return StateOff, reason
+}
+
+// AsleepLabel is how people are told that a machine that is off is
+// asleep: what shows is its network card.
+const AsleepLabel = "asleep (network card answers)"
+
+// Asleep reports whether ev shows a machine asleep rather than off: its
+// network card answered ARP for it with its own MAC during the round
+// (NeighbourResult.Answered, an identity match), while nothing else did:
+// no TCP connect or reset, no echo reply, no Sunshine, no agent link. A
+// PC asleep with Wake-on-LAN armed often keeps answering ARP (Windows ARP
+// and NS offload) while its TCP/IP stack is silent; a PC that is off, or
+// unplugged, does not. It is a detail of StateOff, never a sign of life:
+// a wake wakes it as from off.
+func Asleep(ev Evidence) bool {
+	n := ev.Neighbour
+	if n == nil || n.Identity != IdentityMatch || !n.Answered {
+		return false
+	}
+	if ev.Agent != nil && ev.Agent.Connected || ev.Sunshine != nil && ev.Sunshine.Reachable {
+		return false
+	}
+	if ev.ICMP != nil && ev.ICMP.Outcome.Answered() {
+		return false
+	}
+	for _, r := range ev.TCP {
+		if r.Outcome.Answered() {
+			return false
+		}
+	}
+	return true
 }
 
 func since(p Pending, now time.Time) string {

@@ -21,6 +21,7 @@ func TestDeriveState(t *testing.T) {
 	match := neigh(IdentityMatch, ourMAC, "reachable")
 	mismatch := neigh(IdentityMismatch, otherMAC, "reachable")
 	absent := neigh(IdentityAbsent, "", "failed")
+	answeredARP := &NeighbourResult{IP: "10.0.0.5", MAC: ourMAC, State: "reachable", Identity: IdentityMatch, Answered: true}
 	sunshine := func(state string, game int64) *SunshineEvidence {
 		return &SunshineEvidence{Reachable: true, State: state, CurrentGame: game, Hostname: "pc", UniqueID: "A1", Identity: IdentityMatch}
 	}
@@ -106,6 +107,11 @@ func TestDeriveState(t *testing.T) {
 		{name: "waking", ev: Evidence{At: at, TCP: tcp(OutcomeTimeout)}, pending: wake, want: StateWaking, reason: []string{"wake pending for 12s"}},
 		{name: "reboot, down", ev: Evidence{TCP: tcp(OutcomeTimeout)}, pending: reboot, want: StateWaking, reason: []string{"reboot pending"}},
 		{name: "shutdown verified", ev: Evidence{TCP: tcp(OutcomeTimeout), Agent: &AgentEvidence{}}, pending: shutdown, want: StateOff, reason: []string{"shutdown verified"}},
+		// Asleep is off, said so.
+		{name: "asleep: the card answered ARP", ev: Evidence{TCP: tcp(OutcomeTimeout), ICMP: icmp(OutcomeTimeout), Neighbour: answeredARP}, pending: shutdown, want: StateOff,
+			reason: []string{"shutdown verified: " + AsleepLabel, "MAC " + ourMAC + " answered ARP"}},
+		{name: "asleep while waking is waking", ev: Evidence{TCP: tcp(OutcomeTimeout), Neighbour: answeredARP}, pending: wake, want: StateWaking, reason: []string{AsleepLabel}},
+		{name: "card answers and a port is open: on", ev: Evidence{TCP: tcp(OutcomeOpen), Neighbour: answeredARP}, want: StateOn},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +126,43 @@ func TestDeriveState(t *testing.T) {
 				if !strings.Contains(reason, s) {
 					t.Errorf("reason %q lacks %q", reason, s)
 				}
+			}
+		})
+	}
+}
+
+// Asleep: the machine's own card answered ARP this round, and nothing else
+// answered; a kept entry, another MAC, or any sign of life is not asleep.
+func TestAsleep(t *testing.T) {
+	const ourMAC = "02:00:00:00:00:01"
+	card := func(id Identity, answered bool) *NeighbourResult {
+		return &NeighbourResult{IP: "10.0.0.5", MAC: ourMAC, State: "reachable", Identity: id, Answered: answered}
+	}
+	silentTCP := []TCPResult{{Port: 47989, Outcome: OutcomeTimeout}}
+	for _, tc := range []struct {
+		name string
+		ev   Evidence
+		want bool
+	}{
+		{"card answers, all silent", Evidence{TCP: silentTCP, ICMP: &ICMPResult{Mode: ICMPPrivileged, Outcome: OutcomeTimeout}, Neighbour: card(IdentityMatch, true)}, true},
+		{"card answers, host unreachable otherwise", Evidence{TCP: []TCPResult{{Port: 1, Outcome: OutcomeUnreachable}}, Neighbour: card(IdentityMatch, true)}, true},
+		{"entry kept but not answered now", Evidence{TCP: silentTCP, Neighbour: card(IdentityMatch, false)}, false},
+		{"another MAC answered", Evidence{TCP: silentTCP, Neighbour: card(IdentityMismatch, true)}, false},
+		{"no neighbour check", Evidence{TCP: silentTCP}, false},
+		{"a port open", Evidence{TCP: []TCPResult{{Port: 47989, Outcome: OutcomeOpen}}, Neighbour: card(IdentityMatch, true)}, false},
+		{"a reset", Evidence{TCP: []TCPResult{{Port: 47989, Outcome: OutcomeRefused}}, Neighbour: card(IdentityMatch, true)}, false},
+		{"an echo reply", Evidence{TCP: silentTCP, ICMP: &ICMPResult{Mode: ICMPPrivileged, Outcome: OutcomeReply}, Neighbour: card(IdentityMatch, true)}, false},
+		{"Sunshine answers", Evidence{TCP: silentTCP, Sunshine: &SunshineEvidence{Reachable: true}, Neighbour: card(IdentityMatch, true)}, false},
+		{"agent linked", Evidence{TCP: silentTCP, Agent: &AgentEvidence{Connected: true}, Neighbour: card(IdentityMatch, true)}, false},
+		{"agent link down", Evidence{TCP: silentTCP, Agent: &AgentEvidence{}, Neighbour: card(IdentityMatch, true)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Asleep(tc.ev); got != tc.want {
+				t.Errorf("Asleep = %v, want %v", got, tc.want)
+			}
+			// Never mistaken for up.
+			if st, _ := DeriveState(tc.ev, Pending{}, 0); tc.want && st != StateOff {
+				t.Errorf("asleep evidence gives %s, want off", st)
 			}
 		})
 	}

@@ -12,9 +12,11 @@
 #   - the web app (bench/web.sh): GET / with a session cookie (2 and 50
 #     machines) and a one-tap wake link GET /l/<secret> of a machine
 #     that is on, each run bounded by time and by MAX_REQUESTS
-#   - the same load against bench/baseline, a bare handler that only sends
-#     the packet, for scale
-# Usage: sudo bench/run.sh [seconds per load run, default 10]
+#   - bench/baseline, a bare handler that only sends the packet, loaded in
+#     turn with the hub's routes, ROUNDS times (default 3), so that the
+#     machine's other work weighs on both alike; the medians and their
+#     ratios to the bare handler's end the report
+# Usage: sudo [ROUNDS=3] bench/run.sh [seconds per load run, default 10]
 # With PROFILE=file, the hub is built with -tags pprof and a CPU profile of
 # the first load run is written to file (go tool pprof file).
 set -euo pipefail
@@ -103,32 +105,62 @@ load() { # name url [script]
 	echo "-- $1"
 	local args=(-t2 -c32 -d"${DURATION}s" --latency)
 	[ -n "${3:-}" ] && args+=(-s "$3")
-	IN wrk "${args[@]}" "$2" | grep -E 'Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%'
+	IN wrk "${args[@]}" "$2" | tee "$TMP/wrk.out" | grep -E 'Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%'
+	# One line per run for the summary: name, req/s, p99 in ms.
+	awk -v name="$4" '
+		$1 == "Requests/sec:" { rps = $2 }
+		$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+			p99 = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v }
+		END { if (name != "") printf "%s %s %s\n", name, rps, p99 }' "$TMP/wrk.out" >>"$TMP/results"
 }
-if [ -n "${PROFILE:-}" ]; then
-	(sleep 1; IN curl -sf -o "$PROFILE" "http://127.0.0.1:6060/debug/pprof/profile?seconds=$((DURATION - 2))") &
-fi
-load "POST /api/v1/machines/gaming-pc/wake (Bearer token)" http://127.0.0.1:8080/api/v1/machines/gaming-pc/wake "$TMP/post.lua"
 wait_profile() { [ -z "${PROFILE:-}" ] || while [ ! -s "$PROFILE" ]; do sleep 0.2; done; }
-wait_profile
-echo "RSS after load: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
-load "GET /wake?mac=…&token=… (compatibility route)" "http://127.0.0.1:8080/wake?mac=02:77:00:00:00:01&token=$TOKEN"
-echo "RSS after load: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
 for _ in $(seq 100); do
 	IN curl -sf -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/v1/machines/desk | grep -q '"state":"on"' && break
 	sleep 0.1
 done
-BEFORE=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
-load "POST /api/v1/machines/desk/wake (machine on: one committed action per request)" http://127.0.0.1:8080/api/v1/machines/desk/wake "$TMP/post.lua"
-echo "RSS after load: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
-ACTIONS=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
-echo "audit log: last action before the desk run $BEFORE, after $ACTIONS; database $(du -sh "$TMP/data" | cut -f1)"
-NS=$NS TOKEN=$TOKEN TMP=$TMP DURATION=$DURATION HUB=$HUB bench/web.sh
-kill "$HUB"; wait "$HUB" 2>/dev/null || true
 
-echo
-echo "== baseline: bare handler, no auth, no storage"
+# The bare handler runs beside the hub, and the two are loaded in turn,
+# ROUNDS times: whatever else the machine does weighs on both alike.
 ip netns exec "$NS" "$TMP/baseline" -listen 127.0.0.1:8081 -target 10.78.0.255:9 &
 PIDS+=("$!")
 for _ in $(seq 100); do IN curl -sf -o /dev/null http://127.0.0.1:8081/wake && break; sleep 0.05; done
-load "GET /wake (baseline)" http://127.0.0.1:8081/wake
+ROUNDS=${ROUNDS:-3}
+BEFORE=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
+for round in $(seq "$ROUNDS"); do
+	echo
+	echo "== round $round of $ROUNDS"
+	load "GET /wake (baseline: bare handler, no auth, no storage)" http://127.0.0.1:8081/wake "" baseline
+	if [ -n "${PROFILE:-}" ] && [ "$round" = 1 ]; then
+		(sleep 1; IN curl -sf -o "$PROFILE" "http://127.0.0.1:6060/debug/pprof/profile?seconds=$((DURATION - 2))") &
+	fi
+	load "POST /api/v1/machines/gaming-pc/wake (Bearer token; joins the running wake)" http://127.0.0.1:8080/api/v1/machines/gaming-pc/wake "$TMP/post.lua" join
+	[ "$round" = 1 ] && wait_profile
+	load "GET /wake?mac=…&token=… (compatibility route; joins)" "http://127.0.0.1:8080/wake?mac=02:77:00:00:00:01&token=$TOKEN" "" wake-get
+	load "POST /api/v1/machines/desk/wake (machine on: one committed action per request)" http://127.0.0.1:8080/api/v1/machines/desk/wake "$TMP/post.lua" new-action
+	echo "RSS after round $round: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
+done
+ACTIONS=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
+echo "audit log: last action before the runs $BEFORE, after $ACTIONS; database $(du -sh "$TMP/data" | cut -f1)"
+
+echo
+echo "== median of $ROUNDS rounds, against the bare handler (goals: join ≥ 95 % of its req/s, new action ≥ 80 %, p99 ≤ 1.3×)"
+awk '
+	{ n[$1]++; rps[$1, n[$1]] = $2; p99[$1, n[$1]] = $3 }
+	function median(a, k, c,   i, j, t, v) {
+		for (i = 1; i <= c; i++) v[i] = a[k, i]
+		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		return (c % 2) ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+	}
+	END {
+		br = median(rps, "baseline", n["baseline"]); bp = median(p99, "baseline", n["baseline"])
+		printf "%-12s %10s %10s %8s %8s\n", "route", "req/s", "p99 ms", "req/s %", "p99 ×"
+		split("baseline join wake-get new-action", order, " ")
+		for (i = 1; i <= 4; i++) {
+			k = order[i]; if (!n[k]) continue
+			r = median(rps, k, n[k]); p = median(p99, k, n[k])
+			printf "%-12s %10.0f %10.2f %7.0f%% %7.2f×\n", k, r, p, 100 * r / br, p / bp
+		}
+	}' "$TMP/results"
+echo
+NS=$NS TOKEN=$TOKEN TMP=$TMP DURATION=$DURATION HUB=$HUB bench/web.sh
+kill "$HUB"; wait "$HUB" 2>/dev/null || true

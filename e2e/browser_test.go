@@ -779,3 +779,33 @@ func TestBrowserReconnect(t *testing.T) {
 	t.Logf("after a restart of the hub: the card said on %s after it was back; the card went %v",
 		time.Since(restarted).Round(time.Millisecond), b.recordedStates())
 }
+
+// TestBrowserAsleepLive: a PC whose network card answers ARP while it
+// sleeps is put to sleep; its card, live, turns off and says "asleep
+// (network card answers)", and its progress says the sleep left it
+// asleep. Woken, the card is on and says asleep no more.
+func TestBrowserAsleepLive(t *testing.T) {
+	t.Parallel()
+	needChromium(t)
+	l := newPCLAN(t, pcOptions{ARPOffload: true})
+	l.bootAndPair(t)
+	b := newBrowser(t, hubURL(t, l.hp))
+	b.setup(l.hp.admin)
+	sel := jsString(card("pc"))
+	b.waitJS("the PC up on its card", `(e => e && ["on", "idle"].includes(e.dataset.state))(document.querySelector(`+sel+`))`, 10*time.Second)
+	if !b.has(card("pc") + ` .asleep[hidden]`) {
+		t.Errorf("a PC that is on: the card's asleep note is not hidden")
+	}
+
+	a, _ := l.hp.act(t, "pc", "sleep")
+	took := b.waitJS("asleep on the card", `(e => e && e.dataset.state === "off" && !e.querySelector(".asleep").hidden)(document.querySelector(`+sel+`))`, 10*time.Second)
+	b.waitJS("the sleep's outcome", `(e => e && e.dataset.outcome === "succeeded")(document.querySelector(`+sel+`))`, 10*time.Second)
+	note, progress := b.text(card("pc")+` .asleep`), b.text(card("pc")+` .progress`)
+	t.Logf("sleep in the browser: %q; the card says %q, %q, %s after the action ended", a.Detail, note, progress, took.Round(time.Millisecond))
+	if note != "asleep (network card answers)" || !strings.HasPrefix(progress, "asleep after") {
+		t.Errorf("card: note %q, progress %q", note, progress)
+	}
+
+	l.hp.act(t, "pc", "wake")
+	b.waitJS("on, and no longer asleep", `(e => e && ["on", "idle"].includes(e.dataset.state) && e.querySelector(".asleep").hidden)(document.querySelector(`+sel+`))`, 10*time.Second)
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -148,6 +149,11 @@ func BenchmarkPowerState(b *testing.B) {
 			dark := l.pc.Stats().OffAt
 			p := l.hp.waitPower(b, "pc", 3*linkPingWait, "off", func(p wirePower) bool { return p.State == "off" })
 			ds = append(ds, p.Since.Sub(dark))
+			if d := p.Since.Sub(dark); d > 7*time.Second { // past the goal: say what the hub saw
+				lines := strings.Split(l.hp.stderr.String(), "\n")
+				b.Logf("dark at %s, off after %s; the hub's last lines:\n%s", dark.Format("15:04:05.000"), d.Round(time.Millisecond),
+					strings.Join(lines[max(0, len(lines)-30):], "\n"))
+			}
 			on()
 		}
 		report(b, "rest: PC dark to off", ds)

@@ -47,6 +47,12 @@ import (
 //     listener and removes its address. The hub's probes then see what a PC
 //     that went off gives: TCP and ICMP time out, the neighbour entry fails
 //     or goes silent.
+//   - With ARPOffload, sleep and hibernate put it to sleep instead, as a PC
+//     whose network card answers ARP for it while it sleeps: its address
+//     stays, but a blackhole rule after the local routing table drops
+//     every answer its IP stack would send (TCP, ICMP, the agent's
+//     uplink), while ARP, answered outside routing, still is. A magic
+//     packet wakes it: the rule goes.
 //
 // Safety: the agent runs on this machine, in a network namespace only. It
 // must never power off, suspend or reboot the machine, so every command
@@ -81,6 +87,9 @@ type pcOptions struct {
 	DarkAgent bool
 	// Streaming makes its Sunshine say an app runs (SUNSHINE_SERVER_BUSY).
 	Streaming bool
+	// ARPOffload makes sleep and hibernate leave the PC's network card
+	// answering ARP while nothing else answers (see above).
+	ARPOffload bool
 }
 
 // PC power states.
@@ -114,6 +123,7 @@ type pc struct {
 	boots     int
 	offs      int
 	commands  map[string]int // power commands the agent carried out, by marker
+	asleep    bool           // off, with the card answering ARP (ARPOffload)
 	upAt      time.Time      // when its address last came up
 	portOpen  time.Time      // when Sunshine's port last opened
 	offAt     time.Time      // when it last went off
@@ -343,13 +353,21 @@ func (p *pc) boot() {
 		return
 	}
 	mac := append(net.HardwareAddr(nil), p.mac...)
+	asleep := p.asleep
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := p.host.Run(ctx, "ip", "addr", "add", p.prefix.String(), "brd", "+", "dev", testlan.Iface); err != nil {
+	up := []string{"ip", "addr", "add", p.prefix.String(), "brd", "+", "dev", testlan.Iface}
+	if asleep {
+		up = sleepRule("del")
+	}
+	if _, err := p.host.Run(ctx, up...); err != nil {
 		p.errorf("boot: %v", err)
 		return
 	}
+	p.mu.Lock()
+	p.asleep = false
+	p.mu.Unlock()
 	p.mu.Lock()
 	p.upAt = time.Now()
 	p.mu.Unlock()
@@ -439,6 +457,50 @@ func (p *pc) powerOff(why string) {
 	}
 	p.mu.Lock()
 	p.state = pcOff
+	p.offs++
+	p.signal()
+	p.mu.Unlock()
+}
+
+// sleepRule is the ip command that adds or deletes the sleep's blackhole
+// rule: after the local table (priority 0), so what comes in for the PC is
+// still delivered, and before the main table, so no answer goes out.
+func sleepRule(op string) []string {
+	return []string{"ip", "rule", op, "priority", "1", "blackhole"}
+}
+
+// sleep puts the PC to sleep with its network card answering ARP: the
+// agent and Sunshine stop, the address stays, and the blackhole rule
+// silences the IP stack.
+func (p *pc) sleep() {
+	p.mu.Lock()
+	if p.state != pcOn {
+		p.mu.Unlock()
+		return
+	}
+	p.state = pcStopping
+	agent, srv := p.agent, p.srv
+	p.agent, p.srv = nil, nil
+	p.signal()
+	p.mu.Unlock()
+	if agent != nil {
+		_ = agent.Cmd.Process.Kill()
+		<-agent.Done()
+		fmt.Fprintf(p.agentLog, "--- agent stopped: the PC sleeps\n")
+	}
+	if srv != nil {
+		srv.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p.mu.Lock()
+	p.offAt = time.Now()
+	p.mu.Unlock()
+	if _, err := p.host.Run(ctx, sleepRule("add")...); err != nil {
+		p.errorf("sleep: %v", err)
+	}
+	p.mu.Lock()
+	p.state, p.asleep = pcOff, true
 	p.offs++
 	p.signal()
 	p.mu.Unlock()
@@ -535,7 +597,7 @@ func (p *pc) serverinfo(w http.ResponseWriter, r *http.Request) {
 var markers = []struct {
 	name   string
 	reboot bool
-}{{"poweroff", false}, {"reboot", true}}
+}{{"poweroff", false}, {"reboot", true}, {"sleep", false}}
 
 // agentCommands is the agent's command overrides: every command the agent
 // knows, each an absolute program run without a shell.
@@ -551,8 +613,11 @@ func (p *pc) agentCommands() (map[string][]string, error) {
 	cmds := map[string][]string{}
 	for _, name := range agent.CommandNames {
 		marker := "poweroff"
-		if name == agent.CmdReboot {
+		switch {
+		case name == agent.CmdReboot:
 			marker = "reboot"
+		case p.opts.ARPOffload && (name == agent.CmdSleep || name == agent.CmdHibernate):
+			marker = "sleep"
 		}
 		cmds[name] = []string{touch, filepath.Join(p.dir, marker)}
 		if p.opts.BrokenShutdown {
@@ -694,6 +759,10 @@ func (p *pc) watchMarkers() {
 			p.commands[m.name]++
 			p.signal()
 			p.mu.Unlock()
+			if m.name == "sleep" {
+				p.sleep()
+				continue
+			}
 			p.powerOff("the agent ran its " + m.name + " command")
 			if m.reboot {
 				p.mu.Lock()
@@ -835,6 +904,7 @@ type wirePower struct {
 		ID        string `json:"id"`
 		Connected bool   `json:"connected"`
 	} `json:"agent"`
+	Asleep bool `json:"asleep"`
 }
 
 func (p wirePower) String() string {

@@ -1069,3 +1069,58 @@ func randomBytes(n int) []byte {
 	rand.Read(b)
 	return b
 }
+
+// TestSleepVerifiedAsleep puts a PC whose network card answers ARP while
+// it sleeps (Windows ARP offload) to sleep through its agent: TCP, ping
+// and the agent go silent, ARP does not. The sleep succeeds, and its
+// outcome says asleep, not just off; the hub shows the PC off and asleep.
+// A wake then wakes it as from off (never "already on"). A shutdown of the
+// same PC, whose address then goes, says plain off.
+func TestSleepVerifiedAsleep(t *testing.T) {
+	t.Parallel()
+	l := newPCLAN(t, pcOptions{ARPOffload: true})
+	l.bootAndPair(t)
+
+	a, took := l.hp.act(t, "pc", "sleep")
+	t.Logf("sleep: %s %q in %s; steps %q", a.Status, a.Detail, took.Round(time.Millisecond), stepKinds(a))
+	if a.Status != "succeeded" || !regexp.MustCompile(`^pc is asleep after [0-9.]+m?s: nothing answers but its network card \(ARP\)$`).MatchString(a.Detail) {
+		t.Fatalf("sleep: %s %q; steps %+v", a.Status, a.Detail, a.Steps)
+	}
+	if last := a.Steps[len(a.Steps)-1]; last.Kind != "verify" || last.Target != "asleep" {
+		t.Errorf("last step %+v", last)
+	}
+	if st := l.pc.Stats(); st.Commands["sleep"] != 1 || st.Commands["poweroff"] != 0 {
+		t.Fatalf("pc after the sleep: %+v", st)
+	}
+	p := l.hp.waitPower(t, "pc", 5*time.Second, "off and asleep", func(p wirePower) bool {
+		return p.State == "off" && p.Asleep && p.Pending == nil
+	})
+	if !strings.Contains(p.Reason, "asleep (network card answers)") || !strings.Contains(string(p.Evidence), `"answered":true`) {
+		t.Errorf("power %s; evidence %s", p, p.Evidence)
+	}
+
+	w, _ := l.hp.act(t, "pc", "wake")
+	if w.Status != "succeeded" || strings.Contains(w.Detail, "already") || !strings.HasPrefix(w.Detail, "pc is on after") {
+		t.Fatalf("wake of a sleeping PC: %s %q", w.Status, w.Detail)
+	}
+	if st := l.pc.Stats(); st.Magic == 0 || st.Boots != 2 {
+		t.Errorf("pc after the wake: %+v", st)
+	}
+	l.hp.waitPower(t, "pc", 10*time.Second, "on with its agent linked", func(p wirePower) bool {
+		return up(p.State) && !p.Asleep && p.Agent != nil && p.Agent.Connected
+	})
+
+	s, _ := l.hp.act(t, "pc", "shutdown")
+	if s.Status != "succeeded" || !regexp.MustCompile(`^pc is off after [0-9.]+m?s$`).MatchString(s.Detail) {
+		t.Fatalf("shutdown: %s %q", s.Status, s.Detail)
+	}
+	p = l.hp.waitPower(t, "pc", 5*time.Second, "off", func(p wirePower) bool { return p.State == "off" && p.Pending == nil })
+	if p.Asleep || strings.Contains(p.Reason, "asleep") {
+		t.Errorf("a PC off says asleep: %s", p)
+	}
+
+	// Its sleep, woken, then off: in that order in the history.
+	if h := states(l.hp.history(t, "pc")); !containsRun(h, []string{"shutting-down", "off", "waking", "on"}) {
+		t.Errorf("history %q", h)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/cloudevents"
 	"github.com/moonwake/moonwake/hub/config"
+	"github.com/moonwake/moonwake/hub/discover"
 	"github.com/moonwake/moonwake/hub/events"
 	"github.com/moonwake/moonwake/hub/groups"
 	"github.com/moonwake/moonwake/hub/hass"
@@ -73,6 +74,7 @@ type Hub struct {
 	notifier    *notify.Dispatcher
 	power       *power.Service
 	groups      *groups.Service
+	discovery   *discover.Service
 	policy      *policy.Engine
 	api         *httpapi.Server
 	web         *web.Server           // nil when ui.enabled is off
@@ -188,6 +190,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	})
 	h.remote.Agents.OnRequest(h.agentRequest)
 	h.groups = groups.New(h.power, h.log, nil)
+	h.discovery = h.openDiscovery()
 	schedules, idle, err := h.cfg.Policies()
 	if err != nil {
 		return err
@@ -370,7 +373,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 	h.api = &httpapi.Server{
 		Machines: machines, Tokens: tokens, Actions: h.actions, Power: h.power, Events: h.events,
 		Monitor: h.monitor, Pairing: h.remote.Agents, Relays: h.remote.Relays, Uplink: h.remote.Uplink(), Pair: h.remote.Pair(),
-		KeepAwake: keepAwake, Sunshine: sunshineHosts, Groups: h.groups, Logger: h.log,
+		KeepAwake: keepAwake, Sunshine: sunshineHosts, Groups: h.groups, Discovery: h.discovery, Logger: h.log,
 		Receipts:      sqlite.NewReceiptService(h.db),
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
 		MaxStreams:     h.cfg.EventStreams.Max,
@@ -386,13 +389,11 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 			Relays: h.remote.Relays, Groups: h.groups,
 			PublicURL: h.cfg.PublicURL, TrustedProxies: proxies, SessionTTL: h.cfg.UI.TTL(),
 			Logger: h.log.With("component", "web"),
-			// The neighbour table suggests devices when a machine is added.
-			Neighbours: probe.ListNeighbours,
+			// The hub's and the relays' neighbour tables suggest devices
+			// when a machine is added.
+			Discovery: h.discovery,
 			// The machine page says which policies apply, as the engine runs them.
 			Policies: h.policy.Describe,
-		}
-		if h.cfg.UI.ReverseDNSOn() {
-			h.web.LookupAddr = net.DefaultResolver.LookupAddr
 		}
 		h.api.UI = h.web.Handler()
 	}
@@ -440,7 +441,9 @@ func (h *Hub) Serve(ctx context.Context) error {
 	h.goRun(ctx, h.policy.Run)
 	h.goRun(ctx, h.monitor.Run)
 	h.goRun(ctx, h.notifier.Run)
-	h.goRun(ctx, sqlite.NewRetention(h.db, h.cfg.Retention.Actions, h.cfg.Retention.Events, h.log).Run)
+	retention := sqlite.NewRetention(h.db, h.cfg.Retention.Actions, h.cfg.Retention.Events, h.log)
+	retention.Delay = 30 * time.Second // not on the path of a cold start's first request
+	h.goRun(ctx, retention.Run)
 	if len(h.cfg.PassthroughListen()) > 0 {
 		h.goRun(ctx, func(ctx context.Context) {
 			if err := h.passthrough.Serve(ctx); err != nil {

@@ -337,6 +337,8 @@ var routes = []struct {
 	{"GET", "/api/v1/relays", true, nil},
 	{"POST", "/api/v1/relays/x/pair", true, nil},
 	{"DELETE", "/api/v1/relays/x", true, nil},
+	{"POST", "/api/v1/relays/x/sweep", true, map[string]any{"network": "10.0.0.0/24"}},
+	{"GET", "/api/v1/discover", true, nil},
 	{"POST", "/api/v1/cloudevents", false, nil},
 	{"GET", "/api/v1/groups", false, nil},
 	{"GET", "/api/v1/groups/actions/grp_none", false, nil},

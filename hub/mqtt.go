@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/moonwake/moonwake/hub/hass"
+	"github.com/moonwake/moonwake/hub/httpapi"
 )
 
 // openMQTT prepares the MQTT bridge to Home Assistant, when one is
@@ -27,6 +28,7 @@ func (h *Hub) openMQTT() (*hass.Bridge, error) {
 		TopicPrefix: c.TopicPrefix, DiscoveryPrefix: c.DiscoveryPrefix, PublicURL: h.cfg.PublicURL,
 		Scope: c.Scope(), TLS: tlsConfig,
 		Machines: h.machines, Monitor: h.monitor, Power: h.power, Actions: h.actions, Events: h.events,
+		Groups: h.groups, GroupWakeStagger: httpapi.DefaultWakeStagger,
 		Logger: h.log,
 	})
 	if err != nil {

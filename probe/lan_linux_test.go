@@ -251,3 +251,44 @@ func TestLANWatchWakeAndShutdown(t *testing.T) {
 		t.Fatalf("%+v", sc)
 	}
 }
+
+// A PC asleep with ARP offload: its IP stack answers nothing (emulated by
+// a blackhole rule after the local table: what it receives is delivered,
+// every answer it would send is dropped), while ARP, answered outside
+// routing, still is. The Prober's own ARP request gets an answer, and the
+// evidence says asleep; the same PC with its address gone (off), or its
+// link down, gets none, although the hub's neighbour entry is still there.
+func TestLANAsleepAnswersARP(t *testing.T) {
+	lan := testlan.New(t)
+	hub, pc := lan.AddHost("hub"), lan.AddHost("pc")
+	listenIn(t, pc, ":47989")
+	p := probe.NewProber(probe.ProberOptions{Enter: hub.Do, Timeout: 300 * time.Millisecond})
+	defer p.Close()
+	target := probe.Target{Name: "pc", Host: pc.Addr().String(), MAC: pc.MAC(), Ports: []int{47989}, ICMP: true}
+	ev := p.Probe(t.Context(), target)
+	if st, _ := moonwake.DeriveState(ev, moonwake.Pending{}, 0); st != moonwake.StateOn || ev.Neighbour.Answered || moonwake.Asleep(ev) {
+		t.Fatalf("on: %s %+v", st, ev.Neighbour)
+	}
+
+	ip(t, pc, "rule", "add", "priority", "1", "blackhole")
+	for i := range 3 { // round after round, an answer
+		ev = p.Probe(t.Context(), target)
+		st, reason := moonwake.DeriveState(ev, moonwake.Pending{Kind: moonwake.PendingShutdown}, 0)
+		t.Logf("asleep %d: %s: %s", i, st, reason)
+		if st != moonwake.StateOff || !moonwake.Asleep(ev) || !strings.Contains(reason, moonwake.AsleepLabel) {
+			t.Fatalf("asleep: %s %q %+v %+v %+v", st, reason, ev.TCP, ev.ICMP, ev.Neighbour)
+		}
+	}
+
+	// Off: the address gone, the hub's entry still lists the MAC.
+	ip(t, pc, "addr", "del", pc.Prefix().String(), "dev", testlan.Iface)
+	ev = p.Probe(t.Context(), target)
+	st, reason := moonwake.DeriveState(ev, moonwake.Pending{Kind: moonwake.PendingShutdown}, 0)
+	t.Logf("off: %s: %s", st, reason)
+	if st != moonwake.StateOff || moonwake.Asleep(ev) || ev.Neighbour.Answered || strings.Contains(reason, "asleep") {
+		t.Fatalf("off: %s %q %+v", st, reason, ev.Neighbour)
+	}
+	if ev.Neighbour.Identity != moonwake.IdentityMatch {
+		t.Errorf("the hub's entry went: %+v; it is kept (reachable) for a while, and the point is that it is not enough", ev.Neighbour)
+	}
+}

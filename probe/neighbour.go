@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Errors of a neighbour lookup. None of them says anything about the
@@ -28,6 +29,10 @@ type Neighbour struct {
 	MAC     net.HardwareAddr // the link-layer address; nil while unresolved
 	Ifindex int              // the interface the entry belongs to
 	State   NUDState         // how sure the kernel is of MAC
+	// Confirmed is how long ago the kernel last had proof that MAC holds
+	// IP (an ARP or NDP answer, or traffic from it); -1 when it did not
+	// say. The kernel counts in clock ticks: 10ms.
+	Confirmed time.Duration
 }
 
 // NUDState is the kernel's neighbour unreachability detection state.

@@ -138,7 +138,85 @@ func (t *NeighbourTable) Solicit(ip netip.Addr) (bool, error) {
 	if t.closed.Load() {
 		return false, errClosed
 	}
-	err = inNamespace(t.Enter, func() error {
+	if err := t.sendARP(ip, r); err != nil {
+		return false, fmt.Errorf("solicit %s: %w", ip, err)
+	}
+	return true, nil
+}
+
+// Ask sends an ARP request of its own for ip (IPv4 on a directly
+// connected link), whatever the kernel's entry says, and returns when it
+// was sent; Answered then tells whether the answer came. An entry that is
+// merely still there (reachable for up to a minute after the last answer,
+// stale for longer) proves nothing about now; an answer to this request
+// does: something at ip answers ARP with that MAC at this moment, as the
+// network card of a sleeping PC with ARP offload does for a host that
+// answers nothing else.
+func (t *NeighbourTable) Ask(ip netip.Addr) (time.Time, error) {
+	ip = ip.Unmap()
+	if !ip.Is4() {
+		return time.Time{}, fmt.Errorf("ask %s: %w: not IPv4", ip, ErrNotOnLink)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	err := t.openLocked()
+	var r route
+	if err == nil {
+		r, err = t.route(ip)
+	}
+	if err == nil && (r.Type != unix.RTN_UNICAST || r.Gateway.IsValid() || r.Multi || !r.PrefSrc.Is4() || r.Ifindex <= 0) {
+		err = fmt.Errorf("%w: or not a unicast route", ErrNotOnLink)
+	}
+	if err == nil {
+		err = t.sendARP(ip, r)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("ask %s: %w", ip, err)
+	}
+	return time.Now(), nil
+}
+
+// Answered reports whether n, read after an Ask sent at asked, records
+// an answer to it: the entry's confirmation is younger than the request.
+// The kernel rounds the age down to a tick (10 ms), so an answer from the
+// tick before the request passes too: nothing else at the address
+// answers in that path.
+func Answered(n Neighbour, asked time.Time) bool {
+	return !asked.IsZero() && n.MAC != nil && n.Confirmed >= 0 && n.Confirmed <= time.Since(asked)
+}
+
+// Confirm is Ask, then waits up to wait for the kernel to record the
+// answer. It returns the entry, and whether the answer came. No entry, or
+// an address that is not IPv4 on-link, is an error of Lookup's.
+func (t *NeighbourTable) Confirm(ip netip.Addr, wait time.Duration) (Neighbour, bool, error) {
+	if !ip.Unmap().Is4() {
+		n, err := t.Lookup(ip)
+		return n, false, err
+	}
+	sent, err := t.Ask(ip)
+	if err != nil {
+		return Neighbour{}, false, fmt.Errorf("confirm %s: %w", ip.Unmap(), err)
+	}
+	const every = 10 * time.Millisecond // the kernel's tick
+	for {
+		n, err := t.Lookup(ip)
+		if err != nil {
+			return n, false, err
+		}
+		if Answered(n, sent) {
+			return n, true, nil
+		}
+		if time.Since(sent)+every > wait {
+			return n, false, nil
+		}
+		time.Sleep(every)
+	}
+}
+
+// sendARP broadcasts an ARP request for ip out of r's interface, from
+// r's source address. t.mu is held.
+func (t *NeighbourTable) sendARP(ip netip.Addr, r route) error {
+	return inNamespace(t.Enter, func() error {
 		if !t.arpOpen {
 			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0) // protocol 0: receives nothing
 			if err != nil {
@@ -168,10 +246,6 @@ func (t *NeighbourTable) Solicit(ip netip.Addr) (bool, error) {
 		copy(sa.Addr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 		return unix.Sendto(t.arpFD, pkt, 0, sa)
 	})
-	if err != nil {
-		return false, fmt.Errorf("solicit %s: %w", ip, err)
-	}
-	return true, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -600,7 +674,11 @@ func neighbourFrom(m *rtnetlink.NeighMessage) (Neighbour, error) {
 	if (m.Family == unix.AF_INET) != ip.Is4() {
 		return Neighbour{}, fmt.Errorf("netlink: family %d with address %s", m.Family, ip)
 	}
-	n := Neighbour{IP: ip, Ifindex: int(int32(m.Index)), State: NUDState(m.State)}
+	n := Neighbour{IP: ip, Ifindex: int(int32(m.Index)), State: NUDState(m.State), Confirmed: -1}
+	if a.CacheInfo != nil {
+		// clock_t, in USER_HZ ticks: 100 a second on Linux.
+		n.Confirmed = time.Duration(a.CacheInfo.Confirmed) * 10 * time.Millisecond
+	}
 	if len(a.LLAddress) > 0 && len(a.LLAddress) <= maxLLAddr {
 		n.MAC = a.LLAddress // the decoder's own copy
 	}

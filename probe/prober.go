@@ -147,6 +147,15 @@ func (p *Prober) Probe(ctx context.Context, t Target) moonwake.Evidence {
 		_, _ = p.neigh.Solicit(addr)
 	}
 
+	// A round still running after askAfter may be of a machine that went
+	// dark, or to sleep: ask its MAC with an ARP request of our own while
+	// the probes time out, so the neighbour check after them can tell a
+	// card that still answers (asleep) without waiting any longer.
+	var ask *asker
+	if t.MAC != nil && addr.Is4() {
+		ask = p.askLater(addr, min(p.o.Timeout/4, maxConfirmWait))
+	}
+
 	var wg sync.WaitGroup
 	if len(t.Ports) > 0 {
 		ev.TCP = make([]moonwake.TCPResult, len(t.Ports))
@@ -186,11 +195,53 @@ func (p *Prober) Probe(ctx context.Context, t Target) moonwake.Evidence {
 	wg.Wait()
 
 	if t.MAC != nil {
-		ev.Neighbour = p.neighbour(addr, t.MAC)
+		ev.Neighbour = p.neighbour(addr, t.MAC, !answered(ev), ask.stop())
 	}
 	ev.At = p.o.Now()
 	return ev
 }
+
+// answered reports whether anything at the address answered the round's
+// probes.
+func answered(ev moonwake.Evidence) bool {
+	for _, r := range ev.TCP {
+		if r.Outcome.Answered() {
+			return true
+		}
+	}
+	return ev.ICMP != nil && ev.ICMP.Outcome.Answered() || ev.Sunshine != nil && ev.Sunshine.Reachable
+}
+
+// asker sends the Prober's own ARP request for an address once a round
+// has run for a while.
+type asker struct {
+	t    *time.Timer
+	done chan struct{} // closed when the timer's function has returned
+	at   time.Time     // when the request went; zero: not sent
+}
+
+func (p *Prober) askLater(addr netip.Addr, after time.Duration) *asker {
+	a := &asker{done: make(chan struct{})}
+	a.t = time.AfterFunc(after, func() {
+		defer close(a.done)
+		a.at, _ = p.neigh.Ask(addr) // an error leaves it zero: Confirm asks later
+	})
+	return a
+}
+
+// stop cancels the request if it has not gone yet, and returns when it
+// went.
+func (a *asker) stop() time.Time {
+	if a == nil || a.t.Stop() {
+		return time.Time{}
+	}
+	<-a.done
+	return a.at
+}
+
+// maxConfirmWait bounds the wait for an answer to the Prober's own ARP
+// request: a network card answers in a few milliseconds, asleep or not.
+const maxConfirmWait = 250 * time.Millisecond
 
 func (p *Prober) acquire(ctx context.Context) bool {
 	select {
@@ -258,10 +309,23 @@ func (p *Prober) sunshine(ctx context.Context, addr netip.Addr, t Target) moonwa
 	return ev
 }
 
-// neighbour checks who holds addr on the link.
-func (p *Prober) neighbour(addr netip.Addr, mac net.HardwareAddr) *moonwake.NeighbourResult {
+// neighbour checks who holds addr on the link. When nothing else
+// answered (silent) and the entry holds the machine's MAC, it asks again
+// with an ARP request of its own: a kept entry says only that the card
+// answered once, an answer now that it is alive (Asleep).
+func (p *Prober) neighbour(addr netip.Addr, mac net.HardwareAddr, silent bool, asked time.Time) *moonwake.NeighbourResult {
 	r := &moonwake.NeighbourResult{IP: addr.String(), Identity: moonwake.IdentityUnknown}
 	n, err := p.neigh.Lookup(addr)
+	if err == nil && silent && addr.Is4() && bytes.Equal(n.MAC, mac) && !n.State.Unresolved() {
+		switch {
+		case !asked.IsZero(): // asked during the round: the answer is in by now
+			r.Answered = Answered(n, asked)
+		default: // a silent round that ended early: ask now
+			if cn, ok, cerr := p.neigh.Confirm(addr, min(p.o.Timeout, maxConfirmWait)); cerr == nil {
+				n, r.Answered = cn, ok && bytes.Equal(cn.MAC, mac)
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, ErrLocal):
 		r.State = "local"

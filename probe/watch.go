@@ -174,6 +174,8 @@ type entry struct {
 	since  time.Time
 	cand   moonwake.PowerState // a change seen, not yet confirmed
 	candN  int
+	candEv moonwake.Evidence // the newest evidence of cand, and its reason
+	candR  string
 	pend   moonwake.Pending
 	gone   bool
 }
@@ -362,10 +364,10 @@ func (r *run) apply(res result) {
 	}
 	now := time.Now()
 	defer r.schedule(e, now)
-	if res.seq <= e.applied {
-		return // a newer round already spoke
+	late := res.seq <= e.applied // a newer round already spoke
+	if late && e.cand == "" {
+		return
 	}
-	e.applied = res.seq
 	ev := res.ev
 	if r.w.o.Agent != nil {
 		ev.Agent = r.w.o.Agent(e.t.Name)
@@ -378,10 +380,24 @@ func (r *run) apply(res result) {
 
 	change := false
 	switch {
+	case late:
+		// This round started before the one that spoke and ended after it
+		// (two rounds that end together). Its evidence is older, so it is
+		// not shown; but it is a look of its own, so it may confirm the
+		// change the newer round saw, announced with the newer evidence.
+		// It never starts a change nor undoes one.
+		if st != e.cand {
+			return
+		}
+		e.candN++
+		if e.candN < r.w.o.Confirm {
+			return
+		}
+		change, st, reason, ev = true, e.cand, e.candR, e.candEv
 	case e.state == "":
 		change = true
 	case st == e.state:
-		e.cand, e.candN = "", 0
+		e.cand, e.candN, e.candEv, e.candR = "", 0, moonwake.Evidence{}, ""
 		e.reason = reason
 	default:
 		if st == e.cand {
@@ -389,13 +405,17 @@ func (r *run) apply(res result) {
 		} else {
 			e.cand, e.candN = st, 1
 		}
+		e.candEv, e.candR = ev, reason
 		change = !r.needsConfirm(e.state, st) || e.candN >= r.w.o.Confirm
+	}
+	if !late {
+		e.applied = res.seq
 	}
 	var ch *moonwake.StateChange
 	if change {
 		ch = &moonwake.StateChange{Machine: e.t.Name, From: e.state, To: st, Reason: reason, At: ev.At, Evidence: ev}
 		e.state, e.reason, e.since = st, reason, ev.At
-		e.cand, e.candN = "", 0
+		e.cand, e.candN, e.candEv, e.candR = "", 0, moonwake.Evidence{}, ""
 	}
 	r.w.smu.Lock()
 	r.w.status[e.t.Name] = Status{State: e.state, Reason: e.reason, Since: e.since, Checked: ev.At, Evidence: ev, Pending: e.pend}

@@ -311,3 +311,79 @@ func TestWatcherRunTwice(t *testing.T) {
 		t.Error("Run without Probe started")
 	}
 }
+
+// TestWatcherLateRoundConfirms: two rounds that end together may end in
+// the other order; the older one, ending after the newer spoke, is still a
+// look of its own and confirms the change the newer one saw, so a PC that
+// went dark is off after both, not after a third. It never undoes one.
+func TestWatcherLateRoundConfirms(t *testing.T) {
+	for _, lateSays := range []bool{false, true} { // the late round finds nothing, or an answer
+		var mu sync.Mutex
+		up := true
+		var held chan struct{} // the first dark round waits on it
+		probeFn := func(ctx context.Context, tg probe.Target) moonwake.Evidence {
+			mu.Lock()
+			u, h := up, held
+			if !u && h != nil {
+				held = nil // only the first dark round is held
+			}
+			mu.Unlock()
+			o := moonwake.OutcomeOpen
+			if !u {
+				o = moonwake.OutcomeTimeout
+				if h != nil {
+					<-h
+					if lateSays {
+						o = moonwake.OutcomeOpen
+					}
+				}
+			}
+			return moonwake.Evidence{At: time.Now(), TCP: []moonwake.TCPResult{{Port: 47989, Outcome: o}}}
+		}
+		c := newChanges()
+		w := startWatcher(t, probe.WatchOptions{Probe: probeFn, Rest: time.Hour, Fast: time.Hour, OnChange: c.add})
+		w.Watch(probe.Target{Name: "pc"})
+		w.ProbeNow("pc")
+		if sc := c.wait(t, "pc", 2*time.Second); sc.To != moonwake.StateOn {
+			t.Fatalf("%+v", sc)
+		}
+		release := make(chan struct{})
+		mu.Lock()
+		up, held = false, release
+		mu.Unlock()
+		w.ProbeNow("pc") // the first dark round: held
+		for {            // it has started once held is taken
+			mu.Lock()
+			h := held
+			mu.Unlock()
+			if h == nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		w.ProbeNow("pc") // the second: ends first, a change seen, not confirmed
+		for {
+			st, _ := w.Status("pc")
+			if st.Checked.After(time.Time{}) && st.Evidence.TCP[0].Outcome == moonwake.OutcomeTimeout {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		close(release) // the first ends last
+		if lateSays {
+			select {
+			case sc := <-c.ch:
+				t.Fatalf("a late answer changed the state: %+v", sc)
+			case <-time.After(200 * time.Millisecond):
+			}
+			if st, _ := w.Status("pc"); st.State != moonwake.StateOn {
+				t.Fatalf("state %s, want still on", st.State)
+			}
+			continue
+		}
+		sc := c.wait(t, "pc", 2*time.Second)
+		if sc.To != moonwake.StateOff || sc.Evidence.TCP[0].Outcome != moonwake.OutcomeTimeout {
+			t.Fatalf("%+v", sc)
+		}
+	}
+}

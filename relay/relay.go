@@ -49,17 +49,24 @@ type Options struct {
 	// relay hands them to the hub, which wakes the registered machine they
 	// name. Empty: none.
 	PassthroughListen []string
-	Software          string
-	Logger            *slog.Logger
-	HTTPClient        *http.Client
+	// DiscoverySweep lets the hub ask for a sweep of one of the relay's
+	// subnets (at most a /22, 50 addresses a second, one at a time), so
+	// that devices it never talked to show in its neighbour table.
+	DiscoverySweep bool
+	Software       string
+	Logger         *slog.Logger
+	HTTPClient     *http.Client
 
-	// Interfaces, Prober and Sender replace the host's for tests.
+	// Interfaces, Prober, Sender and Neighbours replace the host's for
+	// tests.
 	Interfaces func() ([]wol.Iface, error)
 	Prober     *probe.Prober
 	Sender     *wol.Sender
+	Neighbours func(ctx context.Context) ([]probe.Neighbour, error)
 }
 
-// Relay carries out the hub's wake and probe orders on its LAN.
+// Relay carries out the hub's orders on its LAN: wakes, probes, and
+// discovery's neighbour lists and sweeps.
 type Relay struct {
 	o      Options
 	log    *slog.Logger
@@ -67,6 +74,9 @@ type Relay struct {
 	sender *wol.Sender
 	ifs    func() ([]wol.Iface, error)
 	up     atomic.Bool
+
+	sweepMu   sync.Mutex
+	sweepBusy time.Time // until when the running sweep holds the relay; zero: none
 }
 
 // Run runs the relay until ctx ends: it enrols if it must, then keeps its
@@ -165,6 +175,7 @@ func enrol(ctx context.Context, o Options) (*State, error) {
 func (r *Relay) Handle(ctx context.Context, cmd uplink.Command) (uplink.Result, uplink.Then) {
 	var data any
 	var err error
+	var then uplink.Then
 	switch cmd.Name {
 	case CommandWake:
 		var o WakeOrder
@@ -176,6 +187,16 @@ func (r *Relay) Handle(ctx context.Context, cmd uplink.Command) (uplink.Result, 
 		if err = decodeArgs(cmd.Args, &o); err == nil {
 			data, err = r.probe(ctx, o)
 		}
+	case CommandNeighbours:
+		var o NeighboursOrder
+		if err = decodeArgs(cmd.Args, &o); err == nil {
+			data, err = r.neighbours(ctx, o)
+		}
+	case CommandSweep:
+		var o SweepOrder
+		if err = decodeArgs(cmd.Args, &o); err == nil {
+			data, then = r.sweep(o)
+		}
 	default:
 		err = moonwake.Errorf(moonwake.EInvalid, "a relay does not %q", cmd.Name)
 	}
@@ -186,7 +207,7 @@ func (r *Relay) Handle(ctx context.Context, cmd uplink.Command) (uplink.Result, 
 	if err != nil {
 		return uplink.Result{Error: "internal error"}, nil
 	}
-	return uplink.Result{OK: true, Data: b}, nil
+	return uplink.Result{OK: true, Data: b}, then
 }
 
 func decodeArgs(b json.RawMessage, v any) error {

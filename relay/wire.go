@@ -5,11 +5,16 @@
 // out the hub's orders for the machines on them: it sends their magic
 // packets from its own LAN, and runs the LAN-side probes (TCP, ICMP, the
 // neighbour table with the MAC check, Sunshine's /serverinfo), whose
-// evidence it returns to the hub, which alone derives the state.
+// evidence it returns to the hub, which alone derives the state. For "Add
+// machine" it lists the devices in its neighbour table, named from its LAN,
+// and sweeps one of its subnets when its owner allows it.
 package relay
 
 import (
+	"encoding/json"
 	"net"
+	"net/netip"
+	"unicode/utf8"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/probe"
@@ -103,4 +108,95 @@ func (o ProbeOrder) target() (probe.Target, error) {
 		t.MAC = mac
 	}
 	return t, nil
+}
+
+// Commands of discovery ("Add machine"): the relay's neighbour table, and a
+// sweep of one of its subnets.
+const (
+	CommandNeighbours = "neighbours" // Args: NeighboursOrder; Data: NeighboursReport
+	CommandSweep      = "sweep"      // Args: SweepOrder; Data: SweepReport
+)
+
+// Bounds on a neighbours report, so that it fits in an uplink frame: a
+// device count, two names each, and their length.
+const (
+	MaxNeighbours     = 100
+	maxNeighbourNames = 2
+	maxNeighbourName  = 100
+)
+
+// NeighboursOrder asks a relay for the devices in its neighbour table.
+type NeighboursOrder struct {
+	Names bool `json:"names"` // name them (reverse DNS, mDNS) within about 1.5 s
+}
+
+// NeighboursReport is a relay's neighbour table as devices worth
+// suggesting, whether it may sweep, and which networks it serves.
+type NeighboursReport struct {
+	Devices  []NeighbourDevice `json:"devices"`
+	Sweep    bool              `json:"sweep"`
+	Networks []string          `json:"networks,omitempty"`
+}
+
+// NeighbourDevice is one device of a NeighboursReport.
+type NeighbourDevice struct {
+	IP    string   `json:"ip"`
+	MAC   string   `json:"mac"`
+	Names []string `json:"names,omitempty"`
+}
+
+// ParseNeighboursReport decodes a relay's report and keeps what may be
+// believed of it: at most MaxNeighbours devices with an address and a
+// unicast MAC, at most two names each, of a bounded length.
+func ParseNeighboursReport(b []byte) (NeighboursReport, error) {
+	var rep NeighboursReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return NeighboursReport{}, moonwake.Errorf(moonwake.EInvalid, "malformed neighbours report: %v", err)
+	}
+	out := NeighboursReport{Sweep: rep.Sweep, Devices: []NeighbourDevice{}}
+	for _, n := range rep.Networks[:min(len(rep.Networks), 32)] {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out.Networks = append(out.Networks, p.Masked().String())
+		}
+	}
+	for _, d := range rep.Devices {
+		if len(out.Devices) == MaxNeighbours {
+			break
+		}
+		ip, err := netip.ParseAddr(d.IP)
+		if err != nil || ip.Zone() != "" {
+			continue
+		}
+		mac, err := net.ParseMAC(d.MAC)
+		if err != nil || len(mac) != 6 || mac[0]&1 != 0 {
+			continue
+		}
+		nd := NeighbourDevice{IP: ip.Unmap().String(), MAC: mac.String()}
+		for _, name := range d.Names {
+			if len(nd.Names) == maxNeighbourNames {
+				break
+			}
+			if name != "" && len(name) <= maxNeighbourName && utf8.ValidString(name) {
+				nd.Names = append(nd.Names, name)
+			}
+		}
+		out.Devices = append(out.Devices, nd)
+	}
+	return out, nil
+}
+
+// SweepOrder asks a relay to sweep one of its subnets; "" for its only
+// IPv4 one.
+type SweepOrder struct {
+	Network string `json:"network,omitempty"`
+}
+
+// SweepReport is a relay's answer to a SweepOrder: the sweep as it
+// starts, or why it does not (Code is a moonwake error code).
+type SweepReport struct {
+	Network   string `json:"network,omitempty"`
+	Addresses int    `json:"addresses,omitempty"`
+	Rate      int    `json:"rate,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Code      string `json:"code,omitempty"`
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,6 +22,7 @@ const DefaultRelayState = "/var/lib/moonwake-relay/relay.json"
 // which is what a Kubernetes pod sets.
 type relayFlags struct {
 	state, hub, name, tokenFile, networks, health, logFormat, passthrough, fingerprint, tlsFingerprint string
+	sweep                                                                                              bool
 }
 
 func (f *relayFlags) register(cmd *cobra.Command) {
@@ -64,6 +66,7 @@ itself. Every setting has an environment variable:
   MOONWAKE_RELAY_NETWORKS      the networks it serves, comma-separated CIDRs (default: its interfaces')
   MOONWAKE_RELAY_HEALTH_LISTEN address of GET /healthz and /readyz, e.g. :47011 (default: none)
   MOONWAKE_PASSTHROUGH_LISTEN  UDP addresses for Moonlight's magic packets from outside, e.g. :47009
+  MOONWAKE_RELAY_DISCOVERY_SWEEP  true: the hub may ask for a sweep of a subnet it serves (Add machine)
   MOONWAKE_LOG_FORMAT          text or json`,
 		Example: `  moonwake relay pair --hub https://wake.example.org --code ABCD-EFGH-JKLM --hub-fingerprint SHA256:…
   moonwake relay
@@ -81,6 +84,13 @@ itself. Every setting has an environment variable:
 				}
 				nets = append(nets, p.Masked())
 			}
+			sweep := f.sweep
+			if v := e.getenv("MOONWAKE_RELAY_DISCOVERY_SWEEP"); !cmd.Flags().Changed("discovery-sweep") && v != "" {
+				var err error
+				if sweep, err = strconv.ParseBool(v); err != nil {
+					return usagef("MOONWAKE_RELAY_DISCOVERY_SWEEP: %q is not true or false", v)
+				}
+			}
 			log := relayLogger(e, or(e, f.logFormat, "MOONWAKE_LOG_FORMAT", "text"))
 			return relay.Run(cmd.Context(), relay.Options{
 				StatePath:      or(e, f.state, "MOONWAKE_RELAY_STATE", DefaultRelayState),
@@ -91,6 +101,7 @@ itself. Every setting has an environment variable:
 				TLSFingerprint: or(e, f.tlsFingerprint, "MOONWAKE_HUB_TLS_FINGERPRINT", ""),
 				Networks:       nets, HealthListen: or(e, f.health, "MOONWAKE_RELAY_HEALTH_LISTEN", ""),
 				PassthroughListen: splitList(or(e, f.passthrough, "MOONWAKE_PASSTHROUGH_LISTEN", "")),
+				DiscoverySweep:    sweep,
 				Software:          "moonwake " + moonwake.Version, Logger: log,
 			})
 		},
@@ -104,6 +115,7 @@ itself. Every setting has an environment variable:
 	cmd.Flags().StringVar(&f.health, "health-listen", "", "`address` of GET /healthz and /readyz (or MOONWAKE_RELAY_HEALTH_LISTEN)")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "", "text or json (or MOONWAKE_LOG_FORMAT)")
 	cmd.Flags().StringVar(&f.passthrough, "passthrough-listen", "", "UDP `addresses` for Moonlight's magic packets from outside, comma-separated, e.g. :47009 (or MOONWAKE_PASSTHROUGH_LISTEN)")
+	cmd.Flags().BoolVar(&f.sweep, "discovery-sweep", false, "let the hub ask for a sweep of a subnet this relay serves, at most a /22, 50 addresses a second (or MOONWAKE_RELAY_DISCOVERY_SWEEP=true)")
 	cmd.AddCommand(newRelayPairCmd(e))
 	return cmd
 }

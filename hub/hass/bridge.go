@@ -1,9 +1,10 @@
 // Package hass bridges a moonwake hub and Home Assistant over an MQTT
 // broker: MQTT discovery makes every machine a Home Assistant device (a
 // power switch, wake and shut-down buttons, power and streaming binary
-// sensors, state and last-action sensors), its state follows the hub's
-// events, and commands from Home Assistant run verified actions, within a
-// scope that is checked exactly as an API token's. Commands are events:
+// sensors, state and last-action sensors) and every tag a group device
+// (groups.go), their state follows the hub's events, and commands from
+// Home Assistant run verified actions, within a scope that is checked
+// exactly as an API token's. Commands are events:
 // a retained message on a command topic is never run; the bridge reports
 // it on <prefix>/error and clears it (an empty retained payload on its
 // topic).
@@ -78,6 +79,12 @@ type Options struct {
 	Actions  moonwake.ActionService
 	Events   *events.Broker
 	Logger   *slog.Logger
+	// Groups, when not nil, makes every tag a Home Assistant device whose
+	// commands start group actions (see groups.go).
+	Groups moonwake.GroupService
+	// GroupWakeStagger is the time between two members' wakes in a group
+	// action. Default DefaultGroupWakeStagger.
+	GroupWakeStagger time.Duration
 
 	// ReconnectInterval bounds the wait between connection attempts.
 	// Default 30s; tests shorten it.
@@ -114,9 +121,14 @@ type Bridge struct {
 	all    bool                        // every machine is dirty (the event stream lagged)
 	last   map[string]*moonwake.Action // newest action by machine, from events
 	cmdErr map[string]*commandError    // last refused command by machine
+	// groupsDirty: the groups' members or states may have changed.
+	groupsDirty bool
+	groupActs   map[string]*moonwake.GroupAction // last group action over MQTT, by tag
+	groupErr    map[string]*commandError         // last refused command by tag
 
 	// Owned by Run's loop.
 	published map[string]bool // machines whose discovery is out
+	groups    map[string]*publishedGroup
 	scanning  bool
 	// retainedSeen are the command topics a retained command came on, to
 	// warn once per topic; clearing are those whose retained message the
@@ -179,10 +191,12 @@ type message struct {
 	retained bool // the broker kept it: it was sent before we subscribed
 }
 
-// staleConfig is a retained discovery payload of a moonwake node.
+// staleConfig is a retained discovery payload of a moonwake node: a
+// machine's, or a group's.
 type staleConfig struct {
 	topic   string
 	machine string
+	group   string
 }
 
 // scanResult is what a scan of the retained discovery payloads found:
@@ -251,6 +265,9 @@ func New(o Options) (*Bridge, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.GroupWakeStagger <= 0 {
+		o.GroupWakeStagger = DefaultGroupWakeStagger
+	}
 	scope := moonwake.Token{Name: "mqtt", Machines: slices.Clone(o.Scope.Machines), Actions: slices.Clone(o.Scope.Actions)}
 	if scope.Actions == nil {
 		scope.Actions = slices.Clone(DefaultActions)
@@ -266,7 +283,8 @@ func New(o Options) (*Bridge, error) {
 		connected: make(chan struct{}, 1), haOnline: make(chan struct{}, 1), dirtyC: make(chan struct{}, 1),
 		cmds: make(chan message, cmdQueue), stale: make(chan scanResult, 1),
 		dirty: map[string]op{}, last: map[string]*moonwake.Action{}, cmdErr: map[string]*commandError{},
-		published: map[string]bool{}, retainedSeen: map[string]bool{}, clearing: map[string]time.Time{},
+		groupActs: map[string]*moonwake.GroupAction{}, groupErr: map[string]*commandError{},
+		published: map[string]bool{}, groups: map[string]*publishedGroup{}, retainedSeen: map[string]bool{}, clearing: map[string]time.Time{},
 		otherHubs: map[string]bool{}, noisy: newLogLimiter(), haLog: newLogLimiter(),
 	}
 	co := mqtt.NewClientOptions().
@@ -330,15 +348,16 @@ func CheckTopicPrefix(p string) error {
 func (b *Bridge) onConnect(c mqtt.Client) {
 	b.log.Info("mqtt connected", "client_id", b.o.ClientID, "prefix", b.t.prefix, "discovery_prefix", b.t.discovery)
 	// paho runs this handler on a goroutine of its own: waiting is fine.
+	queue := func(_ mqtt.Client, m mqtt.Message) {
+		msg := message{topic: m.Topic(), payload: slices.Clone(m.Payload()), retained: m.Retained()}
+		select {
+		case b.cmds <- msg:
+		default:
+			b.noisy.log(b.log, slog.LevelWarn, "mqtt command dropped: too many commands queued", "topic", truncate(msg.topic, 200))
+		}
+	}
 	toks := []mqtt.Token{
-		c.Subscribe(b.t.commands(), 1, func(_ mqtt.Client, m mqtt.Message) {
-			msg := message{topic: m.Topic(), payload: slices.Clone(m.Payload()), retained: m.Retained()}
-			select {
-			case b.cmds <- msg:
-			default:
-				b.noisy.log(b.log, slog.LevelWarn, "mqtt command dropped: too many commands queued", "topic", truncate(msg.topic, 200))
-			}
-		}),
+		c.Subscribe(b.t.commands(), 1, queue),
 		c.Subscribe(b.t.haStatus(), 1, func(_ mqtt.Client, m mqtt.Message) {
 			if string(m.Payload()) == Online {
 				b.haLog.log(b.log, slog.LevelInfo, "Home Assistant came online; publishing discovery again")
@@ -346,6 +365,9 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 			}
 		}),
 		c.Publish(b.t.status(), 1, true, Online),
+	}
+	if b.o.Groups != nil {
+		toks = append(toks, c.Subscribe(b.t.groupCommands(), 1, queue))
 	}
 	b.wait("subscribe and say online", toks)
 	nudge(b.connected)
@@ -505,6 +527,9 @@ func (b *Bridge) observe(e *moonwake.Event) {
 	default:
 		return
 	}
+	// Any of them may change a group: its members (tags), their states,
+	// whether they have agents.
+	b.groupsDirty = b.o.Groups != nil
 	select {
 	case b.dirtyC <- struct{}{}:
 	default:
@@ -514,8 +539,8 @@ func (b *Bridge) observe(e *moonwake.Event) {
 // flush publishes what the events marked.
 func (b *Bridge) flush(ctx context.Context) {
 	b.mu.Lock()
-	dirty, all := b.dirty, b.all
-	b.dirty, b.all = map[string]op{}, false
+	dirty, all, groups := b.dirty, b.all, b.groupsDirty
+	b.dirty, b.all, b.groupsDirty = map[string]op{}, false, false
 	b.mu.Unlock()
 	if !b.client.IsConnectionOpen() {
 		return // the next connect publishes everything
@@ -544,6 +569,9 @@ func (b *Bridge) flush(ctx context.Context) {
 		}
 		b.publishState(ctx, m)
 	}
+	if groups {
+		b.refreshGroups(ctx, false)
+	}
 }
 
 // reconcile publishes every machine's discovery and state, clears the
@@ -570,7 +598,8 @@ func (b *Bridge) reconcile(ctx context.Context, scan bool) {
 			b.clear(name)
 		}
 	}
-	b.log.Info("mqtt: published discovery and states", "machines", len(ms))
+	b.refreshGroups(ctx, true)
+	b.log.Info("mqtt: published discovery and states", "machines", len(ms), "groups", len(b.groups))
 	if scan && !b.scanning {
 		b.scanning = true
 		b.wg.Add(1)
@@ -615,15 +644,19 @@ func (b *Bridge) scan(ctx context.Context) scanResult {
 			return
 		}
 		name, ours := b.t.machineOfNode(node)
+		tag, group := b.t.groupOfNode(node)
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
-		case ours && strings.HasPrefix(c.UniqueID, node+"_"):
+		case (ours || group) && strings.HasPrefix(c.UniqueID, node+"_"):
 			if len(found) < maxStale {
-				found = append(found, staleConfig{topic: m.Topic(), machine: name})
+				found = append(found, staleConfig{topic: m.Topic(), machine: name, group: tag})
 			}
+		case group: // ours, but not a payload this bridge made
 		case !ours && len(others) < 16:
+			// moonwake_<hub id>_<machine> or moonwake_<hub id>-group-<tag>
 			other, _, _ := strings.Cut(strings.TrimPrefix(node, nodePrefix), "_")
+			other, _, _ = strings.Cut(other, "-")
 			others[truncate(other, 40)] = true
 		}
 	})
@@ -670,7 +703,28 @@ func (b *Bridge) clearStale(ctx context.Context, found []staleConfig) {
 	}
 	cleared := map[string]bool{}
 	var toks []mqtt.Token
+	var groups map[string]*groupView
 	for _, s := range found {
+		if s.group != "" {
+			if b.groups[s.group] != nil {
+				continue
+			}
+			if groups == nil {
+				var err error
+				if groups, err = b.groupsNow(ctx); err != nil {
+					return // cannot tell which exist
+				}
+			}
+			if groups[s.group] != nil {
+				continue
+			}
+			toks = append(toks, b.client.Publish(s.topic, 1, true, []byte{}))
+			if !cleared["group "+s.group] {
+				cleared["group "+s.group] = true
+				toks = append(toks, b.client.Publish(b.t.groupState(s.group), 1, true, []byte{}))
+			}
+			continue
+		}
 		if b.published[s.machine] {
 			continue
 		}
@@ -685,6 +739,10 @@ func (b *Bridge) clearStale(ctx context.Context, found []staleConfig) {
 	}
 	b.wait("clear stale discovery", toks)
 	for name := range cleared {
+		if tag, ok := strings.CutPrefix(name, "group "); ok {
+			b.log.Info("mqtt: cleared the retained discovery of a group that no longer exists", "group", tag)
+			continue
+		}
 		b.log.Info("mqtt: cleared the retained discovery of a machine that no longer exists", "machine", name)
 	}
 }
@@ -781,6 +839,10 @@ func (b *Bridge) command(ctx context.Context, msg message) {
 			}
 		}
 	}
+	if strings.HasPrefix(msg.topic, b.t.prefix+"/group/") {
+		b.groupCommand(ctx, msg)
+		return
+	}
 	c, perr := ParseCommand(b.t.prefix, msg.topic, msg.payload)
 	if c.Machine == "" {
 		b.noisy.log(b.log, slog.LevelWarn, "mqtt: invalid command", "topic", truncate(msg.topic, 200), "error", perr)
@@ -836,13 +898,17 @@ func (b *Bridge) retainedCommand(msg message) {
 		return // nothing retained
 	}
 	c, _ := ParseCommand(b.t.prefix, msg.topic, msg.payload)
+	ce := &commandError{At: time.Now().UTC(), Machine: c.Machine, Command: c.Entity,
+		Error: "retained command ignored (a command must not be retained, or it would run at every reconnect); the retained message was cleared"}
+	if gc, _ := ParseGroupCommand(b.t.prefix, msg.topic, msg.payload); gc.Tag != "" {
+		ce.Group, ce.Command = gc.Tag, gc.Entity
+	}
 	if !b.retainedSeen[msg.topic] && len(b.retainedSeen) < maxStale {
 		b.retainedSeen[msg.topic] = true
 		b.noisy.log(b.log, slog.LevelWarn, "mqtt: retained command ignored and cleared; send commands without the retain flag",
 			"topic", truncate(msg.topic, 200))
 	}
-	b.publishError(&commandError{At: time.Now().UTC(), Machine: c.Machine, Command: c.Entity,
-		Error: "retained command ignored (a command must not be retained, or it would run at every reconnect); the retained message was cleared"})
+	b.publishError(ce)
 	if !b.client.IsConnectionOpen() {
 		return
 	}

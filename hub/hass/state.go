@@ -27,6 +27,8 @@ type stateAttributes struct {
 	Reason  string              `json:"reason,omitempty"`
 	Pending string              `json:"pending,omitempty"` // the action under way
 	Agent   string              `json:"agent,omitempty"`   // connected, disconnected; none when unpaired
+	// Asleep: off, with its network card still answering (moonwake.Asleep).
+	Asleep bool `json:"asleep,omitempty"`
 	// LastCommandError is the last command over MQTT that was refused.
 	LastCommandError *commandError `json:"last_command_error,omitempty"`
 }
@@ -47,6 +49,7 @@ type lastAction struct {
 type commandError struct {
 	At      time.Time `json:"at"`
 	Machine string    `json:"machine,omitempty"`
+	Group   string    `json:"group,omitempty"`   // the tag, for a command to a group
 	Command string    `json:"command,omitempty"` // the action asked for, or the entity
 	Error   string    `json:"error"`
 }
@@ -86,7 +89,7 @@ func newStateDoc(info moonwake.PowerInfo, last *moonwake.Action, cmdErr *command
 	}
 	d := stateDoc{
 		State: st, Power: powerPayload(st), Streaming: streamingPayload(st),
-		Attributes: stateAttributes{State: st, Since: info.Since, Reason: info.Reason, LastCommandError: cmdErr},
+		Attributes: stateAttributes{State: st, Since: info.Since, Reason: info.Reason, Asleep: info.Asleep, LastCommandError: cmdErr},
 		LastAction: lastAction{Outcome: "none"},
 	}
 	if info.Pending != nil {

@@ -34,10 +34,16 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":"internal error","code":"internal"}`)
+	var b []byte
+	if a, ok := v.(*moonwake.Action); ok {
+		// Every wake and shutdown is answered with one: no reflection.
+		b = a.AppendJSON(make([]byte, 0, 1024))
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			status = http.StatusInternalServerError
+			b = []byte(`{"error":"internal error","code":"internal"}`)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

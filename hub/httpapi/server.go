@@ -32,6 +32,7 @@ type Server struct {
 	Sunshine  moonwake.SunshinePairer   // pairs with machines' Sunshine hosts; nil: none
 	Receipts  moonwake.ReceiptService   // the CloudEvents acted on; nil: a redelivered event acts again
 	Groups    moonwake.GroupService     // power actions on groups of machines; nil: none
+	Discovery moonwake.DiscoveryService // devices to add, relays' sweeps; nil: none
 	// UI serves every path no API route claims: the web app. nil: those
 	// paths are 404.
 	UI     http.Handler
@@ -156,6 +157,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/relays", s.auth(s.listRelays, authOpts{admin: true}))
 	mux.Handle("POST /api/v1/relays/{name}/pair", s.auth(s.pairRelay, authOpts{admin: true}))
 	mux.Handle("DELETE /api/v1/relays/{name}", s.auth(s.deleteRelay, authOpts{admin: true}))
+	mux.Handle("POST /api/v1/relays/{name}/sweep", s.auth(s.sweepRelay, authOpts{admin: true}))
+	mux.Handle("GET /api/v1/discover", s.auth(s.discover, authOpts{admin: true}))
 	// Agents authenticate with their own keys, not tokens.
 	if s.Uplink != nil {
 		mux.Handle("GET /api/v1/link", s.limitByAddr(s.uplinkByAddr, s.Uplink))

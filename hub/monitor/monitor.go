@@ -69,6 +69,7 @@ type Monitor struct {
 	mu      sync.Mutex
 	pending map[string]moonwake.Pending // by machine: actions under way
 	watched map[string]*moonwake.Machine
+	confirm map[string]time.Time // by machine: when the round confirming a slow one must end
 
 	resync chan struct{} // Resync's nudge to run
 }
@@ -79,7 +80,7 @@ var _ moonwake.Monitor = (*Monitor)(nil)
 func New(o Options) *Monitor {
 	mo := &Monitor{machines: o.Machines, events: o.Events, store: o.Store, agents: o.Agents, check: o.LinkCheck, log: o.Logger,
 		pending: map[string]moonwake.Pending{}, watched: map[string]*moonwake.Machine{},
-		resync: make(chan struct{}, 1)}
+		confirm: map[string]time.Time{}, resync: make(chan struct{}, 1)}
 	if mo.log == nil {
 		mo.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,13 +123,27 @@ func (mo *Monitor) OnChange(fn func(moonwake.StateChange)) { mo.changes.Add(fn) 
 // fast interval (a PC on the LAN answers in a millisecond), asks for
 // another round at once, as the Watcher does during a transition: if the
 // machine went dark, that second round confirms the first one's silence a
-// fast interval after it, rather than a whole probe timeout later. A lost
+// fast interval after it, and ends when the first one does (it has the
+// probe timeout less the fast interval, never less than half the timeout),
+// so a PC that went dark at rest is seen off one probe interval plus one
+// timeout after its last answer, not a fast interval later still. A lost
 // packet still cannot make a running PC look off: the two rounds are
 // independent, and both must find nothing.
 func (mo *Monitor) round(p probe.ProbeFunc) probe.ProbeFunc {
 	return func(ctx context.Context, t probe.Target) moonwake.Evidence {
+		if end, ok := mo.confirmBy(t.Name); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, end)
+			defer cancel()
+		}
 		if st, ok := mo.w.Status(t.Name); ok && st.State.Up() && st.State != moonwake.StateShuttingDown && st.Pending.Kind == moonwake.PendingNone {
-			slow := time.AfterFunc(mo.fast, func() { mo.w.ProbeNow(t.Name) })
+			end := time.Now().Add(mo.check)
+			slow := time.AfterFunc(mo.fast, func() {
+				mo.mu.Lock()
+				mo.confirm[t.Name] = end
+				mo.mu.Unlock()
+				mo.w.ProbeNow(t.Name)
+			})
 			defer slow.Stop()
 		}
 		if mo.agents == nil {
@@ -145,6 +160,22 @@ func (mo *Monitor) round(p probe.ProbeFunc) probe.ProbeFunc {
 		<-checked
 		return ev
 	}
+}
+
+// confirmBy returns when the machine's next round must end, if it is the
+// round that confirms a slow one at rest; the mark is used once.
+func (mo *Monitor) confirmBy(name string) (time.Time, bool) {
+	mo.mu.Lock()
+	end, ok := mo.confirm[name]
+	delete(mo.confirm, name)
+	mo.mu.Unlock()
+	if !ok || !end.After(time.Now()) {
+		return time.Time{}, false // stale: this round is not the one asked for
+	}
+	if least := time.Now().Add(mo.check / 2); end.Before(least) {
+		end = least
+	}
+	return end, true
 }
 
 // agent returns a copy of the machine's agent evidence; nil without agent.
@@ -193,7 +224,8 @@ func (mo *Monitor) Info(ctx context.Context, name string) moonwake.PowerInfo {
 	info := moonwake.PowerInfo{State: moonwake.StateUnknown, Reason: "not probed yet"}
 	if st, ok := mo.w.Status(name); ok {
 		ev := st.Evidence
-		info = moonwake.PowerInfo{State: st.State, Since: st.Since, Reason: st.Reason, Evidence: &ev}
+		info = moonwake.PowerInfo{State: st.State, Since: st.Since, Reason: st.Reason, Evidence: &ev,
+			Asleep: st.State == moonwake.StateOff && moonwake.Asleep(ev)}
 		if st.Pending.Kind != moonwake.PendingNone {
 			p := st.Pending
 			info.Pending = &p
@@ -321,6 +353,9 @@ func (mo *Monitor) Resync() {
 // forget drops a deleted machine's agent: its peer row went with the
 // machine, and its uplink must not outlive it.
 func (mo *Monitor) forget(machine string) {
+	mo.mu.Lock()
+	delete(mo.confirm, machine)
+	mo.mu.Unlock()
 	if mo.agents != nil {
 		mo.agents.Forget(machine)
 	}

@@ -299,13 +299,23 @@ func TestSlowRoundAtRest(t *testing.T) {
 	if err := machines.CreateMachine(ctx, &moonwake.Machine{Name: "pc", MAC: "aa:bb:cc:dd:ee:01", Host: "192.0.2.10"}); err != nil {
 		t.Fatal(err)
 	}
+	const check = 400 * time.Millisecond // the probe timeout
+	type darkRound struct {
+		start    time.Time
+		deadline time.Time // zero: none
+	}
 	var mu sync.Mutex
 	dark, inflight, most := false, 0, 0
+	var rounds []darkRound
 	probeFn := func(ctx context.Context, tg probe.Target) moonwake.Evidence {
 		mu.Lock()
 		inflight++
 		most = max(most, inflight)
 		d := dark
+		if d {
+			dl, _ := ctx.Deadline()
+			rounds = append(rounds, darkRound{time.Now(), dl})
+		}
 		mu.Unlock()
 		defer func() {
 			mu.Lock()
@@ -316,14 +326,14 @@ func TestSlowRoundAtRest(t *testing.T) {
 			return moonwake.Evidence{At: time.Now(), TCP: []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeOpen}}}
 		}
 		select { // a silent address: the round waits out its timeout
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(check):
 		case <-ctx.Done():
 		}
 		return moonwake.Evidence{At: time.Now(), TCP: []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeTimeout}}}
 	}
 	ag := &agents{pairedM: "pc"} // paired, never linked
 	mo := monitor.New(monitor.Options{
-		Machines: machines, Events: broker, Store: history, Agents: ag,
+		Machines: machines, Events: broker, Store: history, Agents: ag, LinkCheck: check,
 		// At rest, one round an hour: only the slow round's own request
 		// can start the second.
 		Watch: probe.WatchOptions{Probe: probeFn, Rest: time.Hour, Fast: 20 * time.Millisecond},
@@ -363,5 +373,18 @@ func TestSlowRoundAtRest(t *testing.T) {
 	defer mu.Unlock()
 	if most < 2 {
 		t.Errorf("at most %d round(s) at once: the slow round did not start a second", most)
+	}
+	// The second round ends when the first one does, not a fast interval
+	// later: its deadline is the first one's start plus the timeout.
+	if len(rounds) < 2 {
+		t.Fatalf("%d dark rounds, want 2", len(rounds))
+	}
+	first, second := rounds[0], rounds[1]
+	if !first.deadline.IsZero() {
+		t.Errorf("the first round at rest has a deadline of its own: %v", first.deadline)
+	}
+	if second.deadline.IsZero() || second.deadline.After(first.start.Add(check)) || second.deadline.Before(second.start.Add(check/2)) {
+		t.Errorf("second round started %v after the first with a deadline %v after the first's start, want within [%v after its own start, %v]",
+			second.start.Sub(first.start), second.deadline.Sub(first.start), check/2, check)
 	}
 }

@@ -173,11 +173,15 @@ func (s *Service) Plan(m *moonwake.Machine) ([]wol.Target, []byte, error) {
 }
 
 func (s *Service) state(name string) (moonwake.PowerState, time.Time) {
-	if s.o.Monitor == nil {
-		return moonwake.StateUnknown, time.Time{}
-	}
-	info := s.o.Monitor.Info(context.Background(), name)
+	info := s.info(name)
 	return info.State, info.Since
+}
+
+func (s *Service) info(name string) moonwake.PowerInfo {
+	if s.o.Monitor == nil {
+		return moonwake.PowerInfo{State: moonwake.StateUnknown}
+	}
+	return s.o.Monitor.Info(context.Background(), name)
 }
 
 // upBecause says what still answers on a machine that should be off, such
@@ -443,8 +447,8 @@ func (s *Service) start(ctx context.Context, r *run, p moonwake.Pending) (*moonw
 	s.publish(clone(r.a))
 	// The state may already be the goal (the monitor saw it before the
 	// action was registered): check once now.
-	if st, _ := s.state(r.m.Name); r.verify && s.reached(r, st) {
-		s.succeed(r, st)
+	if info := s.info(r.m.Name); r.verify && s.reached(r, info.State) {
+		s.succeed(r, info.State, info.Asleep)
 	}
 	return clone(r.a), nil
 }
@@ -638,14 +642,25 @@ func (s *Service) StateChanged(sc moonwake.StateChange) {
 		return
 	}
 	if s.reached(r, sc.To) {
-		s.succeed(r, sc.To)
+		s.succeed(r, sc.To, moonwake.Asleep(sc.Evidence))
 	}
 }
 
-// succeed ends r: the machine was seen in its goal state. s.mu is held.
-func (s *Service) succeed(r *run, st moonwake.PowerState) {
+// succeed ends r: the machine was seen in its goal state; asleep, when
+// off, if its network card still answered. s.mu is held.
+func (s *Service) succeed(r *run, st moonwake.PowerState, asleep bool) {
 	took := s.now().Sub(r.a.CreatedAt).Round(100 * time.Millisecond)
-	r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "verify", Target: string(st)})
+	seen := string(st)
+	if st == moonwake.StateOff && asleep && (r.a.Kind == moonwake.ActionSleep || r.a.Kind == moonwake.ActionHibernate) {
+		// Said only after a sleep: after a shutdown, a card still
+		// answering is a PC that went to sleep instead, which the
+		// evidence on its page shows.
+		seen = "asleep"
+		r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "verify", Target: seen})
+		s.end(r, moonwake.StatusSucceeded, fmt.Sprintf("%s is asleep after %s: nothing answers but its network card (ARP)", r.m.Name, took))
+		return
+	}
+	r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "verify", Target: seen})
 	s.end(r, moonwake.StatusSucceeded, fmt.Sprintf("%s is %s after %s", r.m.Name, st, took))
 }
 
@@ -761,8 +776,8 @@ func (s *Service) tick(ctx context.Context, r *run) {
 	if r.verify && !now.Before(r.due) {
 		// The goal may have been reached unseen, as no change: before a
 		// restart's Resume, say. What the monitor sees now decides.
-		if st, _ := s.state(r.m.Name); s.reached(r, st) {
-			s.succeed(r, st)
+		if info := s.info(r.m.Name); s.reached(r, info.State) {
+			s.succeed(r, info.State, info.Asleep)
 			s.mu.Unlock()
 			return
 		}

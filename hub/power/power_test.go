@@ -80,6 +80,7 @@ type states struct {
 	since   time.Time
 	reason  string          // why a machine is in its state, for every machine
 	blind   map[string]bool // machines that cannot be verified
+	asleep  map[string]bool // off machines whose network card answers
 	pending []string        // "machine kind" per SetPending call; kind "" ends it
 }
 
@@ -95,7 +96,7 @@ func (f *states) info(_ context.Context, name string) moonwake.PowerInfo {
 	if !ok {
 		return moonwake.PowerInfo{State: moonwake.StateUnknown, Reason: "not probed yet"}
 	}
-	return moonwake.PowerInfo{State: st, Since: f.since, Reason: f.reason}
+	return moonwake.PowerInfo{State: st, Since: f.since, Reason: f.reason, Asleep: st == moonwake.StateOff && f.asleep[name]}
 }
 
 func (f *states) setPending(name string, p moonwake.Pending) {
@@ -1621,4 +1622,95 @@ func TestWakeRaceOneAction(t *testing.T) {
 	if got := h.net.sent(); got != 1 {
 		t.Errorf("%d packets sent across the action's end, want 1", got)
 	}
+}
+
+// asleepEvidence is a round in which nothing answered but the machine's
+// network card, to the prober's own ARP request.
+func asleepEvidence() moonwake.Evidence {
+	return moonwake.Evidence{
+		Addr: "192.0.2.10",
+		TCP:  []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeTimeout}},
+		ICMP: &moonwake.ICMPResult{Mode: moonwake.ICMPPrivileged, Outcome: moonwake.OutcomeTimeout},
+		Neighbour: &moonwake.NeighbourResult{IP: "192.0.2.10", MAC: "aa:bb:cc:dd:ee:ff", State: "reachable",
+			Identity: moonwake.IdentityMatch, Answered: true},
+	}
+}
+
+// A sleep or hibernate is verified when the machine stops answering, as
+// a shutdown is; its outcome says asleep when its network card still
+// answered ARP, and off when it did not. After a shutdown, a card that
+// answers does not make the outcome "asleep": the action asked for off.
+func TestSleepVerifiedAsleep(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind   string
+		asleep bool
+		detail string
+		target string
+	}{
+		{moonwake.ActionSleep, true, "pc is asleep after", "asleep"},
+		{moonwake.ActionHibernate, true, "pc is asleep after", "asleep"},
+		{moonwake.ActionSleep, false, "pc is off after", "off"},
+		{moonwake.ActionShutdown, true, "pc is off after", "off"},
+	} {
+		t.Run(fmt.Sprintf("%s asleep=%v", tc.kind, tc.asleep), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, Options{ShutdownDeadline: 5 * time.Second})
+			h.states.set("pc", moonwake.StateOn)
+			a, err := h.s.Command(as(alice), pc("pc"), tc.kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := moonwake.Evidence{TCP: []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeTimeout}}}
+			if tc.asleep {
+				ev = asleepEvidence()
+			}
+			from := h.states.set("pc", moonwake.StateOff)
+			h.monitor.Change(moonwake.StateChange{Machine: "pc", From: from, To: moonwake.StateOff, Reason: "test", Evidence: ev})
+			a = h.wait(a.ID)
+			wantStatus(t, a, moonwake.StatusSucceeded, tc.detail)
+			if st := lastStep(t, a); st.Kind != "verify" || st.Target != tc.target {
+				t.Errorf("last step %+v, want verify %s", st, tc.target)
+			}
+		})
+	}
+}
+
+// Seen asleep at its deadline check rather than as a change (after a
+// restart, say): the outcome says asleep all the same.
+func TestSleepAsleepAtCheck(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{ShutdownDeadline: 5 * time.Second}, onTestClock)
+	h.states.set("pc", moonwake.StateOn)
+	a, err := h.s.Command(as(alice), pc("pc"), moonwake.ActionSleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.states.mu.Lock()
+	h.states.asleep = map[string]bool{"pc": true}
+	h.states.mu.Unlock()
+	h.states.set("pc", moonwake.StateOff) // no change told
+	h.clock.Advance(6 * time.Second)
+	a = h.wait(a.ID)
+	wantStatus(t, a, moonwake.StatusSucceeded, "pc is asleep after")
+}
+
+// Asleep is off: a wake sends its packets, and never says "already on".
+func TestWakeAsleepSends(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{Resends: []time.Duration{time.Hour}, WakeDeadline: 2 * time.Hour})
+	h.states.mu.Lock()
+	h.states.asleep = map[string]bool{"pc": true}
+	h.states.mu.Unlock()
+	h.states.set("pc", moonwake.StateOff)
+	a, err := h.s.Wake(as(alice), pc("pc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, a, moonwake.StatusRunning, "")
+	if h.net.sent() != 1 {
+		t.Fatalf("%d packets sent, want 1", h.net.sent())
+	}
+	h.changeState("pc", moonwake.StateOn)
+	wantStatus(t, h.wait(a.ID), moonwake.StatusSucceeded, "pc is on after")
 }

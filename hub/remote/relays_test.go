@@ -719,6 +719,9 @@ func TestRelayOverTheUplink(t *testing.T) {
 			},
 			Sender: &wol.Sender{ListenPacket: sent.ListenPacket, Raw: func(string, []byte) error { return errors.New("no raw frames") }},
 			Prober: prober, Software: "relay-test",
+			Neighbours: func(context.Context) ([]probe.Neighbour, error) {
+				return []probe.Neighbour{{IP: netip.MustParseAddr("192.168.1.9"), MAC: net.HardwareAddr{0xd8, 0xbb, 0xc1, 0, 0, 9}, Ifindex: 1, State: probe.NUDStale}}, nil
+			},
 		})
 	}()
 	stop := sync.OnceFunc(func() {
@@ -774,6 +777,19 @@ func TestRelayOverTheUplink(t *testing.T) {
 	})(ctx, probe.Target{Name: "pc", Host: "192.168.1.9", Ports: []int{47989}, MAC: net.HardwareAddr{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01}})
 	if ev.Error != "" || ev.Addr != "192.168.1.9" || len(ev.TCP) != 1 || ev.TCP[0].Port != 47989 || ev.TCP[0].Outcome == moonwake.OutcomeOpen || ev.Neighbour == nil {
 		t.Fatalf("evidence from the relay: %+v", ev)
+	}
+
+	// Discovery: its neighbour table, and a sweep it refuses (not enabled
+	// there) with the relay's own error code.
+	tables := rs.Neighbours(ctx, false)
+	if len(tables) != 1 || tables[0].Err != nil || len(tables[0].Report.Devices) != 1 || tables[0].Report.Devices[0].MAC != "d8:bb:c1:00:00:09" || tables[0].Report.Sweep {
+		t.Fatalf("neighbours: %+v", tables)
+	}
+	if _, err := rs.Sweep(ctx, "lan-a", ""); moonwake.ErrorCode(err) != moonwake.EForbidden || !strings.Contains(moonwake.ErrorMessage(err), "not enabled") {
+		t.Errorf("sweep where it is not enabled: %v", err)
+	}
+	if _, err := rs.Sweep(ctx, "ghost", ""); moonwake.ErrorCode(err) != moonwake.ENotFound {
+		t.Errorf("sweep by an unknown relay: %v", err)
 	}
 
 	// The relay stops: its machines are unavailable, saying since when.

@@ -121,6 +121,9 @@ type Retention struct {
 	Actions, Events time.Duration
 	// Interval is the time between two prunings (default an hour).
 	Interval time.Duration
+	// Delay is how long Run waits before its first pruning; 0: none. A
+	// hub that just started has requests to answer first.
+	Delay time.Duration
 	// Batch is how many rows each transaction deletes (DefaultPruneBatch).
 	Batch int
 	// Logger hears how many rows went, when some did, and of failures.
@@ -135,11 +138,20 @@ func NewRetention(db *DB, actions, events time.Duration, log *slog.Logger) *Rete
 	return &Retention{Actions: actions, Events: events, Interval: time.Hour, Batch: DefaultPruneBatch, Logger: log, db: db}
 }
 
-// Run prunes at once, then every Interval, until ctx ends. With both
+// Run prunes after Delay, then every Interval, until ctx ends. With both
 // periods 0 it returns at once.
 func (r *Retention) Run(ctx context.Context) {
 	if r.Actions <= 0 && r.Events <= 0 {
 		return
+	}
+	if r.Delay > 0 {
+		t := time.NewTimer(r.Delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 	interval := r.Interval
 	if interval <= 0 {

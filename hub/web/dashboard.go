@@ -19,6 +19,7 @@ type card struct {
 	MAC      string
 	Tags     []string
 	State    moonwake.PowerState
+	Asleep   bool      // off, and its network card answers (moonwake.Asleep)
 	Since    time.Time // when it entered State; zero when unknown
 	Reason   string    // why moonwake believes State
 	Evidence []string  // the last probe round, in words
@@ -119,7 +120,7 @@ func (s *Server) card(ctx context.Context, m *moonwake.Machine, latest map[strin
 		if info.State != "" {
 			c.State = info.State
 		}
-		c.Since, c.Reason, c.Agent = info.Since, info.Reason, info.Agent
+		c.Since, c.Reason, c.Agent, c.Asleep = info.Since, info.Reason, info.Agent, info.Asleep
 		c.Evidence = evidenceLines(info.Evidence)
 	}
 	if c.Reason == "" {
@@ -189,6 +190,9 @@ func evidenceLines(ev *moonwake.Evidence) []string {
 		}
 		if n.State != "" {
 			line += " (" + n.State + ")"
+		}
+		if n.Answered {
+			line += ", answered ARP just now"
 		}
 		out = append(out, line)
 	}

@@ -85,6 +85,36 @@ func TestDashboardCards(t *testing.T) {
 	}
 }
 
+// A machine asleep is off, and its card and page say that its network
+// card answers; one that is simply off says nothing more.
+func TestDashboardAsleep(t *testing.T) {
+	h := newHarness(t, "desk", "pc")
+	h.signIn()
+	ev := &moonwake.Evidence{At: time.Now(), Addr: "127.0.0.3",
+		TCP:  []moonwake.TCPResult{{Port: 47989, Outcome: moonwake.OutcomeTimeout}},
+		ICMP: &moonwake.ICMPResult{Mode: moonwake.ICMPPrivileged, Outcome: moonwake.OutcomeTimeout},
+		Neighbour: &moonwake.NeighbourResult{IP: "127.0.0.3", MAC: "02:00:00:00:00:02", State: "reachable",
+			Identity: moonwake.IdentityMatch, Answered: true},
+	}
+	_, reason := moonwake.DeriveState(*ev, moonwake.Pending{}, 0)
+	h.monitor.set("pc", moonwake.PowerInfo{State: moonwake.StateOff, Since: time.Now().Add(-time.Minute), Reason: reason, Evidence: ev, Asleep: true})
+	h.monitor.set("desk", moonwake.PowerInfo{State: moonwake.StateOff, Since: time.Now().Add(-time.Minute), Reason: "no answer"})
+	_, body := h.get("/")
+	card := cardOf(t, body, "pc")
+	for _, want := range []string{`class="state">Off<`, `<span class="asleep">asleep (network card answers)</span>`, "answered ARP just now"} {
+		if !strings.Contains(card, want) {
+			t.Errorf("card lacks %s:\n%s", want, card)
+		}
+	}
+	if card := cardOf(t, body, "desk"); !strings.Contains(card, `<span class="asleep" hidden>`) {
+		t.Errorf("an off machine's card says asleep:\n%s", card)
+	}
+	_, page := h.get("/machines/pc")
+	if !strings.Contains(page, `<span class="asleep">asleep (network card answers)</span>`) {
+		t.Errorf("the machine page does not say asleep")
+	}
+}
+
 // cardOf returns the card of the machine called name.
 func cardOf(t *testing.T, body, name string) string {
 	t.Helper()

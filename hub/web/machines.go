@@ -22,6 +22,7 @@ import (
 func (s *Server) machineRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /machines/new", s.signedIn(s.machineNewPage))
 	mux.Handle("POST /machines/new", s.signedIn(s.machineCreate))
+	mux.Handle("POST /machines/new/sweep", s.signedIn(s.machineSweep))
 	mux.Handle("GET /machines/{name}", s.signedIn(s.machinePage))
 	mux.Handle("GET /machines/{name}/edit", s.signedIn(s.machineEditPage))
 	mux.Handle("POST /machines/{name}/edit", s.signedIn(s.machineEdit))
@@ -412,9 +413,15 @@ type machineForm struct {
 	PasswordSet   bool   // editing a machine that has one
 	PasswordTyped bool   // a password was typed into a form that failed: retype it
 	Error         string
-	Suggestions   []neighbourSuggestion
-	SuggestNote   string // why there are no suggestions, if there are none
+	Suggestions   []suggestionRow
+	SuggestNote   string     // why there are no suggestions, if there are none
+	RelayErrors   []string   // relays that did not say what they see
+	Sweeps        []sweepRow // relays that may sweep, for the sweep buttons
+	Swept         *sweptNote // a sweep just started
 }
+
+// sweptNote is a sweep just started, as the page after it says.
+type sweptNote struct{ Relay, Network, Seconds string }
 
 // machineFormOf fills the form from a stored machine.
 func machineFormOf(m *moonwake.Machine) machineForm {

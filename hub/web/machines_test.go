@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/mock"
-	"github.com/moonwake/moonwake/probe"
 )
 
 // reconfigure serves h's services again from a new Server that f changes
@@ -33,7 +30,7 @@ func (h *harness) reconfigure(f func(*Server)) {
 	s := &Server{
 		Machines: o.Machines, Tokens: o.Tokens, Actions: o.Actions, Sessions: o.Sessions,
 		Power: o.Power, Events: o.Events, Monitor: o.Monitor, Pairing: o.Pairing, KeepAwake: o.KeepAwake,
-		Sunshine: o.Sunshine, Relays: o.Relays, Neighbours: o.Neighbours, LookupAddr: o.LookupAddr, PublicURL: o.PublicURL,
+		Sunshine: o.Sunshine, Relays: o.Relays, Discovery: o.Discovery, PublicURL: o.PublicURL,
 		TrustedProxies: o.TrustedProxies, SessionTTL: o.SessionTTL, Logger: o.Logger, Now: o.Now,
 		heartbeat: o.heartbeat,
 	}
@@ -640,28 +637,26 @@ func TestMachineDelete(t *testing.T) {
 
 func TestAddFromSuggestion(t *testing.T) {
 	h := newHarness(t, "pc") // pc has 02:00:00:00:00:01
-	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
-	var lookups sync.Map
+	var swept []string
 	h.reconfigure(func(s *Server) {
-		s.Neighbours = func(ctx context.Context) ([]probe.Neighbour, error) {
-			return []probe.Neighbour{
-				{IP: netip.MustParseAddr("192.0.2.10"), MAC: mac("d8:bb:c1:00:00:10"), Ifindex: 1, State: probe.NUDReachable},
-				{IP: netip.MustParseAddr("2001:db8::10"), MAC: mac("d8:bb:c1:00:00:10"), Ifindex: 1, State: probe.NUDStale}, // the same device
-				{IP: netip.MustParseAddr("192.0.2.11"), Ifindex: 1, State: probe.NUDIncomplete},
-				{IP: netip.MustParseAddr("192.0.2.12"), MAC: mac("d8:bb:c1:00:00:12"), Ifindex: 1, State: probe.NUDFailed},
-				{IP: netip.MustParseAddr("224.0.0.251"), MAC: mac("01:00:5e:00:00:fb"), Ifindex: 1, State: probe.NUDNoARP},
-				{IP: netip.MustParseAddr("192.0.2.255"), MAC: mac("ff:ff:ff:ff:ff:ff"), Ifindex: 1, State: probe.NUDPermanent},
-				{IP: netip.MustParseAddr("192.0.2.2"), MAC: mac("02:00:00:00:00:01"), Ifindex: 1, State: probe.NUDReachable}, // pc
-				{IP: netip.MustParseAddr("192.0.2.20"), MAC: mac("d8:bb:c1:00:00:20"), Ifindex: 1, State: probe.NUDStale},
-				{IP: netip.MustParseAddr("fe80::30"), MAC: mac("d8:bb:c1:00:00:30"), Ifindex: 1, State: probe.NUDReachable}, // link-local only
-			}, nil
-		}
-		s.LookupAddr = func(ctx context.Context, addr string) ([]string, error) {
-			lookups.Store(addr, true)
-			if addr == "192.0.2.10" {
-				return []string{"Gaming PC.home.lan."}, nil
-			}
-			return nil, &net.DNSError{Err: "no such host", Name: addr, IsNotFound: true}
+		s.Discovery = &mock.DiscoveryService{
+			DiscoverFn: func(ctx context.Context) (*moonwake.Discovery, error) {
+				return &moonwake.Discovery{
+					Suggestions: []moonwake.Suggestion{
+						{IP: "192.0.2.10", MAC: "d8:bb:c1:00:00:10", Vendor: "Micro-Star INTL CO., LTD.", Names: []string{"Gaming PC.home.lan", "gaming-pc.local"}, Name: "gaming-pc", Hub: true},
+						{IP: "10.9.0.20", MAC: "d8:bb:c1:00:00:20", Relays: []string{"office"}},
+						{IP: "192.0.2.2", MAC: "02:00:00:00:00:01", Hub: true, Machine: "pc"},
+					},
+					Relays: []moonwake.DiscoveryRelay{{Name: "office", Sweep: true, Networks: []string{"10.9.0.0/24"}}, {Name: "attic", Error: "relay attic offline"}},
+				}, nil
+			},
+			SweepFn: func(ctx context.Context, name, network string) (*moonwake.Sweep, error) {
+				swept = append(swept, name+" "+network)
+				if network != "10.9.0.0/24" {
+					return nil, moonwake.Errorf(moonwake.EInvalid, "relay %s: %s is not a network this relay serves", name, network)
+				}
+				return &moonwake.Sweep{Relay: name, Network: network, Addresses: 254, Rate: 50, Duration: 5080 * time.Millisecond}, nil
+			},
 		}
 	})
 	h.signIn()
@@ -677,19 +672,16 @@ func TestAddFromSuggestion(t *testing.T) {
 	}
 	want := []string{
 		"/machines/new?host=192.0.2.10&mac=d8%3Abb%3Ac1%3A00%3A00%3A10&name=gaming-pc",
-		"/machines/new?host=192.0.2.20&mac=d8%3Abb%3Ac1%3A00%3A00%3A20",
+		"/machines/new?host=10.9.0.20&mac=d8%3Abb%3Ac1%3A00%3A00%3A20",
 	}
 	if !slices.Equal(hrefs, want) {
 		t.Fatalf("suggestions %q, want %q", hrefs, want)
 	}
-	if !strings.Contains(body, "Gaming PC.home.lan") {
-		t.Error("the DNS name is not shown")
-	}
-	if !strings.Contains(body, "Micro-Star INTL") { // d8:bb:c1, from the IEEE registry
-		t.Error("the card's maker is not shown")
-	}
-	if _, ok := lookups.Load("192.0.2.11"); ok {
-		t.Error("looked up an unresolved entry")
+	for _, s := range []string{"Gaming PC.home.lan", "gaming-pc.local", "Micro-Star INTL", "the hub", "relay office",
+		`already added as <a href="/machines/pc">pc</a>`, "attic: relay attic offline", `action="/machines/new/sweep"`} {
+		if !strings.Contains(body, s) {
+			t.Errorf("the page does not show %q", s)
+		}
 	}
 
 	// Following the suggestion fills the form in.
@@ -712,16 +704,29 @@ func TestAddFromSuggestion(t *testing.T) {
 	if err != nil || m.MAC != "d8:bb:c1:00:00:10" || m.Host != "192.0.2.10" || m.Source != moonwake.SourceAPI {
 		t.Fatalf("created %+v, %v", m, err)
 	}
-	// Now it is a machine, it is no longer suggested.
-	_, body = h.get("/machines/new")
-	if strings.Contains(body, "d8%3Abb%3Ac1%3A00%3A00%3A10") {
-		t.Error("a registered MAC is still suggested")
-	}
 	// A taken MAC is refused, with the input kept.
 	f.Set("name", "again")
 	res, body = h.post("/machines/new", f)
 	if res.StatusCode != http.StatusConflict || inputValue(t, body, "name") != "again" {
 		t.Errorf("duplicate: %s", res.Status)
+	}
+
+	// The sweep button starts the relay's sweep and says for how long; a
+	// refusal comes back on the page.
+	res, _ = h.post("/machines/new/sweep", url.Values{"relay": {"office"}, "network": {"10.9.0.0/24"}})
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/machines/new?") {
+		t.Fatalf("sweep: %s %q", res.Status, loc)
+	}
+	_, body = h.get(res.Header.Get("Location"))
+	if !strings.Contains(body, "Relay office is sweeping <code>10.9.0.0/24</code>; it takes about 5 s") {
+		t.Error("the page does not say a sweep started")
+	}
+	res, body = h.post("/machines/new/sweep", url.Values{"relay": {"office"}, "network": {"10.8.0.0/24"}})
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not a network this relay serves") {
+		t.Errorf("refused sweep: %s", res.Status)
+	}
+	if !slices.Equal(swept, []string{"office 10.9.0.0/24", "office 10.8.0.0/24"}) {
+		t.Errorf("sweeps %q", swept)
 	}
 }
 
@@ -742,45 +747,6 @@ func TestAddWithoutNeighbours(t *testing.T) {
 	if !strings.Contains(body, "Type it again") {
 		t.Error("the page does not say the password must be typed again")
 	}
-}
-
-func TestPickNeighboursLimit(t *testing.T) {
-	var ns []probe.Neighbour
-	for i := range 100 {
-		ns = append(ns, probe.Neighbour{IP: netip.AddrFrom4([4]byte{10, 0, byte(i / 250), byte(i%250 + 1)}),
-			MAC: net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}, State: probe.NUDStale, Ifindex: 3})
-	}
-	got := pickNeighbours(ns, nil, func(int) string { return "eth9" })
-	if len(got) != maxSuggestions || got[0].Interface != "eth9" || got[0].IP != "10.0.0.1" {
-		t.Errorf("%d suggestions, first %+v", len(got), got[0])
-	}
-}
-
-func TestNameFromDNS(t *testing.T) {
-	for in, want := range map[string]string{
-		"gaming-pc.lan.":        "gaming-pc",
-		"Gaming_PC":             "gaming_pc",
-		"DESKTOP-AB12CD.fritz.": "desktop-ab12cd",
-		"--x--.example":         "x",
-		"émile.lan":             "mile",
-		"...":                   "",
-		"":                      "",
-		strings.Repeat("a", 90): strings.Repeat("a", 63),
-	} {
-		if got := nameFromDNS(in); got != want {
-			t.Errorf("nameFromDNS(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func FuzzNameFromDNS(f *testing.F) {
-	f.Add("gaming-pc.lan.")
-	f.Add("é.x")
-	f.Fuzz(func(t *testing.T, s string) {
-		if n := nameFromDNS(s); n != "" && !moonwake.ValidName(n) {
-			t.Fatalf("nameFromDNS(%q) = %q, not a valid name", s, n)
-		}
-	})
 }
 
 func TestParsePorts(t *testing.T) {

@@ -286,3 +286,20 @@ func TestOfflinePageHoldsNoSecret(t *testing.T) {
 		t.Errorf("offline page for a signed-in browser: %s\n%s", res.Status, body)
 	}
 }
+
+// BenchmarkParsePages measures parsing every page at start-up, which the
+// hub does before it serves anything:
+//
+//	go test -run '^$' -bench ParsePages -benchmem ./hub/web/
+func BenchmarkParsePages(b *testing.B) {
+	s := &Server{}
+	var err error
+	if s.assets, err = loadAssets(files); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := parsePages(files, s.funcs()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

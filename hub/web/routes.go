@@ -1,9 +1,11 @@
 package web
 
 import (
+	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/moonwake/moonwake"
 )
@@ -70,9 +72,18 @@ func (s *Server) setup() error {
 	if s.assets, err = loadAssets(files); err != nil {
 		return err
 	}
-	if s.pages, err = parsePages(files, s.funcs()); err != nil {
-		return err
-	}
+	// The pages are parsed in the background: a hub answers the API (a
+	// wake) before it has parsed a page, and the first page waits for
+	// them. Embedded templates that do not parse are a build's bug, which
+	// the tests catch; a hub that has one still serves the API.
+	s.pages = sync.OnceValues(func() (map[string]*template.Template, error) {
+		pages, err := parsePages(files, s.funcs())
+		if err != nil {
+			s.log().Error("web: pages", "error", err)
+		}
+		return pages, err
+	})
+	go s.pages()
 	if err = s.buildPWA(); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@
 package web
 
 import (
-	"context"
 	"embed"
 	"html/template"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/events"
-	"github.com/moonwake/moonwake/probe"
 )
 
 //go:embed templates static templates/_*.html
@@ -44,12 +42,9 @@ type Server struct {
 	// Policies says, in sentences for people, which schedules and idle
 	// auto-off rules apply to a machine; nil: the hub does not say.
 	Policies func(m *moonwake.Machine) []string
-	// Neighbours lists the hub's neighbour table, for suggestions when a
-	// machine is added; nil: no suggestions.
-	Neighbours func(ctx context.Context) ([]probe.Neighbour, error)
-	// LookupAddr finds the names of an address (reverse DNS); nil: none.
-	// Tests leave it nil: a lookup may leave the machine.
-	LookupAddr func(ctx context.Context, addr string) ([]string, error)
+	// Discovery suggests devices when a machine is added, and sweeps a
+	// relay's subnet; nil: no suggestions.
+	Discovery moonwake.DiscoveryService
 	// PublicURL, such as https://wake.example.net, makes tap links;
 	// empty: they are made from the request's host.
 	PublicURL string
@@ -62,7 +57,7 @@ type Server struct {
 	Now        func() time.Time // nil: time.Now
 
 	// Set by Handler.
-	pages       map[string]*template.Template // by file name, each with the layout
+	pages       func() (map[string]*template.Template, error) // by file name, each with the layout; parsed once, off the start-up path
 	assets      *assetSet
 	loginLimit  *addrLimiter // failed sign-ins and setups, per client address
 	cop         *http.CrossOriginProtection

@@ -81,6 +81,16 @@
     return Math.round(ms) + " ms";
   }
 
+  // isAsleep mirrors moonwake.Asleep: the machine's own card answered ARP
+  // this round and nothing else answered.
+  function isAsleep(ev) {
+    var n = ev && ev.neighbour;
+    if (!n || n.identity !== "match" || !n.answered) return false;
+    if ((ev.agent && ev.agent.connected) || (ev.sunshine && ev.sunshine.reachable)) return false;
+    if (ev.icmp && ev.icmp.outcome === "reply") return false;
+    return !(ev.tcp || []).some(function (t) { return t.outcome === "open" || t.outcome === "refused"; });
+  }
+
   // evidenceLines mirrors evidenceLines in web/dashboard.go.
   function evidenceLines(ev) {
     var out = [];
@@ -106,6 +116,7 @@
       else if (n.identity === "absent") nl += "nobody resolved it";
       else nl += "not checked";
       if (n.state) nl += " (" + n.state + ")";
+      if (n.answered) nl += ", answered ARP just now";
       out.push(nl);
     }
     if (ev.agent) {
@@ -152,6 +163,8 @@
   function applyState(card, sc) {
     card.setAttribute("data-state", sc.to);
     setText(card, ".state", stateLabel(sc.to));
+    var asleep = card.querySelector(".asleep");
+    if (asleep) asleep.hidden = !(sc.to === "off" && isAsleep(sc.evidence));
     if (sc.at) card.setAttribute("data-since", sc.at);
     updateSince(card);
     if (sc.reason) setText(card, ".reason", sc.reason);
