@@ -157,18 +157,21 @@ func (t *NeighbourTable) Ask(ip netip.Addr) (time.Time, error) {
 	if !ip.Is4() {
 		return time.Time{}, fmt.Errorf("ask %s: %w: not IPv4", ip, ErrNotOnLink)
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	err := t.openLocked()
-	var r route
-	if err == nil {
-		r, err = t.route(ip)
+	if t.closed.Load() {
+		return time.Time{}, errClosed
 	}
+	r, err := t.route(ip) // takes t.mu itself when it asks the kernel
 	if err == nil && (r.Type != unix.RTN_UNICAST || r.Gateway.IsValid() || r.Multi || !r.PrefSrc.Is4() || r.Ifindex <= 0) {
 		err = fmt.Errorf("%w: or not a unicast route", ErrNotOnLink)
 	}
 	if err == nil {
-		err = t.sendARP(ip, r)
+		t.mu.Lock()
+		if t.closed.Load() {
+			err = errClosed
+		} else {
+			err = t.sendARP(ip, r)
+		}
+		t.mu.Unlock()
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("ask %s: %w", ip, err)
