@@ -12,7 +12,33 @@ const (
 	StatusRunning   = "running"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
+	// StatusCancelled is an action that ended before its command was sent:
+	// cancelled during its countdown, at the PC or through the API.
+	StatusCancelled = "cancelled"
 )
+
+// CancelledAtPC begins the Detail of an action that the person at the PC
+// cancelled during its countdown (the notification's Cancel button, any
+// input, or moonwake-agent cancel).
+const CancelledAtPC = "cancelled at the PC"
+
+// StepCountdown is the Kind of a step that records a countdown: its Target
+// is the grace ("60s"), Via "agent" when the PC shows it, and Error says
+// why the PC does not.
+const StepCountdown = "countdown"
+
+// Countdown is what the PC is told when an action's grace begins: what
+// will happen, when, and who asked, for the person at the PC to cancel.
+type Countdown struct {
+	ActionID string    // the action, which a cancel names
+	Kind     string    // ActionShutdown … ; "idle" for an idle auto-off warning
+	Until    time.Time // when the command is sent
+	By       string    // who asked, in words ("token phone", "idle auto-off")
+}
+
+// MaxGrace bounds a countdown before a power command: a forgotten one must
+// not hold a machine's actions for long.
+const MaxGrace = 30 * time.Minute
 
 // Action is one thing moonwake did to a machine, on someone's behalf: the
 // audit log is the list of actions.

@@ -31,54 +31,16 @@ func (a *Action) AppendJSON(b []byte) []byte {
 	b = appendJSONString(b, a.Machine)
 	b = append(b, `,"mac":`...)
 	b = appendJSONString(b, a.MAC)
-	b = append(b, `,"actor":{"kind":`...)
-	b = appendJSONString(b, a.Actor.Kind)
-	b = append(b, `,"name":`...)
-	b = appendJSONString(b, a.Actor.Name)
-	if a.Actor.TokenID != "" {
-		b = append(b, `,"token_id":`...)
-		b = appendJSONString(b, a.Actor.TokenID)
-	}
-	if a.Actor.Addr != "" {
-		b = append(b, `,"addr":`...)
-		b = appendJSONString(b, a.Actor.Addr)
-	}
-	b = append(b, `},"status":`...)
+	b = append(b, `,"actor":`...)
+	b = a.Actor.appendJSON(b)
+	b = append(b, `,"status":`...)
 	b = appendJSONString(b, a.Status)
 	if a.Detail != "" {
 		b = append(b, `,"detail":`...)
 		b = appendJSONString(b, a.Detail)
 	}
 	b = append(b, `,"steps":`...)
-	if a.Steps == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range a.Steps {
-			st := &a.Steps[i]
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"at":`...)
-			b = appendJSONTime(b, st.At)
-			b = append(b, `,"kind":`...)
-			b = appendJSONString(b, st.Kind)
-			if st.Via != "" {
-				b = append(b, `,"via":`...)
-				b = appendJSONString(b, st.Via)
-			}
-			if st.Target != "" {
-				b = append(b, `,"target":`...)
-				b = appendJSONString(b, st.Target)
-			}
-			if st.Error != "" {
-				b = append(b, `,"error":`...)
-				b = appendJSONString(b, st.Error)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendStepsJSON(b, a.Steps)
 	b = append(b, `,"created_at":`...)
 	b = appendJSONTime(b, a.CreatedAt)
 	if a.Deadline != nil {
@@ -90,6 +52,69 @@ func (a *Action) AppendJSON(b []byte) []byte {
 		b = appendJSONTime(b, *a.FinishedAt)
 	}
 	return append(b, '}')
+}
+
+// AppendStepsJSON appends steps' JSON to b, the bytes json.Marshal gives,
+// without reflection: the audit log stores them with every action.
+func AppendStepsJSON(b []byte, steps []Step) ([]byte, error) {
+	for i := range steps {
+		if !jsonTime(steps[i].At) {
+			j, err := json.Marshal(steps)
+			return append(b, j...), err
+		}
+	}
+	return appendStepsJSON(b, steps), nil
+}
+
+// AppendJSON appends ac's JSON to b, the bytes json.Marshal gives.
+func (ac Actor) AppendJSON(b []byte) []byte { return ac.appendJSON(b) }
+
+func (ac *Actor) appendJSON(b []byte) []byte {
+	b = append(b, `{"kind":`...)
+	b = appendJSONString(b, ac.Kind)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, ac.Name)
+	if ac.TokenID != "" {
+		b = append(b, `,"token_id":`...)
+		b = appendJSONString(b, ac.TokenID)
+	}
+	if ac.Addr != "" {
+		b = append(b, `,"addr":`...)
+		b = appendJSONString(b, ac.Addr)
+	}
+	return append(b, '}')
+}
+
+// appendStepsJSON appends steps, whose times jsonTime accepts.
+func appendStepsJSON(b []byte, steps []Step) []byte {
+	if steps == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range steps {
+		st := &steps[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"at":`...)
+		b = appendJSONTime(b, st.At)
+		b = append(b, `,"kind":`...)
+		b = appendJSONString(b, st.Kind)
+		if st.Via != "" {
+			b = append(b, `,"via":`...)
+			b = appendJSONString(b, st.Via)
+		}
+		if st.Target != "" {
+			b = append(b, `,"target":`...)
+			b = appendJSONString(b, st.Target)
+		}
+		if st.Error != "" {
+			b = append(b, `,"error":`...)
+			b = appendJSONString(b, st.Error)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // appendSlow is encoding/json's answer, for the times it refuses (a year

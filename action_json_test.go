@@ -83,6 +83,14 @@ func FuzzActionAppendJSON(f *testing.F) {
 		if !bytes.Equal(got[1:], want) {
 			t.Fatalf("AppendJSON:\n got %s\nwant %s", got[1:], want)
 		}
+		if want, _ := json.Marshal(a.Actor); !bytes.Equal(a.Actor.AppendJSON(nil), want) {
+			t.Fatalf("Actor.AppendJSON:\n got %s\nwant %s", a.Actor.AppendJSON(nil), want)
+		}
+		wantSteps, werr := json.Marshal(a.Steps)
+		gotSteps, gerr := moonwake.AppendStepsJSON(nil, a.Steps)
+		if (werr == nil) != (gerr == nil) || werr == nil && !bytes.Equal(gotSteps, wantSteps) {
+			t.Fatalf("AppendStepsJSON:\n got %s, %v\nwant %s, %v", gotSteps, gerr, wantSteps, werr)
+		}
 	})
 }
 

@@ -12,6 +12,7 @@ package moonwake
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -53,4 +54,41 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 func ActorFrom(ctx context.Context) (Actor, bool) {
 	a, ok := ctx.Value(actorKey{}).(Actor)
 	return a, ok
+}
+
+type graceKey struct{}
+
+// WithGrace returns a context that asks PowerService.Command for a
+// countdown of d before the command is sent: the person at the PC is
+// warned and can cancel. Like the actor, it is a property of the request,
+// so every front door passes it the same way.
+func WithGrace(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, graceKey{}, d)
+}
+
+// GraceFrom returns the grace carried by ctx; 0 for none.
+func GraceFrom(ctx context.Context) time.Duration {
+	d, _ := ctx.Value(graceKey{}).(time.Duration)
+	return d
+}
+
+// ParseGrace parses a grace as a front door receives it: a Go duration
+// ("60s", "2m") or a number of seconds ("90"), between 0 and MaxGrace.
+// EInvalid otherwise.
+func ParseGrace(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.ParseUint(s, 10, 32)
+		if nerr != nil {
+			return 0, Errorf(EInvalid, "grace %.20q: want a duration such as 60s or 2m", s)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 || d > MaxGrace {
+		return 0, Errorf(EInvalid, "grace %s: want between 0s and %s", d, MaxGrace)
+	}
+	return d.Round(time.Second), nil
 }

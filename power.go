@@ -18,8 +18,15 @@ type PowerService interface {
 	// of PowerActions) through its agent or its Sunshine host, and returns
 	// the running action, which ends when the machine is seen in the goal
 	// state or the deadline passes. EConflict when another action runs on
-	// m; EUnavailable when m has no way to be commanded.
+	// m; EUnavailable when m has no way to be commanded. With a grace in
+	// ctx (WithGrace), the command waits that long first while the PC
+	// counts down, and can be cancelled meanwhile.
 	Command(ctx context.Context, m *Machine, kind string) (*Action, error)
+	// Cancel ends the running action with that ID during its countdown,
+	// before its command is sent, as StatusCancelled with why as its
+	// detail. ENotFound when no such action runs; EConflict when it has
+	// no countdown running (its command was sent, or it never had one).
+	Cancel(ctx context.Context, id, why string) (*Action, error)
 	// FindAction returns the action with that ID, running or ended, or
 	// ENotFound.
 	FindAction(ctx context.Context, id string) (*Action, error)

@@ -30,11 +30,16 @@ import (
 // the network, and who may connect is the file's permission, owner-only,
 // which the kernel checks. One JSON line each way.
 
-// LocalRequest is what "moonwake-agent request" sends the agent.
+// LocalRequest is what "moonwake-agent request" sends the agent, or
+// "moonwake-agent cancel" (Name LocalCancel, no App).
 type LocalRequest struct {
-	Name string `json:"name"` // "sleep", "shutdown", "reboot", "hibernate"
-	App  string `json:"app"`  // the Sunshine app's title
+	Name string `json:"name"`          // "sleep", "shutdown", "reboot", "hibernate"; LocalCancel
+	App  string `json:"app,omitempty"` // the Sunshine app's title
 }
+
+// LocalCancel is the name of the local request that cancels the
+// countdowns running at the PC; the agent answers it itself.
+const LocalCancel = "cancel"
 
 // LocalReply is the agent's answer: the hub's, or why there is none.
 type LocalReply struct {
@@ -160,7 +165,11 @@ func serveLocal(ctx context.Context, c *net.UnixConn, send Requester, log *slog.
 		reply(LocalReply{Error: err.Error()})
 		return
 	}
-	log.Info("power request from a Sunshine app", "command", req.Name, "app", req.App)
+	if req.Name == LocalCancel {
+		log.Info("countdown cancel from the local socket")
+	} else {
+		log.Info("power request from a Sunshine app", "command", req.Name, "app", req.App)
+	}
 	res, err := send(ctx, uplink.Request{Name: req.Name, From: uplink.RequestFromSunshine, App: req.App})
 	switch {
 	case err != nil:
@@ -190,6 +199,12 @@ func ParseLocalRequest(line []byte) (LocalRequest, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil || dec.More() {
 		return LocalRequest{}, errors.New("malformed request")
+	}
+	if req.Name == LocalCancel {
+		if req.App != "" {
+			return LocalRequest{}, errors.New("a cancel names no app")
+		}
+		return req, nil
 	}
 	if !slices.Contains(moonwake.PowerActions, req.Name) {
 		return LocalRequest{}, fmt.Errorf("unknown power action %.32q; want one of %s", req.Name, strings.Join(moonwake.PowerActions, ", "))

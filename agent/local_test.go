@@ -99,6 +99,12 @@ func FuzzParseLocalRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if r.Name == LocalCancel {
+			if r.App != "" {
+				t.Fatalf("accepted a cancel with an app: %+v", r)
+			}
+			return
+		}
 		if r.App == "" || len(r.App) > uplink.MaxRequestApp {
 			t.Fatalf("accepted %+v", r)
 		}

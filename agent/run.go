@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moonwake/moonwake"
@@ -90,6 +91,14 @@ type Agent struct {
 
 	// OnLink, if set, is told each time the uplink goes up or down.
 	OnLink func(up bool, err error)
+
+	// Notifier shows countdowns at the PC; nil: the OS's own means.
+	Notifier Notifier
+	// CountdownPoll is how often a countdown looks for input; 0: a second.
+	CountdownPoll time.Duration
+
+	link       atomic.Pointer[uplink.Client] // for the notices of countdowns
+	countdowns countdowns
 }
 
 // Run runs the agent until ctx ends; it returns nil then. It returns an
@@ -130,6 +139,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		Software:       moonwake.Version,
 		Logger:         a.Logger,
 	}
+	a.link.Store(c)
+	a.countdowns.mu.Lock()
+	a.countdowns.ctx = ctx
+	a.countdowns.mu.Unlock()
+	defer a.countdowns.wg.Wait()
 	// Programs on this PC (Sunshine's power apps) ask the hub through
 	// the agent's link; without the socket the agent still does the rest.
 	path := a.Config.SocketPath()
@@ -141,7 +155,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		defer cancel()
-		wg.Go(func() { ServeLocal(lctx, l, path, c.Request, a.Logger) })
+		wg.Go(func() { ServeLocal(lctx, l, path, a.localRequest(c.Request), a.Logger) })
 	}
 	return c.Run(ctx)
 }
@@ -149,11 +163,25 @@ func (a *Agent) Run(ctx context.Context) error {
 // Handle answers a command from the hub. A known command is accepted at
 // once and carried out after the answer is sent and AckDelay has passed,
 // so the hub learns that it was accepted before the network goes down.
+//
+// A countdown command starts a countdown (see Notifier), and a withdraw
+// ends it; a power command ends the countdown of its ID, whose grace is
+// over.
 func (a *Agent) Handle(ctx context.Context, cmd uplink.Command) (uplink.Result, uplink.Then) {
+	switch cmd.Name {
+	case uplink.CmdCountdown:
+		return a.startCountdown(cmd), nil
+	case uplink.CmdWithdraw:
+		if a.endCountdown(cmd.ID) {
+			a.Logger.Info("countdown withdrawn by the hub", "action", cmd.ID)
+		}
+		return uplink.Result{OK: true, Detail: "withdrawn"}, nil
+	}
 	p, err := PlanCommand(cmd.Name, a.Config.Commands)
 	if err != nil {
 		return uplink.Result{Error: err.Error()}, nil
 	}
+	a.endCountdown(cmd.ID)
 	delay := a.Config.AckDelay
 	if delay == 0 {
 		delay = DefaultAckDelay
@@ -169,6 +197,22 @@ func (a *Agent) Handle(ctx context.Context, cmd uplink.Command) (uplink.Result, 
 		}
 		a.Logger.Warn("carrying out a power command from the hub", "command", cmd.Name, "id", cmd.ID, "plan", p.String())
 		return Execute(ctx, p)
+	}
+}
+
+// localRequest answers what comes on the local socket: a cancel
+// (LocalCancel) is the agent's own business, the power requests go to the
+// hub through send.
+func (a *Agent) localRequest(send Requester) Requester {
+	return func(ctx context.Context, r uplink.Request) (uplink.Result, error) {
+		if r.Name != LocalCancel {
+			return send(ctx, r)
+		}
+		n := a.CancelCountdowns()
+		if n == 0 {
+			return uplink.Result{Error: "no countdown is running"}, nil
+		}
+		return uplink.Result{OK: true, Detail: fmt.Sprintf("cancelled %d countdown(s); the hub is told", n)}, nil
 	}
 }
 

@@ -32,14 +32,15 @@ var ErrUnavailable = errors.New("unavailable")
 // loginSession is one logind session as `loginctl show-session` prints it.
 type loginSession struct {
 	id, name, typ, class, state, tty string
-	remote, idleHint                 bool
+	remote, idleHint, active         bool
 	idleSince                        time.Time // IdleSinceHint; zero when 0
+	uid                              int       // User; 0 when unknown (or root)
 }
 
 // loginctlShowArgs asks loginctl for the properties loginSession holds.
 var loginctlShowArgs = []string{
 	"-p", "Id", "-p", "Name", "-p", "Type", "-p", "Class", "-p", "State", "-p", "TTY",
-	"-p", "Remote", "-p", "IdleHint", "-p", "IdleSinceHint",
+	"-p", "Remote", "-p", "IdleHint", "-p", "IdleSinceHint", "-p", "User", "-p", "Active",
 }
 
 // parseLoginctlList returns the session ids in `loginctl list-sessions
@@ -118,6 +119,12 @@ func parseLoginctlShow(out []byte) ([]loginSession, error) {
 			cur.remote = v == "yes"
 		case "IdleHint":
 			cur.idleHint = v == "yes"
+		case "Active":
+			cur.active = v == "yes"
+		case "User":
+			if uid, err := strconv.ParseUint(v, 10, 31); err == nil {
+				cur.uid = int(uid)
+			}
 		case "IdleSinceHint":
 			us, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
@@ -137,6 +144,18 @@ func parseLoginctlShow(out []byte) ([]loginSession, error) {
 func (s loginSession) isUserSession() bool {
 	return (s.class == "" || s.class == "user" || strings.HasPrefix(s.class, "user-")) &&
 		s.state != "closing"
+}
+
+// graphical returns the active graphical session of a user (x11,
+// wayland, mir), where a notification reaches the person at the PC.
+func graphical(sessions []loginSession) (loginSession, bool) {
+	for _, s := range sessions {
+		if s.isUserSession() && s.active && !s.remote && s.uid > 0 &&
+			(s.typ == "x11" || s.typ == "wayland" || s.typ == "mir") {
+			return s, true
+		}
+	}
+	return loginSession{}, false
 }
 
 // loggedIn reports whether any of the sessions is a user's.

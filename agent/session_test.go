@@ -193,3 +193,21 @@ func FuzzParseLoginctlShow(f *testing.F) {
 		_ = parseLoginctlList(b)
 	})
 }
+
+func TestGraphicalSession(t *testing.T) {
+	out := []byte("Id=c1\nName=gdm\nType=wayland\nClass=greeter\nState=online\nActive=yes\nUser=120\n\n" +
+		"Id=4\nName=bob\nType=tty\nClass=user\nState=active\nRemote=yes\nActive=yes\nUser=1001\n\n" +
+		"Id=3\nName=alice\nType=x11\nClass=user\nState=active\nActive=no\nUser=1000\n\n" +
+		"Id=5\nName=carol\nType=wayland\nClass=user\nState=active\nActive=yes\nUser=1002\n")
+	sessions, err := parseLoginctlShow(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := graphical(sessions)
+	if !ok || s.name != "carol" || s.uid != 1002 {
+		t.Fatalf("graphical = %+v, %v", s, ok)
+	}
+	if _, ok := graphical(sessions[:3]); ok {
+		t.Fatal("a greeter, a remote tty and an inactive session are no one at the desktop")
+	}
+}

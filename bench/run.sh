@@ -16,9 +16,11 @@
 #     turn with the hub's routes, ROUNDS times (default 3), so that the
 #     machine's other work weighs on both alike; the medians and their
 #     ratios to the bare handler's end the report
-# Usage: sudo [ROUNDS=3] bench/run.sh [seconds per load run, default 10]
+# Usage: sudo [ROUNDS=3] [STARTUP=0] [WEB=0] bench/run.sh [seconds per load run, default 10]
+# (STARTUP=0 and WEB=0 leave out the start-up and web app parts.)
 # With PROFILE=file, the hub is built with -tags pprof and a CPU profile of
-# the first load run is written to file (go tool pprof file).
+# the first round's run of PROFILE_ROUTE (join, wake-get or new-action;
+# default join) is written to file (go tool pprof file.bin file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -61,6 +63,7 @@ ip -n "$NS" link set eth0 up
 ip -n "$LAN" link set eth0 up
 IN() { ip netns exec "$NS" "$@"; }
 
+if [ "${STARTUP:-1}" = 1 ]; then
 echo
 echo "== start-up (fresh and existing data directory, loopback in the namespace)"
 IN "$TMP/startup" -bin "$TMP/moonwake" -runs 30 -listen 127.0.0.1:18181
@@ -73,6 +76,7 @@ IN "$TMP/startup" -bin "$TMP/moonwake" -runs 30 -listen 127.0.0.1:18181 \
 	-config "$TMP/startup.yaml" -token-file "$TMP/startup-token" \
 	-path "/wake?mac=02:77:00:00:00:01&token=$STARTUP_TOKEN" \
 	-baseline "$TMP/baseline" -target 10.78.0.255:9
+fi
 
 echo
 echo "== hub"
@@ -125,21 +129,26 @@ ip netns exec "$NS" "$TMP/baseline" -listen 127.0.0.1:8081 -target 10.78.0.255:9
 PIDS+=("$!")
 for _ in $(seq 100); do IN curl -sf -o /dev/null http://127.0.0.1:8081/wake && break; sleep 0.05; done
 ROUNDS=${ROUNDS:-3}
-BEFORE=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
+BEFORE=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1 || true)
 for round in $(seq "$ROUNDS"); do
 	echo
 	echo "== round $round of $ROUNDS"
 	load "GET /wake (baseline: bare handler, no auth, no storage)" http://127.0.0.1:8081/wake "" baseline
-	if [ -n "${PROFILE:-}" ] && [ "$round" = 1 ]; then
-		(sleep 1; IN curl -sf -o "$PROFILE" "http://127.0.0.1:6060/debug/pprof/profile?seconds=$((DURATION - 2))") &
-	fi
+	profile() { # route: profile this run of it
+		if [ -n "${PROFILE:-}" ] && [ "$round" = 1 ] && [ "${PROFILE_ROUTE:-join}" = "$1" ]; then
+			(sleep 1; IN curl -sf -o "$PROFILE" "http://127.0.0.1:6060/debug/pprof/profile?seconds=$((DURATION - 2))") &
+		fi
+	}
+	profile join
 	load "POST /api/v1/machines/gaming-pc/wake (Bearer token; joins the running wake)" http://127.0.0.1:8080/api/v1/machines/gaming-pc/wake "$TMP/post.lua" join
-	[ "$round" = 1 ] && wait_profile
+	profile wake-get
 	load "GET /wake?mac=…&token=… (compatibility route; joins)" "http://127.0.0.1:8080/wake?mac=02:77:00:00:00:01&token=$TOKEN" "" wake-get
+	profile new-action
 	load "POST /api/v1/machines/desk/wake (machine on: one committed action per request)" http://127.0.0.1:8080/api/v1/machines/desk/wake "$TMP/post.lua" new-action
+	[ "$round" = 1 ] && wait_profile
 	echo "RSS after round $round: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
 done
-ACTIONS=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1)
+ACTIONS=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/api/v1/actions?limit=1" | grep -o '"id":"act_[^"]*"' | head -1 || true)
 echo "audit log: last action before the runs $BEFORE, after $ACTIONS; database $(du -sh "$TMP/data" | cut -f1)"
 
 echo
@@ -162,5 +171,5 @@ awk '
 		}
 	}' "$TMP/results"
 echo
-NS=$NS TOKEN=$TOKEN TMP=$TMP DURATION=$DURATION HUB=$HUB bench/web.sh
+[ "${WEB:-1}" = 1 ] && NS=$NS TOKEN=$TOKEN TMP=$TMP DURATION=$DURATION HUB=$HUB bench/web.sh
 kill "$HUB"; wait "$HUB" 2>/dev/null || true

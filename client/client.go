@@ -304,8 +304,24 @@ func readEvents(r io.Reader, emit func(Event) bool) error {
 // Command asks the hub to shut a machine down, reboot it or put it to sleep:
 // action is "shutdown", "reboot", "sleep" or "hibernate".
 func (c *Client) Command(ctx context.Context, name, action string) (*moonwake.Action, error) {
+	return c.CommandAfter(ctx, name, action, 0)
+}
+
+// CommandAfter is Command with a grace: the PC counts down for that long
+// first, and the person there can cancel (0: none).
+func (c *Client) CommandAfter(ctx context.Context, name, action string, grace time.Duration) (*moonwake.Action, error) {
 	var out moonwake.Action
-	return &out, c.do(ctx, "POST", "/api/v1/machines/"+url.PathEscape(name)+"/"+url.PathEscape(action), nil, &out)
+	path := "/api/v1/machines/" + url.PathEscape(name) + "/" + url.PathEscape(action)
+	if grace > 0 {
+		path += "?grace=" + url.QueryEscape(grace.String())
+	}
+	return &out, c.do(ctx, "POST", path, nil, &out)
+}
+
+// Cancel cancels the action with that id during its countdown.
+func (c *Client) Cancel(ctx context.Context, id string) (*moonwake.Action, error) {
+	var out moonwake.Action
+	return &out, c.do(ctx, "POST", "/api/v1/actions/"+url.PathEscape(id)+"/cancel", nil, &out)
 }
 
 // Pair asks for a pairing code for a machine's agent.

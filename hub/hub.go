@@ -185,8 +185,9 @@ func (h *Hub) Open(ctx context.Context) error {
 		Count: h.cfg.Wake.Count, WakeDeadline: h.cfg.Wake.Deadline, ShutdownDeadline: h.cfg.Shutdown.Deadline,
 		Interfaces: h.Interfaces, Resends: h.Resends, Events: h.events, Logger: h.log,
 		Monitor: h.monitor, Commander: remote.NewCommander(h.remote.Agents, sunshineHosts), Relays: h.metrics.Relays(h.remote.Relays),
-		Sender: &wol.Sender{Sent: h.metrics.PacketSent},
-		Notify: func(a *moonwake.Action) { h.metrics.ActionEnded(a); h.notifyAction(a) },
+		Countdowns: h.remote.Agents.Countdowns(),
+		Sender:     &wol.Sender{Sent: h.metrics.PacketSent},
+		Notify:     func(a *moonwake.Action) { h.metrics.ActionEnded(a); h.notifyAction(a) },
 	})
 	h.remote.Agents.OnRequest(h.agentRequest)
 	h.groups = groups.New(h.power, h.log, nil)
@@ -199,6 +200,7 @@ func (h *Hub) Open(ctx context.Context) error {
 	h.policy = policy.New(policy.Options{
 		Schedules: schedules, Idle: idle, Power: h.power, Machines: h.machines,
 		Monitor: h.monitor, Store: policyStore, Notify: h.notifyPolicy, Logger: h.log,
+		Countdowns: h.remote.Agents.Countdowns(),
 	})
 	if err := h.power.Resume(ctx, func(name string) (*moonwake.Machine, error) {
 		return h.machines.FindMachine(ctx, name)

@@ -315,6 +315,7 @@ var routes = []struct {
 	{"GET", "/api/v1/machines/pc", false, nil},
 	{"GET", "/api/v1/actions", false, nil},
 	{"GET", "/api/v1/actions/act_none", false, nil},
+	{"POST", "/api/v1/actions/act_none/cancel", false, nil},
 	{"POST", "/api/v1/machines", true, map[string]any{"name": "x", "mac": "aa:bb:cc:dd:ee:99", "broadcast": "127.0.0.1"}},
 	{"PATCH", "/api/v1/machines/pc", true, map[string]any{"tags": []string{"a"}}},
 	{"DELETE", "/api/v1/machines/other", true, nil},

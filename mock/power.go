@@ -21,6 +21,7 @@ type PowerService struct {
 	CommandFn    func(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error)
 	FindActionFn func(ctx context.Context, id string) (*moonwake.Action, error)
 	WaitFn       func(ctx context.Context, id string) (*moonwake.Action, error)
+	CancelFn     func(ctx context.Context, id, why string) (*moonwake.Action, error)
 }
 
 // Wake calls WakeFn; it panics when WakeFn is nil.
@@ -53,6 +54,14 @@ func (s *PowerService) Wait(ctx context.Context, id string) (*moonwake.Action, e
 		return s.FindAction(ctx, id)
 	}
 	return s.WaitFn(ctx, id)
+}
+
+// Cancel calls CancelFn; it panics when CancelFn is nil.
+func (s *PowerService) Cancel(ctx context.Context, id, why string) (*moonwake.Action, error) {
+	if s.CancelFn == nil {
+		unexpected("PowerService.Cancel")
+	}
+	return s.CancelFn(ctx, id, why)
 }
 
 // Commander is a moonwake.Commander. Report calls the functions registered

@@ -354,6 +354,9 @@ func (c *Client) Notify(ctx context.Context, n Notice) error {
 	if len(n.Data) > MaxNoticeData {
 		return moonwake.Errorf(moonwake.EInvalid, "a notice holds at most %d bytes", MaxNoticeData)
 	}
+	if !validNotice(n) {
+		return moonwake.Errorf(moonwake.EInvalid, "a malformed %.16s notice", n.Kind)
+	}
 	c.mu.Lock()
 	cur := c.cur
 	c.mu.Unlock()

@@ -22,6 +22,14 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		f.Add(encodeFrame(fr))
 	}
+	// An agent's cancel, and a countdown command.
+	if fr, err := k.seal(peerKey, typeNotice, 3, Notice{Kind: NoticeCancel, Action: "act_1", How: CancelInput}); err == nil {
+		f.Add(encodeFrame(fr))
+	}
+	if fr, err := k.seal(hubKey, typeCommand, 3, Command{ID: "act_1", Name: CmdCountdown,
+		Args: json.RawMessage(`{"kind":"shutdown","until":"2026-12-04T22:00:00Z","by":"token phone"}`)}); err == nil {
+		f.Add(encodeFrame(fr))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := decodeFrame(b)
 		if err != nil {
@@ -62,5 +70,12 @@ func FuzzDecodeFrame(f *testing.F) {
 		decodePayload(fr.Payload, &cmd)
 		var rep Report
 		decodePayload(fr.Payload, &rep)
+		var n Notice
+		if decodePayload(fr.Payload, &n) == nil && validNotice(n) && n.Kind == NoticeCancel && (n.Action == "" || len(n.Action) > 64) {
+			t.Fatalf("accepted a cancel notice out of bounds: %+v", n)
+		}
+		if cmd.Name == CmdCountdown {
+			ParseCountdownArgs(cmd.Args)
+		}
 	})
 }

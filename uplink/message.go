@@ -88,11 +88,16 @@ type Report struct {
 }
 
 // Notice is something a peer saw and tells the hub of, unasked: a relay's
-// magic packet that arrived from outside on its passthrough port.
+// magic packet that arrived from outside on its passthrough port, an
+// agent's countdown cancelled at the PC.
 type Notice struct {
-	Kind string `json:"kind"`           // NoticeMagic
+	Kind string `json:"kind"`           // NoticeMagic, NoticeCancel
 	From string `json:"from,omitempty"` // the source address it came from
 	Data []byte `json:"data,omitempty"` // what arrived (at most MaxNoticeData bytes)
+	// Action and How are a cancel's: the action whose countdown the
+	// person at the PC cancelled, and how (CancelInput …).
+	Action string `json:"action,omitempty"`
+	How    string `json:"how,omitempty"`
 }
 
 // NoticeMagic is a UDP datagram that a relay's passthrough received: the

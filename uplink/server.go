@@ -374,8 +374,8 @@ func (s *Server) readLoop(ss *serverSession) error {
 			if err := decodePayload(f.Payload, &n); err != nil {
 				return err
 			}
-			if len(n.Data) > MaxNoticeData || len(n.From) > 64 {
-				return protoErr("notice too large")
+			if !validNotice(n) {
+				return protoErr("notice too large or malformed")
 			}
 			if s.OnNotice != nil {
 				s.OnNotice(ss.peer, n)

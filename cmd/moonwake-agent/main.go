@@ -48,6 +48,8 @@ Usage:
         MOONWAKE_SUNSHINE_PASSWORD, not kept), or remove them
   moonwake-agent request sleep|shutdown|reboot|hibernate --app TITLE [--config FILE | --socket PATH]
         ask the hub, through the running agent, for a verified action (what those apps run)
+  moonwake-agent cancel [--config FILE | --socket PATH]
+        cancel the countdown before a shutdown (or reboot, sleep, idle auto-off) on this PC
   moonwake-agent version
 
 The configuration file (default %s) is YAML:
@@ -180,6 +182,17 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return usagef("request: --app is required")
 		}
 		return request(ctx, action, *app, *cfgPath, *socket, stdout)
+	case "cancel":
+		cfgPath := flags.String("config", "", "the agent's configuration file, which names its socket")
+		socket := flags.String("socket", "", "the agent's local socket (default: from the configuration)")
+		if err := parse(); err != nil {
+			return err
+		}
+		return cancelCountdown(ctx, *cfgPath, *socket, stdout)
+	case agent.NotifyChildArg:
+		// The notifier's child, started by the agent with a user's
+		// credentials (agent/notify_linux.go): not for people.
+		return agent.RunNotifier(os.Stdin, stdout)
 	case "sunshine":
 		if len(args) < 2 || args[0] != "apps" || (args[1] != "install" && args[1] != "remove") {
 			return usagef("sunshine: want \"sunshine apps install\" or \"sunshine apps remove\"")

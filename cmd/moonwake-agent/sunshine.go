@@ -33,6 +33,24 @@ func request(ctx context.Context, action, app, cfgPath, socket string, stdout io
 	return nil
 }
 
+// cancelCountdown asks the running agent to cancel the countdowns on
+// this PC; the hub is told and the actions end as cancelled at the PC.
+func cancelCountdown(ctx context.Context, cfgPath, socket string, stdout io.Writer) error {
+	if socket == "" {
+		cfg, err := agent.ReadConfig(cfgPath)
+		if err != nil {
+			return err
+		}
+		socket = cfg.SocketPath()
+	}
+	said, err := agent.Request(ctx, socket, agent.LocalRequest{Name: agent.LocalCancel})
+	if err != nil {
+		return fmt.Errorf("not cancelled: %s", moonwake.ErrorMessage(err))
+	}
+	fmt.Fprintln(stdout, said)
+	return nil
+}
+
 // sunshineAppsOptions are the flags of "sunshine apps install|remove".
 type sunshineAppsOptions struct {
 	install   bool

@@ -53,3 +53,14 @@ func TestSunshineAppsFile(t *testing.T) {
 		t.Fatalf("remove: exit %d, %q", code, out)
 	}
 }
+
+func TestCancelWithoutAgent(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	code, out, errs := runCmd(context.Background(), nil, "cancel", "--socket", sock)
+	if code != exitError || out != "" || !strings.Contains(errs, "not cancelled: cannot reach the moonwake agent at "+sock) {
+		t.Fatalf("exit %d, %q %q", code, out, errs)
+	}
+	if code, _, _ := runCmd(context.Background(), nil, "cancel", "now"); code != exitUsage {
+		t.Errorf("cancel now: exit %d", code)
+	}
+}

@@ -99,26 +99,35 @@ func runAction(cmd *cobra.Command, e *env, hf *hubFlags, name, verb string, wait
 	if a.Status == moonwake.StatusFailed {
 		return fmt.Errorf("%s %s failed", verb, name)
 	}
+	if a.Status == moonwake.StatusCancelled {
+		return fmt.Errorf("%s %s cancelled", verb, name)
+	}
 	return nil
 }
 
 func newPowerCmd(e *env, verb, short string) *cobra.Command {
 	var hf hubFlags
 	var noWait, quiet bool
+	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   verb + " NAME",
 		Short: short,
 		Long: short + `, through the hub, and follow the action until the
 machine is seen off (or the hub gives up and says so). The hub uses the
-best method the machine has: its paired agent.`,
-		Example: fmt.Sprintf("  moonwake %s gaming-pc --hub https://wake.example.org", verb),
+best method the machine has: its paired agent. With --grace, the PC shows
+a countdown first, and the person there can cancel it.`,
+		Example: fmt.Sprintf("  moonwake %s gaming-pc --hub https://wake.example.org\n  moonwake %s gaming-pc --grace 60s", verb, verb),
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if grace < 0 || grace > moonwake.MaxGrace {
+				return usagef("--grace: want between 0s and %s", moonwake.MaxGrace)
+			}
 			return runAction(cmd, e, &hf, args[0], verb, !noWait, quiet, func(ctx context.Context, c *client.Client) (*moonwake.Action, error) {
-				return c.Command(ctx, args[0], verb)
+				return c.CommandAfter(ctx, args[0], verb, grace)
 			})
 		},
 	}
+	cmd.Flags().DurationVar(&grace, "grace", 0, "count down at the PC this long first (up to 30m), for the person there to cancel")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the hub has accepted the action")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing unless it fails")
 	hf.register(cmd)
@@ -206,6 +215,33 @@ lifetime; the code works once.`,
 			}
 			fmt.Fprintf(e.stdout, "On %s, run within %s:\n\n  moonwake-agent pair --hub %s --code %s --hub-fingerprint %s%s\n\n",
 				p.Machine, time.Until(p.ExpiresAt).Round(time.Minute), c.BaseURL, p.Code, p.HubFingerprint, tlsPin(p.TLSFingerprint))
+			return nil
+		},
+	}
+	hf.register(cmd)
+	return cmd
+}
+
+func newCancelCmd(e *env) *cobra.Command {
+	var hf hubFlags
+	cmd := &cobra.Command{
+		Use:   "cancel ACTION",
+		Short: "Cancel a shutdown (reboot, sleep, hibernate) during its countdown",
+		Long: `Cancel an action asked with --grace while its countdown runs: it ends as
+cancelled and the notification at the PC is taken down. Once the command
+was sent, it is too late.`,
+		Example: "  moonwake cancel act_01j9zq3v1x6e8b0m3k2n5r7t4w",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := hf.client(e)
+			if err != nil {
+				return err
+			}
+			a, err := c.Cancel(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("cancel %s: %w", args[0], err)
+			}
+			fmt.Fprintf(e.stdout, "%s %s: %s: %s\n", a.Kind, a.Machine, a.Status, a.Detail)
 			return nil
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/hub/policy"
 )
 
@@ -21,6 +22,9 @@ type Schedule struct {
 	// ShutdownAction is what the shutdown cron does: shutdown (default),
 	// sleep or hibernate.
 	ShutdownAction string `yaml:"shutdown_action"`
+	// ShutdownGrace is a countdown at the PC before the scheduled
+	// shutdown, for the person there to cancel (0: none, at most 30m).
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 }
 
 // IdleOff shuts machines, chosen by name or tag, down when nobody used them
@@ -68,7 +72,11 @@ func (c *Config) Policies() ([]policy.Schedule, []policy.IdleRule, error) {
 		if err := checkOffAction(s.ShutdownAction); err != nil {
 			return nil, nil, fmt.Errorf("schedules[%d].shutdown_action %v", i, err)
 		}
-		ps := policy.Schedule{Selector: policy.Selector{Machines: s.Machines, Tags: s.Tags}, MissedGrace: s.MissedGrace, OffAction: s.ShutdownAction}
+		if s.ShutdownGrace < 0 || s.ShutdownGrace > moonwake.MaxGrace {
+			return nil, nil, fmt.Errorf("schedules[%d]: shutdown_grace %s: want 0 to %s", i, s.ShutdownGrace, moonwake.MaxGrace)
+		}
+		ps := policy.Schedule{Selector: policy.Selector{Machines: s.Machines, Tags: s.Tags}, MissedGrace: s.MissedGrace,
+			OffAction: s.ShutdownAction, ShutdownGrace: s.ShutdownGrace}
 		var err error
 		if s.Wake != "" {
 			if ps.Wake, err = policy.ParseCron(s.Wake, loc); err != nil {

@@ -42,9 +42,14 @@ func NewBroker(ctx context.Context, store moonwake.EventService, now func() time
 // delivers it to every subscriber. Storage happens in the background, in
 // order with the hub's other writes; delivery is immediate.
 func (b *Broker) Publish(typ, machine string, v any) (*moonwake.Event, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("publish %s event: %w", typ, err)
+	var data []byte
+	if a, ok := v.(*moonwake.Action); ok {
+		data = a.AppendJSON(nil) // one per action: no reflection
+	} else {
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			return nil, fmt.Errorf("publish %s event: %w", typ, err)
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -23,7 +23,7 @@ const (
 
 // Last action outcomes, the options of the "Last action" enum sensor: none
 // before the first action, then the action's status.
-var actionOutcomes = []string{"none", moonwake.StatusRunning, moonwake.StatusSucceeded, moonwake.StatusFailed}
+var actionOutcomes = []string{"none", moonwake.StatusRunning, moonwake.StatusSucceeded, moonwake.StatusFailed, moonwake.StatusCancelled}
 
 // powerStates are the options of the "State" enum sensor: every PowerState.
 var powerStates = []string{

@@ -64,3 +64,30 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 func mayRead(tok *moonwake.Token, a *moonwake.Action) bool {
 	return tok.ReadsLog() || (a.Actor.TokenID != "" && a.Actor.TokenID == tok.ID) || tok.Allows(a.Kind, a.Machine)
 }
+
+// cancelAction is POST /api/v1/actions/{id}/cancel: an action in its
+// countdown ends as cancelled, and the PC takes its notification down. A
+// token that may ask for the action may cancel it.
+func (s *Server) cancelAction(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	a, err := s.Power.FindAction(r.Context(), id)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	tok := tokenFrom(r.Context())
+	if !tok.CanSee(a.Machine) || !mayRead(tok, a) {
+		s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no action %q", id))
+		return
+	}
+	if !tok.Allows(a.Kind, a.Machine) {
+		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not %s %q, nor cancel it", tok.Name, a.Kind, a.Machine))
+		return
+	}
+	a, err = s.Power.Cancel(r.Context(), id, "cancelled by token "+tok.Name)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.For(tok))
+}

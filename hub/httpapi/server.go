@@ -127,6 +127,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/machines/{name}", s.auth(s.getMachine, authOpts{}))
 	mux.Handle("GET /api/v1/actions", s.auth(s.listActions, authOpts{}))
 	mux.Handle("GET /api/v1/actions/{id}", s.auth(s.getAction, authOpts{}))
+	mux.Handle("POST /api/v1/actions/{id}/cancel", s.auth(s.cancelAction, authOpts{action: true}))
 	mux.Handle("GET /api/v1/events", s.auth(s.streamEvents, authOpts{}))
 
 	// Changing the registry: admin tokens only.

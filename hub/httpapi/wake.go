@@ -80,13 +80,46 @@ func (s *Server) commandMachine(kind string) http.HandlerFunc {
 			s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not %s %q", tok.Name, kind, name))
 			return
 		}
+		grace, err := graceOf(w, r)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
 		m, err := s.Machines.FindMachine(r.Context(), name)
 		if err != nil {
 			s.error(w, r, err)
 			return
 		}
-		s.act(w, r, func() (*moonwake.Action, error) { return s.Power.Command(r.Context(), m, kind) })
+		ctx := r.Context()
+		if grace > 0 {
+			ctx = moonwake.WithGrace(ctx, grace)
+		}
+		s.act(w, r, func() (*moonwake.Action, error) { return s.Power.Command(ctx, m, kind) })
 	}
+}
+
+// commandBody is the optional body of a power command.
+type commandBody struct {
+	Grace string `json:"grace"` // "60s": a countdown at the PC first
+}
+
+// graceOf reads a power command's grace: ?grace=60s, or {"grace":"60s"}
+// in the body; 0 without either. EInvalid for both, or one out of range.
+func graceOf(w http.ResponseWriter, r *http.Request) (time.Duration, error) {
+	v := r.URL.Query().Get("grace")
+	if r.ContentLength != 0 { // a body is optional, and then strict, as the groups' is
+		var b commandBody
+		if err := decode(w, r, &b); err != nil {
+			return 0, err
+		}
+		if b.Grace != "" && v != "" {
+			return 0, moonwake.Errorf(moonwake.EInvalid, "grace given twice: in the query and in the body")
+		}
+		if b.Grace != "" {
+			v = b.Grace
+		}
+	}
+	return moonwake.ParseGrace(v)
 }
 
 // maxWait bounds ?wait=true.

@@ -44,6 +44,11 @@ type Message struct {
 // Failure reports whether m is about something that went wrong.
 func (m *Message) Failure() bool { return strings.HasSuffix(m.Event, ".failed") }
 
+// Cancelled reports whether m is about an action cancelled in its
+// countdown ("shutdown.cancelled"): news for whoever asked for it, sent
+// like a failure.
+func (m *Message) Cancelled() bool { return strings.HasSuffix(m.Event, "."+moonwake.StatusCancelled) }
+
 // ForAction builds the message for an action that ended.
 func ForAction(a *moonwake.Action) Message {
 	ev := a.Kind + "." + a.Status
@@ -105,7 +110,7 @@ func (d *Dispatcher) Send(m Message, targets ...moonwake.NotifyTarget) {
 		return
 	}
 	for _, t := range targets {
-		if t.Empty() || (!m.Failure() && !t.OnSuccess) {
+		if t.Empty() || (!m.Failure() && !m.Cancelled() && !t.OnSuccess) {
 			continue
 		}
 		select {

@@ -120,3 +120,26 @@ func TestValidateHidesSecrets(t *testing.T) {
 		t.Fatalf("secret in error: %s", s)
 	}
 }
+
+// TestCancelledLikeAFailure: an action cancelled in its countdown is news
+// for whoever asked, sent without on_success.
+func TestCancelledLikeAFailure(t *testing.T) {
+	rec, srv := newRecorder(0)
+	defer srv.Close()
+	d := NewDispatcher(nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go d.Run(ctx)
+	defer func() { cancel(); d.Close() }()
+
+	a := failedShutdown()
+	a.Status, a.Detail = moonwake.StatusCancelled, moonwake.CancelledAtPC+" (input)"
+	m := ForAction(a)
+	if m.Event != "shutdown.cancelled" || !m.Cancelled() || m.Failure() || m.Title != "gaming-pc: shutdown cancelled" {
+		t.Fatalf("message %+v", m)
+	}
+	d.Send(m, moonwake.NotifyTarget{Webhook: srv.URL})
+	rec.wait(t)
+	if got := rec.reqs[0].Header.Get("X-Moonwake-Event"); got != "shutdown.cancelled" {
+		t.Fatalf("event %q", got)
+	}
+}

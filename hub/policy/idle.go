@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -16,6 +17,8 @@ type idleState struct {
 	quietSince time.Time            // zero: in use (or unknown)
 	warnedAt   time.Time            // zero: no warning out
 	holdUntil  time.Time            // after a shutdown was asked: do not ask again before
+	warnID     string               // the warning's countdown at the PC, which a cancel there names
+	inputAt    time.Time            // a cancel at the PC counts as input then
 	due        time.Time            // when to look again; zero: at the next change
 }
 
@@ -88,6 +91,22 @@ func (e *Engine) check(ctx context.Context, name string, sc *moonwake.StateChang
 		e.idle[name] = s
 	}
 	now := e.clock.Now()
+	e.mu.Lock()
+	cancelled := e.atPC[name]
+	delete(e.atPC, name)
+	e.mu.Unlock()
+	if cancelled != "" && cancelled == s.warnID {
+		// The person at the PC said no: as if they had used it.
+		e.log.Info("idle-off: countdown cancelled at the PC", "machine", name)
+		s.inputAt = now
+		if e.o.Notify != nil {
+			e.o.Notify(notify.Message{
+				Event: EventIdleCancelled, Machine: name, At: now.UTC(),
+				Title: name + ": idle auto-off " + moonwake.CancelledAtPC,
+				Text:  fmt.Sprintf("Someone at %s cancelled the countdown; it counts as use, and the idle time starts again.", name),
+			})
+		}
+	}
 	st, ev := s.last.To, s.last.Evidence
 	if sc != nil {
 		s.last = *sc
@@ -106,6 +125,9 @@ func (e *Engine) check(ctx context.Context, name string, sc *moonwake.StateChang
 		return
 	}
 	e.quiet(s, ev, now)
+	if !s.quietSince.IsZero() && s.quietSince.Before(s.inputAt) {
+		s.quietSince = s.inputAt
+	}
 	if s.quietSince.IsZero() {
 		e.cancel(name, s, "it is in use")
 		return
@@ -143,6 +165,7 @@ func (e *Engine) check(ctx context.Context, name string, sc *moonwake.StateChang
 					name, idleFor.Round(time.Second), s.source, offVerb(r.Action), r.Grace, name),
 			})
 		}
+		e.countdown(name, s, now.Add(r.Grace))
 		return
 	}
 	if now.Before(s.warnedAt.Add(r.Grace)) {
@@ -150,6 +173,7 @@ func (e *Engine) check(ctx context.Context, name string, sc *moonwake.StateChang
 		return
 	}
 	// Quiet through the grace period: shut it down.
+	e.withdraw(name, s)
 	s.warnedAt = time.Time{}
 	s.holdUntil = now.Add(r.After)
 	s.due = s.holdUntil
@@ -198,5 +222,37 @@ func (e *Engine) cancel(name string, s *idleState, why string) {
 	if !s.warnedAt.IsZero() {
 		e.log.Info("idle-off: shutdown cancelled", "machine", name, "why", why)
 		s.warnedAt = time.Time{}
+		e.withdraw(name, s)
 	}
+}
+
+// countdown shows the warning at the PC, in the background: an agent that
+// is offline or refuses does not hold the idle loop up.
+func (e *Engine) countdown(name string, s *idleState, until time.Time) {
+	if e.o.Countdowns == nil {
+		return
+	}
+	s.warnID = "idle_" + rand.Text()[:16]
+	c := moonwake.Countdown{ActionID: s.warnID, Kind: "idle", Until: until.UTC(), By: IdleActor.Name}
+	e.pc.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := e.o.Countdowns.Start(ctx, name, c); err != nil {
+			e.log.Info("idle-off: warning not shown at the PC", "machine", name, "error", moonwake.ErrorMessage(err))
+		}
+	})
+}
+
+// withdraw takes the warning's countdown down at the PC.
+func (e *Engine) withdraw(name string, s *idleState) {
+	id := s.warnID
+	s.warnID = ""
+	if e.o.Countdowns == nil || id == "" {
+		return
+	}
+	e.pc.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = e.o.Countdowns.Withdraw(ctx, name, id) // an agent gone takes its countdown with it
+	})
 }

@@ -17,6 +17,10 @@ import (
 // EventIdleWarning is the notification sent before idle auto-off.
 const EventIdleWarning = "idle.warning"
 
+// EventIdleCancelled is the notification sent when the person at the PC
+// cancels an idle auto-off's countdown.
+const EventIdleCancelled = "idle.cancelled"
+
 // DefaultMissedGrace is how late a schedule's run missed while the hub was
 // down may still be made when the hub starts.
 const DefaultMissedGrace = 10 * time.Minute
@@ -90,6 +94,9 @@ type Schedule struct {
 	// OffAction is what Shutdown does: moonwake.ActionShutdown (""),
 	// ActionSleep or ActionHibernate.
 	OffAction string
+	// ShutdownGrace is the countdown at the PC before Shutdown's command
+	// (moonwake.WithGrace); 0: none.
+	ShutdownGrace time.Duration
 }
 
 // IdleRule shuts the selected machines down after After without use, a
@@ -134,8 +141,23 @@ type Options struct {
 	Monitor   moonwake.Monitor // nil: no state changes, and idle auto-off sees nothing
 	Store     Store
 	Notify    func(notify.Message) // nil: no warnings sent
-	Clock     Clock                // nil: the real one
-	Logger    *slog.Logger
+	// Countdowns shows the idle warning's countdown at the PC, and hears
+	// it cancelled there; nil: the warning goes through Notify alone.
+	Countdowns Countdowns
+	Clock      Clock // nil: the real one
+	Logger     *slog.Logger
+}
+
+// Countdowns shows a countdown at a machine and hears it cancelled there;
+// hub/remote implements it with the machine's agent.
+type Countdowns interface {
+	// Start shows c at the machine; an error says why the PC does not.
+	Start(ctx context.Context, machine string, c moonwake.Countdown) error
+	// Withdraw takes the countdown of that id down at the machine.
+	Withdraw(ctx context.Context, machine, id string) error
+	// OnCancel registers fn to hear of a countdown cancelled at the
+	// machine; fn must not block.
+	OnCancel(fn func(machine, id, how string))
 }
 
 // Engine runs the schedules and the idle policy. Create it with New (it
@@ -150,12 +172,17 @@ type Engine struct {
 	dirty map[string]*moonwake.StateChange // by machine: changes not looked at yet
 	kick  chan struct{}
 	idle  map[string]*idleState // owned by the idle loop
+	// atPC are the idle countdowns cancelled at the PC, by machine, not
+	// looked at yet.
+	atPC map[string]string
+	// pc are the calls to Countdowns in flight.
+	pc sync.WaitGroup
 }
 
 // New returns an Engine.
 func New(o Options) *Engine {
 	e := &Engine{o: o, log: o.Logger, clock: o.Clock, dirty: map[string]*moonwake.StateChange{},
-		kick: make(chan struct{}, 1), idle: map[string]*idleState{}}
+		kick: make(chan struct{}, 1), idle: map[string]*idleState{}, atPC: map[string]string{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -165,7 +192,22 @@ func New(o Options) *Engine {
 	if o.Monitor != nil {
 		o.Monitor.OnChange(e.Observe)
 	}
+	if o.Countdowns != nil && len(o.Idle) > 0 {
+		o.Countdowns.OnCancel(e.cancelledAtPC)
+	}
 	return e
+}
+
+// cancelledAtPC hears that the person at the machine cancelled the
+// countdown with that id; the idle loop looks at it.
+func (e *Engine) cancelledAtPC(machine, id, how string) {
+	e.mu.Lock()
+	e.atPC[machine] = id
+	if _, ok := e.dirty[machine]; !ok {
+		e.dirty[machine] = nil
+	}
+	e.mu.Unlock()
+	e.poke()
 }
 
 // status returns the machine's current state and evidence; false when the
@@ -188,6 +230,7 @@ func (e *Engine) Run(ctx context.Context) {
 	go func() { defer wg.Done(); e.runSchedules(ctx) }()
 	go func() { defer wg.Done(); e.runIdle(ctx) }()
 	wg.Wait()
+	e.pc.Wait()
 }
 
 // Observe hands the Engine a state change; it never blocks. New registers
@@ -232,7 +275,9 @@ type job struct {
 	sel   Selector
 	cron  *Cron
 	grace time.Duration
-	next  time.Time
+	// countdown is a shutdown's grace at the PC (Schedule.ShutdownGrace).
+	countdown time.Duration
+	next      time.Time
 }
 
 // jobKey identifies a schedule's action by what it says, so reordering the
@@ -255,7 +300,8 @@ func (e *Engine) jobs() []*job {
 			c    *Cron
 		}{{moonwake.ActionWake, s.Wake}, {moonwake.ActionShutdown, s.Shutdown}} {
 			if k.c != nil {
-				js = append(js, &job{key: jobKey(k.kind, s, k.c), kind: k.kind, off: offAction(s.OffAction), sel: s.Selector, cron: k.c, grace: g})
+				js = append(js, &job{key: jobKey(k.kind, s, k.c), kind: k.kind, off: offAction(s.OffAction), sel: s.Selector, cron: k.c, grace: g,
+					countdown: s.ShutdownGrace})
 			}
 		}
 	}
@@ -349,6 +395,9 @@ func (e *Engine) fire(ctx context.Context, j *job, at time.Time) {
 		return
 	}
 	actx := moonwake.WithActor(ctx, ScheduleActor)
+	if j.kind != moonwake.ActionWake && j.countdown > 0 {
+		actx = moonwake.WithGrace(actx, j.countdown)
+	}
 	for _, m := range ms {
 		if !j.sel.Matches(m) {
 			continue

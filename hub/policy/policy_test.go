@@ -85,6 +85,7 @@ func (c *fakeClock) waitTimer(t *testing.T, at time.Time) {
 type call struct {
 	machine, kind string
 	actor         moonwake.Actor
+	grace         time.Duration
 }
 
 // powerLog records the actions asked of the mock power service it makes.
@@ -97,7 +98,7 @@ func newPowerLog() *powerLog { return &powerLog{calls: make(chan call, 10)} }
 func (p *powerLog) service() *mock.PowerService {
 	do := func(ctx context.Context, m *moonwake.Machine, kind string) (*moonwake.Action, error) {
 		a, _ := moonwake.ActorFrom(ctx)
-		p.calls <- call{m.Name, kind, a}
+		p.calls <- call{m.Name, kind, a, moonwake.GraceFrom(ctx)}
 		return &moonwake.Action{ID: "act_" + kind, Machine: m.Name, Kind: kind}, nil
 	}
 	return &mock.PowerService{

@@ -42,6 +42,22 @@ type Relays interface {
 	Wake(ctx context.Context, relay string, m *moonwake.Machine, count int) ([]moonwake.Step, int, error)
 }
 
+// Countdowns shows an action's countdown at its machine and hears it
+// cancelled there; hub/remote implements it with the machine's agent.
+type Countdowns interface {
+	// Start shows c at the machine. An error says why the PC does not
+	// show it (no agent linked, an agent that refused it): the countdown
+	// runs at the hub all the same.
+	Start(ctx context.Context, machine string, c moonwake.Countdown) error
+	// Withdraw ends the countdown of that action at the machine, if it
+	// shows one.
+	Withdraw(ctx context.Context, machine, actionID string) error
+	// OnCancel registers fn to hear that the person at the machine
+	// cancelled the countdown of that action, and how ("input",
+	// "button", "command"). fn must not block.
+	OnCancel(fn func(machine, actionID, how string))
+}
+
 // Options configure a Service.
 type Options struct {
 	Count            int           // packets per target in each burst, at least 1
@@ -53,6 +69,7 @@ type Options struct {
 	Monitor          moonwake.Monitor         // nil: nothing can be verified
 	Commander        moonwake.Commander       // nil: nothing can be commanded
 	Relays           Relays                   // nil: this host sends every wake
+	Countdowns       Countdowns               // nil: a grace counts down at the hub alone
 	Notify           func(a *moonwake.Action) // told of every ended action; nil: nobody
 	Resends          []time.Duration          // waits between a wake's bursts; nil: resendAfter
 	Logger           *slog.Logger
@@ -108,6 +125,7 @@ type run struct {
 	bursts   int       // bursts sent, by resends, joins and before a restart
 	retried  bool      // a shutdown's command was sent again
 	wentDown bool      // a reboot saw the machine go down
+	counting bool      // in its grace: the command is sent at due, unless cancelled
 	lastSend time.Time // the last burst
 	joined   int       // requests that joined it
 	next     time.Time // when Run looks at it again
@@ -159,6 +177,9 @@ func New(actions moonwake.ActionService, o Options) *Service {
 	}
 	if o.Commander != nil {
 		o.Commander.OnOutcome(s.CommandOutcome)
+	}
+	if o.Countdowns != nil {
+		o.Countdowns.OnCancel(s.CancelAtPC)
 	}
 	return s
 }
@@ -366,6 +387,9 @@ func (s *Service) Command(ctx context.Context, m *moonwake.Machine, kind string)
 	}
 	r := &run{a: a, m: m, done: make(chan struct{})}
 	r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
+	if grace := moonwake.GraceFrom(ctx); grace > 0 {
+		return s.countdown(ctx, r, min(grace, moonwake.MaxGrace))
+	}
 	// The agent reports the command's outcome by the action's id, which
 	// the audit log gives: store the action before sending the command,
 	// with a deadline in case the hub stops meanwhile.
@@ -388,6 +412,136 @@ func (s *Service) Command(ctx context.Context, m *moonwake.Machine, kind string)
 		pk = moonwake.PendingReboot
 	}
 	return s.start(ctx, r, moonwake.Pending{Kind: pk, Since: a.CreatedAt})
+}
+
+// countdown starts r's grace: the action is running and recorded, the PC
+// is told (in the background: an agent that is offline or refuses does
+// not hold the action up), and Run sends the command when the grace ends
+// unless the action is cancelled first.
+func (s *Service) countdown(ctx context.Context, r *run, grace time.Duration) (*moonwake.Action, error) {
+	r.counting = true
+	until := s.now().Add(grace)
+	setDue(r, until)
+	r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: moonwake.StepCountdown, Target: grace.String()})
+	if err := s.actions.CreateAction(ctx, r.a); err != nil {
+		return nil, fmt.Errorf("record %s of %s: %w", r.a.Kind, r.m.Name, err)
+	}
+	a, err := s.start(ctx, r, moonwake.Pending{}) // not going down yet
+	if err != nil || a.Done() {
+		return a, err
+	}
+	by := r.a.Actor.Kind
+	if r.a.Actor.Name != "" {
+		by += " " + r.a.Actor.Name
+	}
+	c := moonwake.Countdown{ActionID: r.a.ID, Kind: r.a.Kind, Until: until.UTC(), By: by}
+	if s.o.Countdowns == nil {
+		return a, nil
+	}
+	s.sends.Go(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		err := s.o.Countdowns.Start(cctx, r.m.Name, c)
+		st := moonwake.Step{At: s.now().UTC(), Kind: moonwake.StepCountdown, Via: "agent", Target: "shown at the PC"}
+		if err != nil {
+			st.Target, st.Error = "", moonwake.ErrorMessage(err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.byID[r.a.ID] != r {
+			return
+		}
+		r.a.Steps = append(r.a.Steps, st)
+		s.update(clone(r.a))
+		s.publish(clone(r.a))
+	})
+	return a, nil
+}
+
+// Cancel implements moonwake.PowerService: an action in its countdown ends
+// as cancelled, and the PC is told to take its notification down.
+func (s *Service) Cancel(ctx context.Context, id, why string) (*moonwake.Action, error) {
+	s.mu.Lock()
+	r := s.byID[id]
+	if r == nil {
+		s.mu.Unlock()
+		a, err := s.FindAction(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return nil, moonwake.Errorf(moonwake.EConflict, "action %s has ended: %s", id, a.Status)
+	}
+	if !r.counting {
+		s.mu.Unlock()
+		return nil, moonwake.Errorf(moonwake.EConflict, "action %s is past its countdown: its %s command was sent", id, r.a.Kind)
+	}
+	s.cancel(r, "api", why)
+	a := clone(r.a)
+	s.mu.Unlock()
+	if s.o.Countdowns != nil {
+		s.sends.Go(func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if err := s.o.Countdowns.Withdraw(cctx, r.m.Name, id); err != nil {
+				s.log.Info("could not withdraw the countdown at the PC", "action", id, "machine", r.m.Name, "error", moonwake.ErrorMessage(err))
+			}
+		})
+	}
+	return a, nil
+}
+
+// CancelAtPC ends the action with that id, in its countdown on machine,
+// as cancelled at the PC: the person there pressed Cancel, used the
+// keyboard or mouse, or ran moonwake-agent cancel. A cancel that comes too
+// late (the command was sent) or names another machine's action changes
+// nothing.
+func (s *Service) CancelAtPC(machine, id, how string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.byID[id]
+	if r == nil || r.m.Name != machine || !r.counting {
+		return
+	}
+	detail := moonwake.CancelledAtPC
+	if how != "" {
+		detail += " (" + how + ")"
+	}
+	s.cancel(r, "pc", detail)
+}
+
+// cancel ends r, in its countdown, as cancelled. s.mu is held.
+func (s *Service) cancel(r *run, via, detail string) {
+	r.counting = false
+	r.a.Steps = append(r.a.Steps, moonwake.Step{At: s.now().UTC(), Kind: "cancel", Via: via, Target: detail})
+	s.end(r, moonwake.StatusCancelled, detail)
+}
+
+// fire sends the command of r, whose countdown has ended. s.mu is held,
+// and released while the agent answers; it reports whether r still runs.
+func (s *Service) fire(ctx context.Context, r *run) bool {
+	r.counting = false
+	setDue(r, s.now().Add(s.o.ShutdownDeadline))
+	s.mu.Unlock()
+	err := s.command(ctx, r)
+	s.mu.Lock()
+	if s.byID[r.a.ID] != r {
+		return false
+	}
+	if err != nil {
+		s.end(r, moonwake.StatusFailed, fmt.Sprintf("the agent did not take the %s command after the countdown: %s", r.a.Kind, moonwake.ErrorMessage(err)))
+		return false
+	}
+	setDue(r, s.now().Add(s.o.ShutdownDeadline)) // counted from the acknowledgement
+	if s.o.Monitor != nil {
+		pk := moonwake.PendingShutdown
+		if r.a.Kind == moonwake.ActionReboot {
+			pk = moonwake.PendingReboot
+		}
+		s.o.Monitor.SetPending(r.m.Name, moonwake.Pending{Kind: pk, Since: s.now().UTC()})
+	}
+	s.update(clone(r.a))
+	s.publish(clone(r.a))
+	return true
 }
 
 // command sends the action's command to the agent and records the step.
@@ -413,7 +567,13 @@ func (s *Service) record(ctx context.Context, a *moonwake.Action, err error) (*m
 	if werr := s.actions.CreateAction(ctx, a); werr != nil {
 		return nil, fmt.Errorf("record %s of %s: %w", a.Kind, a.Machine, werr)
 	}
-	s.log.Info(a.Kind, "action", a.ID, "machine", a.Machine, "actor", a.Actor.Name, "addr", a.Actor.Addr, "status", a.Status, "detail", a.Detail)
+	level := slog.LevelInfo
+	if a.Status == moonwake.StatusSucceeded && len(a.Steps) == 0 {
+		// Nothing to do (already on, already off): in the audit log, but
+		// a client that keeps asking does not fill the hub's log too.
+		level = slog.LevelDebug
+	}
+	s.log.Log(ctx, level, a.Kind, "action", a.ID, "machine", a.Machine, "actor", a.Actor.Name, "addr", a.Actor.Addr, "status", a.Status, "detail", a.Detail)
 	s.ended(a)
 	return a, err
 }
@@ -773,7 +933,7 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		return // ended meanwhile
 	}
 	now := s.now()
-	if r.verify && !now.Before(r.due) {
+	if r.verify && !now.Before(r.due) && !r.counting {
 		// The goal may have been reached unseen, as no change: before a
 		// restart's Resume, say. What the monitor sees now decides.
 		if info := s.info(r.m.Name); s.reached(r, info.State) {
@@ -783,6 +943,12 @@ func (s *Service) tick(ctx context.Context, r *run) {
 		}
 	}
 	switch {
+	case r.counting && !now.Before(r.due):
+		if !s.fire(ctx, r) {
+			s.mu.Unlock()
+			return
+		}
+	case r.counting:
 	case s.blindResendDue(r):
 		r.resends++
 		s.burst(r)
@@ -872,6 +1038,10 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 		r := &run{a: a, m: m, done: make(chan struct{}), lastSend: s.now(), resends: max(len(s.o.Resends), blindResends), bursts: burstsIn(a), due: *a.Deadline}
 		r.verify = s.o.Monitor != nil && s.o.Monitor.CanVerify(m)
 		r.retried = a.Kind != moonwake.ActionWake // never repeat a command blindly
+		r.counting = countingIn(a)
+		if r.counting {
+			r.retried = false // its command was never sent: it is sent when the grace ends
+		}
 		if a.Kind == moonwake.ActionWake {
 			_ = s.route(r) // else burst routes again: its relay may come back before the deadline
 		}
@@ -882,7 +1052,7 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 			s.ended(a)
 			continue
 		}
-		if s.o.Monitor != nil {
+		if s.o.Monitor != nil && !r.counting {
 			pk := moonwake.PendingShutdown
 			switch a.Kind {
 			case moonwake.ActionWake:
@@ -896,6 +1066,21 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 		s.log.Info("resumed action", "action", a.ID, "kind", a.Kind, "machine", a.Machine, "deadline", a.Deadline)
 	}
 	return nil
+}
+
+// countingIn reports whether a is in its countdown: it has a countdown
+// step and its command was not sent yet.
+func countingIn(a *moonwake.Action) bool {
+	counting := false
+	for _, st := range a.Steps {
+		switch st.Kind {
+		case moonwake.StepCountdown:
+			counting = true
+		case "command":
+			return false
+		}
+	}
+	return counting
 }
 
 // burstsIn counts the bursts an action's steps record: a burst has one send

@@ -30,6 +30,7 @@ type Agents struct {
 
 	changes  observers.List[func(machine string)]
 	outcomes observers.List[func(machine, actionID string, ok bool, detail string)]
+	cancels  observers.List[func(machine, actionID, how string)]
 	requests requests
 }
 
@@ -184,6 +185,12 @@ func (a *Agents) connected(ctx context.Context, machine string) bool {
 // send asks the machine's agent to carry out kind for the action with that
 // id, and returns once it has acknowledged it.
 func (a *Agents) send(ctx context.Context, machine, kind, actionID string) (string, error) {
+	return a.command(ctx, machine, uplink.Command{ID: actionID, Name: kind})
+}
+
+// command sends cmd to the machine's agent and returns what it said once
+// it accepted it.
+func (a *Agents) command(ctx context.Context, machine string, cmd uplink.Command) (string, error) {
 	p, err := a.peers.PeerForMachine(ctx, machine, uplink.PurposeAgent)
 	if err != nil {
 		return "", moonwake.Errorf(moonwake.EUnavailable, "%s has no paired agent", machine)
@@ -191,7 +198,7 @@ func (a *Agents) send(ctx context.Context, machine, kind, actionID string) (stri
 	if !a.server.Connected(p.ID) {
 		return "", moonwake.Errorf(moonwake.EUnavailable, "the agent of %s is not connected", machine)
 	}
-	res, err := a.server.Send(ctx, p.ID, uplink.Command{ID: actionID, Name: kind})
+	res, err := a.server.Send(ctx, p.ID, cmd)
 	if err != nil {
 		return "", moonwake.Errorf(moonwake.EUnavailable, "the agent of %s did not answer: %v", machine, err)
 	}

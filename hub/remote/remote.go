@@ -121,8 +121,11 @@ func (r *Remote) onReport(p uplink.Peer, rep uplink.Report) {
 }
 
 func (r *Remote) onNotice(p uplink.Peer, n uplink.Notice) {
-	if p.Purpose == uplink.PurposeRelay {
+	switch p.Purpose {
+	case uplink.PurposeRelay:
 		r.Relays.onNotice(p, n)
+	case uplink.PurposeAgent:
+		r.Agents.onNotice(p, n)
 	}
 }
 

@@ -87,11 +87,8 @@ func (s *ActionService) CreateAction(ctx context.Context, a *moonwake.Action) er
 	if a.Steps == nil {
 		a.Steps = []moonwake.Step{}
 	}
-	actor, err := json.Marshal(a.Actor)
-	if err != nil {
-		return fmt.Errorf("create action: %w", err)
-	}
-	steps, err := json.Marshal(a.Steps)
+	actor := a.Actor.AppendJSON(nil)
+	steps, err := moonwake.AppendStepsJSON(nil, a.Steps)
 	if err != nil {
 		return fmt.Errorf("create action: %w", err)
 	}
@@ -116,7 +113,7 @@ func (s *ActionService) UpdateAction(ctx context.Context, a *moonwake.Action) er
 	if a.Steps == nil {
 		a.Steps = []moonwake.Step{}
 	}
-	steps, err := json.Marshal(a.Steps)
+	steps, err := moonwake.AppendStepsJSON(nil, a.Steps)
 	if err != nil {
 		return fmt.Errorf("update action: %w", err)
 	}

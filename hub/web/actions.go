@@ -151,8 +151,9 @@ func (s *Server) keepAwake(w http.ResponseWriter, r *http.Request) {
 const progressWindow = time.Hour
 
 // progress is an action's line on its machine's card, and its outcome
-// (running, succeeded, failed): "waking…", "on after 41 s", "shutdown
-// failed: still answering on 47989". app.js words them the same way.
+// (running, succeeded, failed, cancelled): "waking…", "on after 41 s",
+// "shutdown failed: still answering on 47989", "shutdown cancelled at the
+// PC (input)". app.js words them the same way.
 func progress(a *moonwake.Action, now time.Time) (text, outcome string) {
 	if a == nil {
 		return "", ""
@@ -184,6 +185,11 @@ func progress(a *moonwake.Action, now time.Time) (text, outcome string) {
 			return "", ""
 		}
 		return a.Kind + " failed: " + a.Detail, "failed"
+	case moonwake.StatusCancelled:
+		if a.FinishedAt != nil && now.Sub(*a.FinishedAt) > progressWindow {
+			return "", ""
+		}
+		return a.Kind + " " + a.Detail, "cancelled" // "shutdown cancelled at the PC (input)"
 	}
 	return "", ""
 }

@@ -143,6 +143,8 @@ func TestProgress(t *testing.T) {
 		{&moonwake.Action{Kind: "wake", Status: "succeeded", Detail: "pc is already on (since x); nothing sent", FinishedAt: at(0)}, "already on", "succeeded"},
 		{&moonwake.Action{Kind: "shutdown", Status: "failed", Detail: "still answering on 47989", FinishedAt: at(0)}, "shutdown failed: still answering on 47989", "failed"},
 		{&moonwake.Action{Kind: "shutdown", Status: "failed", Detail: "old", FinishedAt: at(-2 * time.Hour)}, "", ""},
+		{&moonwake.Action{Kind: "shutdown", Status: "cancelled", Detail: "cancelled at the PC (input)", FinishedAt: at(0)}, "shutdown cancelled at the PC (input)", "cancelled"},
+		{&moonwake.Action{Kind: "reboot", Status: "cancelled", Detail: "old", FinishedAt: at(-2 * time.Hour)}, "", ""},
 	} {
 		text, outcome := progress(tc.a, now)
 		if text != tc.text || outcome != tc.outcome {

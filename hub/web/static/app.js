@@ -72,6 +72,7 @@
       return [a.detail || a.kind + " done", "succeeded"];
     }
     if (a.status === "failed") return [a.kind + " failed: " + (a.detail || "unknown error"), "failed"];
+    if (a.status === "cancelled") return [a.kind + " " + (a.detail || "cancelled"), "cancelled"];
     return ["", ""];
   }
 

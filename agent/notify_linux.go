@@ -1,0 +1,267 @@
+//go:build linux
+
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// On Linux a countdown is a desktop notification on the session bus of
+// the active graphical session (org.freedesktop.Notifications), with a
+// Cancel action. The agent runs as root, as a system service, and a
+// session bus lets in only its own user: its EXTERNAL authentication
+// checks the connecting process's uid, which the kernel gives. So the
+// agent starts a short-lived child of its own binary ("moonwake-agent
+// notify-session") with the user's uid and gid and no other privilege,
+// which talks to the bus and tells the agent over a pipe what the person
+// did. The agent itself never joins the user's bus, the child never
+// holds the agent's key, and nothing of the user's environment is read
+// (the bus is found from logind: /run/user/UID/bus).
+
+// SessionBus is where a user's notifications go: their bus, and the
+// credentials to talk to it with.
+type SessionBus struct {
+	Address  string // a D-Bus address: "unix:path=/run/user/1000/bus"
+	UID, GID int
+}
+
+// SessionNotifier shows countdowns through a child process that joins a
+// user's session bus.
+type SessionNotifier struct {
+	// Find returns the bus of the session to show a countdown in; nil:
+	// the active graphical session's, from logind.
+	Find func(ctx context.Context) (SessionBus, error)
+	// Command returns the child to start; nil: this binary with the
+	// argument "notify-session".
+	Command func() (*exec.Cmd, error)
+	Logger  *slog.Logger
+}
+
+func osNotifier(log *slog.Logger) Notifier { return &SessionNotifier{Logger: log} }
+
+// childGrace is how long the notifier's child has to close its
+// notification and end once told to; and how long one bus call may take.
+const childGrace = 5 * time.Second
+
+// NotifyChildArg is the argument that makes moonwake-agent the notifier's
+// child: cmd/moonwake-agent calls RunNotifier for it.
+const NotifyChildArg = "notify-session"
+
+// Show implements Notifier.
+func (sn *SessionNotifier) Show(ctx context.Context, n Notification) (bool, error) {
+	find := sn.Find
+	if find == nil {
+		find = activeSessionBus
+	}
+	bus, err := find(ctx)
+	if err != nil {
+		return false, err
+	}
+	newCmd := sn.Command
+	if newCmd == nil {
+		newCmd = func() (*exec.Cmd, error) {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, err
+			}
+			return exec.Command(exe, NotifyChildArg), nil
+		}
+	}
+	cmd, err := newCmd()
+	if err != nil {
+		return false, fmt.Errorf("notifier: %w", err)
+	}
+	// Only what the child needs: no environment of the agent's (its
+	// configuration, a token) reaches a process of the user's.
+	cmd.Env = append(cmd.Env, "DBUS_SESSION_BUS_ADDRESS="+bus.Address, "PATH=/usr/bin:/bin", "LANG=C.UTF-8")
+	cmd.Dir = "/"
+	if bus.UID != os.Getuid() || bus.GID != os.Getgid() {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(bus.UID), Gid: uint32(bus.GID), Groups: []uint32{}}}
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return false, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return false, err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &limitedWriter{w: &stderr, n: 1 << 10}
+	if err := cmd.Start(); err != nil {
+		return false, fmt.Errorf("notifier: %w", err)
+	}
+	b, _ := json.Marshal(n)
+	stdin.Write(append(b, '\n'))
+
+	lines := make(chan string)
+	go func() { // ends when the child exits, which closes stdout
+		defer close(lines)
+		sc := bufio.NewScanner(io.LimitReader(stdout, 4<<10))
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	// Withdrawn: closing the child's stdin takes the notification down;
+	// a child that does not end soon after (a bus that stopped
+	// answering) is killed.
+	defer context.AfterFunc(ctx, func() {
+		stdin.Close()
+		time.AfterFunc(childGrace, func() { cmd.Process.Kill() })
+	})()
+	cancelled := false
+	for line := range lines {
+		cancelled = cancelled || line == "cancel"
+	}
+	return sn.wait(ctx, cmd, stdin, cancelled, &stderr)
+}
+
+// wait ends the child: closing its stdin withdraws the notification.
+func (sn *SessionNotifier) wait(ctx context.Context, cmd *exec.Cmd, stdin io.Closer, cancelled bool, stderr *strings.Builder) (bool, error) {
+	stdin.Close()
+	err := cmd.Wait()
+	if err != nil && !cancelled && ctx.Err() == nil {
+		return false, fmt.Errorf("notifier: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return cancelled, nil
+}
+
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
+
+// activeSessionBus finds the active graphical session's user and bus.
+func activeSessionBus(ctx context.Context) (SessionBus, error) {
+	ctx, cancel := context.WithTimeout(ctx, sysQueryTimeout)
+	defer cancel()
+	sessions, err := loginctlSessions(ctx, sysOutput)
+	if err != nil {
+		return SessionBus{}, fmt.Errorf("no graphical session %w: logind: %w", ErrUnavailable, err)
+	}
+	s, ok := graphical(sessions)
+	if !ok {
+		return SessionBus{}, fmt.Errorf("no graphical session %w: nobody is at the desktop", ErrUnavailable)
+	}
+	path := "/run/user/" + strconv.Itoa(s.uid) + "/bus"
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return SessionBus{}, fmt.Errorf("no session bus %w at %s", ErrUnavailable, path)
+	}
+	gid := s.uid
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		gid = int(st.Gid) // the user's own group, which owns their runtime directory
+	}
+	return SessionBus{Address: "unix:path=" + path, UID: s.uid, GID: gid}, nil
+}
+
+// The freedesktop notification service.
+const (
+	notifyService   = "org.freedesktop.Notifications"
+	notifyPath      = "/org/freedesktop/Notifications"
+	notifyInterface = "org.freedesktop.Notifications"
+	cancelAction    = "cancel"
+)
+
+// RunNotifier is the notifier's child: it reads one Notification as a
+// JSON line from in, shows it on the session bus that
+// DBUS_SESSION_BUS_ADDRESS names, updates its countdown every second,
+// writes "cancel" to out when the person presses Cancel (or clicks the
+// notification), and closes it when in is closed.
+func RunNotifier(in io.Reader, out io.Writer) error {
+	line, err := bufio.NewReaderSize(io.LimitReader(in, 4<<10), 4<<10).ReadSlice('\n')
+	if err != nil {
+		return errors.New("no notification to show")
+	}
+	var n Notification
+	if err := json.Unmarshal(line, &n); err != nil {
+		return errors.New("malformed notification")
+	}
+	conn, err := dbus.ConnectSessionBus()
+	if err != nil {
+		return fmt.Errorf("session bus: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.AddMatchSignal(dbus.WithMatchObjectPath(notifyPath), dbus.WithMatchInterface(notifyInterface)); err != nil {
+		return fmt.Errorf("session bus: %w", err)
+	}
+	signals := make(chan *dbus.Signal, 16)
+	conn.Signal(signals)
+	obj := conn.Object(notifyService, notifyPath)
+	call := func(method string, args ...any) *dbus.Call {
+		ctx, cancel := context.WithTimeout(context.Background(), childGrace)
+		defer cancel()
+		return obj.CallWithContext(ctx, notifyInterface+"."+method, 0, args...)
+	}
+
+	var id uint32
+	show := func() error {
+		hints := map[string]dbus.Variant{"urgency": dbus.MakeVariant(byte(2)), "resident": dbus.MakeVariant(true)}
+		return call("Notify", "moonwake", id, "system-shutdown",
+			n.Title(time.Now()), n.Body(), []string{cancelAction, "Cancel", "default", "Cancel"}, hints, int32(0)).Store(&id)
+	}
+	if err := show(); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	fmt.Fprintln(out, "shown")
+	closed := make(chan struct{})
+	go func() { io.Copy(io.Discard, in); close(closed) }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-closed:
+			call("CloseNotification", id)
+			return nil
+		case <-tick.C:
+			if time.Now().Before(n.Until.Add(time.Second)) {
+				show() // the countdown in the text; a server that lost it shows it anew
+			}
+		case sig := <-signals:
+			if sig == nil {
+				return errors.New("session bus closed")
+			}
+			if len(sig.Body) < 2 {
+				continue
+			}
+			if sid, _ := sig.Body[0].(uint32); sid != id {
+				continue
+			}
+			switch sig.Name {
+			case notifyInterface + ".ActionInvoked":
+				if a, _ := sig.Body[1].(string); a == cancelAction || a == "default" {
+					fmt.Fprintln(out, "cancel")
+					call("CloseNotification", id)
+					return nil
+				}
+			case notifyInterface + ".NotificationClosed":
+				// Dismissed, or expired: not a cancel; input still is.
+				fmt.Fprintln(out, "closed")
+				return nil
+			}
+		}
+	}
+}
