@@ -34,7 +34,7 @@ import (
 //     for that lookup alone.
 //
 // One lookup alone is two short round trips to the kernel, one while the
-// route is cached (about 30µs on a 2-core machine: BenchmarkNeighbourLookup).
+// route is cached (16–30µs on a 2-core machine: BenchmarkNeighbourLookup).
 type NeighbourTable struct {
 	// Enter runs f with the calling goroutine in the namespace whose table
 	// is read; nil reads the process's own.
