@@ -5,9 +5,12 @@
 # The real binary on one core (GOMAXPROCS=1), default probe intervals:
 #   - 10,000 machines watched for SECONDS seconds (default 30): the probe
 #     rounds per second it keeps up with, its CPU and RSS
-#   - then as many event-stream clients as the hub allows (256), reading:
-#     the RSS with them open, per stream
-# BenchmarkFleet in e2e/fleet_test.go, built without -race.
+#   - then 1,000 event-stream clients beside them (event_streams.max
+#     raised to 1,000), reading: the RSS with them open, per stream
+#   - and a hub of its own with 1,000 event streams and nothing else,
+#     20 events delivered to each: RSS, Go heap, per stream, delivery time
+# BenchmarkFleet in e2e/fleet_test.go and BenchmarkEventStreams in
+# e2e/streams_bench_test.go, built without -race; each stops by itself.
 # Usage: sudo bench/fleet.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +19,8 @@ export MOONWAKE_BENCH_SECONDS=${1:-30}
 command -v ip >/dev/null || { echo "install iproute2"; exit 1; }
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
-if ! go test -run '^$' -bench 'BenchmarkFleet' -benchtime 1x -timeout 20m ./e2e/ >"$OUT" 2>&1; then
+if ! go test -run '^$' -bench 'BenchmarkFleet|BenchmarkEventStreams' -benchtime 1x -timeout 20m ./e2e/ >"$OUT" 2>&1; then
 	cat "$OUT"
 	exit 1
 fi
-grep -E "Benchmark|machines on one core|event streams open|SKIP" "$OUT" | sed 's/^ *fleet_test.go:[0-9]*: //'
+grep -E "Benchmark|machines on one core|event streams open|events to each|SKIP" "$OUT" | sed -E 's/^ *[a-z_]+_test.go:[0-9]+: //'

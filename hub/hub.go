@@ -378,6 +378,7 @@ func (h *Hub) openFrontDoors(ctx context.Context, machines moonwake.MachineServi
 		KeepAwake: keepAwake, Sunshine: sunshineHosts, Groups: h.groups, Discovery: h.discovery, Logger: h.log,
 		Receipts:      sqlite.NewReceiptService(h.db),
 		RatePerMinute: h.cfg.RateLimit.PerMinute, Burst: h.cfg.RateLimit.Burst,
+		MaxStreams:     h.cfg.EventStreams.Max,
 		TrustedProxies: proxies,
 		Ready:          h.db.Ping,
 	}

@@ -11,7 +11,9 @@
 //     the kernel resolve the address), checks that the address still
 //     belongs to the machine's MAC: DHCP may have given it to another
 //     device. It only works for hosts on the same link; for others the
-//     identity stays unknown.
+//     identity stays unknown. Concurrent rounds share the table's cached
+//     routes and its reads (NeighbourTable): at fleet scale a round costs
+//     one netlink exchange, or none for a machine not on the link.
 //   - Sunshine's unpaired /serverinfo says whether an app runs.
 //
 // A Prober does one round of these for a Target, concurrently and with a

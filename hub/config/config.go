@@ -63,6 +63,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Events are CloudEvents sent to a sink (events.go).
 	Events Events `yaml:"events"`
+	// EventStreams bounds the API's event streams (streams.go).
+	EventStreams EventStreams `yaml:"event_streams"`
 
 	// Power policies: cron schedules and idle auto-off (see policy.go).
 	Schedules []Schedule `yaml:"schedules"`
@@ -134,6 +136,8 @@ func Default() Config {
 		Shutdown:  Shutdown{Deadline: 2 * time.Minute},
 		Probe:     Probe{Interval: 5 * time.Second, FastInterval: 250 * time.Millisecond, Timeout: time.Second, IdleAfter: 30 * time.Minute},
 		Retention: Retention{Actions: DefaultActionRetention, Events: DefaultEventRetention},
+
+		EventStreams: EventStreams{Max: DefaultEventStreams},
 	}
 }
 
@@ -207,6 +211,7 @@ var Env = []struct{ Name, Key string }{
 	{"MOONWAKE_METRICS_TOKEN_FILE", "metrics.token_file"},
 	{"MOONWAKE_EVENTS_SINK", "events.sink"},
 	{"MOONWAKE_EVENTS_RETRIES", "events.retries"},
+	{"MOONWAKE_EVENT_STREAMS_MAX", "event_streams.max"},
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -285,6 +290,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	c.Metrics.applyEnv(getenv)
 	if err := c.Events.applyEnv(getenv); err != nil {
+		return err
+	}
+	if err := c.EventStreams.applyEnv(getenv); err != nil {
 		return err
 	}
 	str("MOONWAKE_NOTIFY_WEBHOOK", &c.Notify.Webhook)
@@ -398,6 +406,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Events.validate(); err != nil {
+		return err
+	}
+	if err := c.EventStreams.validate(); err != nil {
 		return err
 	}
 	names := map[string]bool{}

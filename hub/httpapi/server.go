@@ -42,6 +42,9 @@ type Server struct {
 	// each client address separately.
 	RatePerMinute float64
 	Burst         int
+	// MaxStreams caps the event streams open at once over all tokens
+	// (each token may hold 8, each address 16); 0 means DefaultMaxStreams.
+	MaxStreams int
 	// TrustedProxies are the addresses of reverse proxies whose
 	// X-Forwarded-For header names the real client.
 	TrustedProxies []netip.Prefix
@@ -101,6 +104,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	burst := max(s.Burst, 1)
 	s.closing = make(chan struct{})
+	s.streams.max = s.MaxStreams
 	s.byToken = newLimiter(per, burst)
 	s.byAddr = newAddrLimiter(per, burst)
 	// Pairing needs no token; it must never drain the action buckets

@@ -31,13 +31,19 @@ func TestStreamCount(t *testing.T) {
 	if _, err := c.open("tok_y", "2001:db8::fffe"); !limited(err) {
 		t.Fatalf("a double release freed two places: %v", err)
 	}
-	var d streamCount
-	for i := range maxStreams {
-		if _, err := d.open(fmt.Sprintf("t%d", i), fmt.Sprintf("10.0.%d.%d", i/256, i%256)); err != nil {
-			t.Fatalf("stream %d: %v", i, err)
+	for _, limit := range []int{0, 1, 1000} {
+		d := streamCount{max: limit}
+		want := limit
+		if limit == 0 {
+			want = DefaultMaxStreams
 		}
-	}
-	if _, err := d.open("t-last", "192.0.2.1"); !limited(err) {
-		t.Fatalf("stream %d in all: %v", maxStreams+1, err)
+		for i := range want {
+			if _, err := d.open(fmt.Sprintf("t%d", i), fmt.Sprintf("10.0.%d.%d", i/256, i%256)); err != nil {
+				t.Fatalf("max %d: stream %d: %v", limit, i, err)
+			}
+		}
+		if _, err := d.open("t-last", "192.0.2.1"); !limited(err) {
+			t.Fatalf("max %d: stream %d in all: %v", limit, want+1, err)
+		}
 	}
 }
