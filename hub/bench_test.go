@@ -19,12 +19,12 @@ import (
 // handler, in process (no sockets, no load generator), beside a bare
 // handler that only sends the packet, as bench/run.sh's baseline does:
 //
-//	go test -run '^$' -bench WakeHandler -benchmem ./hub/
+//		go test -run '^$' -bench WakeHandler -benchmem ./hub/
 //
-//   - join: POST /api/v1/machines/{name}/wake of a machine being woken
-//   - new-action: the same for a machine that is on; each request is an
-//     action committed to the audit log
-//   - bare: a handler that sends the magic packet and answers 202
+//	  - join: POST /api/v1/machines/{name}/wake of a machine being woken
+//	  - new-action: the same for a machine that is on; each request is an
+//	    action committed to the audit log
+//	  - bare: a handler that sends the magic packet and answers 202
 func BenchmarkWakeHandler(b *testing.B) {
 	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -98,5 +98,7 @@ func BenchmarkWakeHandler(b *testing.B) {
 		w.WriteHeader(http.StatusAccepted)
 		w.Write([]byte("sent\n"))
 	})
-	b.Run("bare", func(b *testing.B) { run(b, bare, func() *http.Request { return httptest.NewRequest("GET", "/wake", nil) }) })
+	b.Run("bare", func(b *testing.B) {
+		run(b, bare, func() *http.Request { return httptest.NewRequest("GET", "/wake", nil) })
+	})
 }
