@@ -16,15 +16,12 @@ import (
 )
 
 // BenchmarkWakeHandler measures the CPU of one wake request in the hub's
-// handler, in process (no sockets, no load generator), beside a bare
-// handler that only sends the packet, as bench/run.sh's baseline does:
+// handler, in process (no sockets, no load generator): "join" is
+// POST /api/v1/machines/{name}/wake of a machine being woken, which joins
+// the running wake; "bare" is a handler that only sends the magic packet
+// and answers 202, as bench/run.sh's baseline does.
 //
-//		go test -run '^$' -bench WakeHandler -benchmem ./hub/
-//
-//	  - join: POST /api/v1/machines/{name}/wake of a machine being woken
-//	  - new-action: the same for a machine that is on; each request is an
-//	    action committed to the audit log
-//	  - bare: a handler that sends the magic packet and answers 202
+//	go test -run '^$' -bench WakeHandler -benchmem ./hub/
 func BenchmarkWakeHandler(b *testing.B) {
 	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
