@@ -12,7 +12,9 @@ import (
 type PowerService interface {
 	// Wake wakes m and returns the running action; a wake of a machine
 	// already being woken joins it. EConflict when another action runs on
-	// m; EUnavailable when no packet could be sent.
+	// m; EUnavailable when no packet could be sent. The action returned
+	// by this and every other method is the caller's to read, never to
+	// change: requests that join one action may share it.
 	Wake(ctx context.Context, m *Machine) (*Action, error)
 	// Command asks m to shut down, reboot, sleep or hibernate (kind is one
 	// of PowerActions) through its agent or its Sunshine host, and returns

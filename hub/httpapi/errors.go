@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/internal/httperr"
@@ -37,12 +39,21 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	if a, ok := v.(*moonwake.Action); ok {
 		// Every wake and shutdown is answered with one: no reflection,
-		// and a buffer used again.
-		buf := jsonBuffers.Get().(*[]byte)
-		*buf = append(a.AppendJSON((*buf)[:0]), '\n')
+		// and a buffer used again, or the very bytes of the last answer
+		// when it is the same action (requests joining a running wake
+		// share one, which nobody changes).
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
+		if m := lastAction.Load(); m != nil && m.a == a {
+			w.Write(m.b)
+			return
+		}
+		buf := jsonBuffers.Get().(*[]byte)
+		*buf = append(a.AppendJSON((*buf)[:0]), '\n')
 		w.Write(*buf)
+		if lastSeen.Swap(a) == a { // asked for twice in a row: keep it
+			lastAction.Store(&actionJSON{a: a, b: slices.Clone(*buf)})
+		}
 		if cap(*buf) <= 64<<10 {
 			jsonBuffers.Put(buf)
 		}
@@ -56,6 +67,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
+}
+
+// lastAction is the answer made for the action last answered twice in a
+// row, and lastSeen the action last answered.
+var (
+	lastAction atomic.Pointer[actionJSON]
+	lastSeen   atomic.Pointer[moonwake.Action]
+)
+
+type actionJSON struct {
+	a *moonwake.Action
+	b []byte
 }
 
 // jsonBuffers hold actions' answers while they are written; one that grew

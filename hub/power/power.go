@@ -136,6 +136,38 @@ type run struct {
 	due   time.Time
 	index int // in the heap
 	done  chan struct{}
+	// view is the copy of a that requests joining it are given, shared
+	// by all of them until a changes (viewOf).
+	view    *moonwake.Action
+	viewKey viewKey
+}
+
+// viewKey tells whether a run's action changed since its view was made:
+// in this package steps are only appended, and the rest changes as a
+// whole when the action ends or its deadline moves.
+type viewKey struct {
+	steps           int
+	status, detail  string
+	finished        bool
+	deadline        time.Time
+	lastAt, firstAt time.Time
+}
+
+// viewOf returns r's action as it is now, for requests that join it: a
+// copy shared by every request until the action changes, which none of
+// them may change (PowerService says so). s.mu is held.
+func viewOf(r *run) *moonwake.Action {
+	k := viewKey{steps: len(r.a.Steps), status: r.a.Status, detail: r.a.Detail, finished: r.a.FinishedAt != nil}
+	if r.a.Deadline != nil {
+		k.deadline = *r.a.Deadline
+	}
+	if n := len(r.a.Steps); n > 0 {
+		k.firstAt, k.lastAt = r.a.Steps[0].At, r.a.Steps[n-1].At
+	}
+	if r.view == nil || k != r.viewKey {
+		r.view, r.viewKey = clone(r.a), k
+	}
+	return r.view
 }
 
 // New returns a Service that records actions in actions.
@@ -286,7 +318,7 @@ func (s *Service) join(ctx context.Context, r *run) *moonwake.Action {
 	if burst || r.joined <= maxRequestSteps {
 		s.update(clone(r.a)) // what the audit log records changed
 	}
-	return clone(r.a)
+	return viewOf(r)
 }
 
 // Wake wakes m on behalf of the actor in ctx and returns the action. The
