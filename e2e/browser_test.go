@@ -432,8 +432,9 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	t.Parallel()
 	needChromium(t)
 	l := newPCLAN(t, pcOptions{})
+	// Two of them a group, whose buttons the dashboard shows too.
 	for i, name := range []string{"media-box", "living-room-htpc-with-a-long-name"} {
-		l.hp.addMachine(t, map[string]any{"name": name, "mac": fmt.Sprintf("02:00:00:00:00:%02x", i+1)})
+		l.hp.addMachine(t, map[string]any{"name": name, "mac": fmt.Sprintf("02:00:00:00:00:%02x", i+1), "tags": []string{"living-room"}})
 	}
 	b := newBrowser(t, hubURL(t, l.hp))
 	b.setup(l.hp.admin)
@@ -442,6 +443,9 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	b.waitFor(card("pc"), browserTimeout)
 	if n := eval[int](b, `document.querySelectorAll("article.machine").length`); n != 3 {
 		t.Errorf("%d cards on the dashboard, want 3", n)
+	}
+	if !b.has(`#groups li[data-group="living-room"] button[data-action="group-shutdown"]`) {
+		t.Errorf("no group living-room on the dashboard")
 	}
 	b.checkPhone("/", card("pc"))
 	b.checkPhone("/machines/living-room-htpc-with-a-long-name", card("living-room-htpc-with-a-long-name"))
