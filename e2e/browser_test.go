@@ -668,7 +668,8 @@ func TestBrowserScreenshots(t *testing.T) {
 	b.screenshot(dir, "groups-desktop")
 
 	// A shutdown with a grace, cancelled at the PC with "moonwake-agent
-	// cancel" while its countdown runs.
+	// cancel" while its countdown runs: the card says so, and the
+	// machine's history.
 	var a wireAction
 	s.hp.must(t, http.StatusAccepted, "POST", "/api/v1/machines/gaming-pc/shutdown?grace=5m", s.hp.admin, nil).decode(t, &a)
 	for deadline := time.Now().Add(15 * time.Second); !shownAtPC(a); time.Sleep(100 * time.Millisecond) {
@@ -678,12 +679,13 @@ func TestBrowserScreenshots(t *testing.T) {
 		s.hp.must(t, http.StatusOK, "GET", "/api/v1/actions/"+a.ID, s.hp.admin, nil).decode(t, &a)
 	}
 	s.gaming.cancelCountdown(t)
-	b.phone(2)
 	b.waitFor(card("gaming-pc", `[data-outcome="cancelled"]`), 10*time.Second)
 	if p := b.text(card("gaming-pc") + " .progress"); p != "shutdown cancelled at the PC (command)" {
 		t.Errorf("the card says %q", p)
 	}
-	b.screenshot(dir, "cancelled-at-pc-phone", card("gaming-pc"))
+	b.open("/machines/gaming-pc")
+	b.waitFor(`.history li[data-outcome="cancelled"]`, browserTimeout)
+	b.screenshot(dir, "cancelled-at-pc-desktop", "#history-h")
 }
 
 // shownAtPC reports whether an action's countdown has reached the PC's
