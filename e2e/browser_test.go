@@ -758,7 +758,7 @@ func newShotScene(t *testing.T) *shotScene {
 func TestBrowserContrast(t *testing.T) {
 	t.Parallel()
 	hp, b := webLAN(t)
-	hp.addMachine(t, map[string]any{"name": "pc", "mac": "02:00:00:00:00:01"})
+	hp.addMachine(t, map[string]any{"name": "pc", "mac": "02:00:00:00:00:01", "tags": []string{"den"}}) // and a group on the dashboard
 	b.setup(hp.admin)
 	b.open("/tokens")
 	b.waitFor("form#new-link", browserTimeout)
