@@ -432,8 +432,9 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	t.Parallel()
 	needChromium(t)
 	l := newPCLAN(t, pcOptions{})
+	// Two of them a group, whose buttons the dashboard shows too.
 	for i, name := range []string{"media-box", "living-room-htpc-with-a-long-name"} {
-		l.hp.addMachine(t, map[string]any{"name": name, "mac": fmt.Sprintf("02:00:00:00:00:%02x", i+1)})
+		l.hp.addMachine(t, map[string]any{"name": name, "mac": fmt.Sprintf("02:00:00:00:00:%02x", i+1), "tags": []string{"living-room"}})
 	}
 	b := newBrowser(t, hubURL(t, l.hp))
 	b.setup(l.hp.admin)
@@ -442,6 +443,9 @@ func TestBrowserPhoneLayout(t *testing.T) {
 	b.waitFor(card("pc"), browserTimeout)
 	if n := eval[int](b, `document.querySelectorAll("article.machine").length`); n != 3 {
 		t.Errorf("%d cards on the dashboard, want 3", n)
+	}
+	if !b.has(`#groups li[data-group="living-room"] button[data-action="group-shutdown"]`) {
+		t.Errorf("no group living-room on the dashboard")
 	}
 	b.checkPhone("/", card("pc"))
 	b.checkPhone("/machines/living-room-htpc-with-a-long-name", card("living-room-htpc-with-a-long-name"))
@@ -642,14 +646,67 @@ func TestBrowserScreenshots(t *testing.T) {
 	other.screenshot(dir, "link-confirm-phone")
 	other.setMedia("dark")
 	other.screenshot(dir, "link-confirm-phone-dark")
+
+	// Add machine: the PCs the hub sees, one of them not added yet,
+	// whose Add has filled in the form below.
+	b.desktop()
+	b.open("/machines/new")
+	row := `#suggestions tr[data-mac="` + msiMAC.String() + `"]`
+	b.waitFor(row, browserTimeout)
+	b.click(row + ` a.suggestion`)
+	b.waitJS("the form filled in", `new URLSearchParams(location.search).get("mac") === `+jsString(msiMAC.String()), browserTimeout)
+	b.waitFor(row, browserTimeout)
+	b.screenshot(dir, "add-machine-desktop")
+
+	// A group: the machines tagged "den" get buttons of their own.
+	for _, name := range []string{"gaming-pc", "basement-pc"} {
+		s.hp.must(t, http.StatusOK, "PATCH", "/api/v1/machines/"+name, s.hp.admin, map[string]any{"tags": []string{"den"}})
+	}
+	b.open("/")
+	b.waitFor(`#groups li[data-group="den"]`, browserTimeout)
+	b.waitFor(card("gaming-pc", `[data-state="on"]`), 20*time.Second)
+	b.screenshot(dir, "groups-desktop")
+
+	// A shutdown with a grace, cancelled at the PC with "moonwake-agent
+	// cancel" while its countdown runs: the card says so, and the
+	// machine's history.
+	var a wireAction
+	s.hp.must(t, http.StatusAccepted, "POST", "/api/v1/machines/gaming-pc/shutdown?grace=5m", s.hp.admin, nil).decode(t, &a)
+	for deadline := time.Now().Add(15 * time.Second); !shownAtPC(a); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the countdown was not shown at the PC: %+v", a.Steps)
+		}
+		s.hp.must(t, http.StatusOK, "GET", "/api/v1/actions/"+a.ID, s.hp.admin, nil).decode(t, &a)
+	}
+	s.gaming.cancelCountdown(t)
+	b.waitFor(card("gaming-pc", `[data-outcome="cancelled"]`), 10*time.Second)
+	if p := b.text(card("gaming-pc") + " .progress"); p != "shutdown cancelled at the PC (command)" {
+		t.Errorf("the card says %q", p)
+	}
+	b.open("/machines/gaming-pc")
+	b.waitFor(`.history li[data-outcome="cancelled"]`, browserTimeout)
+	b.screenshot(dir, "cancelled-at-pc-desktop", "#history-h")
+}
+
+// shownAtPC reports whether an action's countdown has reached the PC's
+// agent.
+func shownAtPC(a wireAction) bool {
+	for _, s := range a.Steps {
+		if s.Kind == "countdown" && s.Via == "agent" && s.Error == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // shotScene is the screenshots' hub: a gaming PC whose shutdown fails
 // (paired, on), an office PC that takes a while to boot (off), and a media
-// box the hub cannot see.
+// box the hub cannot see; and, not added yet, a living-room PC on the same
+// LAN that the hub has talked to, which answers mDNS.
 type shotScene struct {
 	hp             *hub
 	gaming, office *pc
+	living         *testlan.Host
 }
 
 func newShotScene(t *testing.T) *shotScene {
@@ -659,6 +716,12 @@ func newShotScene(t *testing.T) *shotScene {
 	s := &shotScene{}
 	s.gaming = newPC(t, lan, "gaming", pcOptions{BrokenShutdown: true})
 	s.office = newPC(t, lan, "office", pcOptions{BootDelay: 6 * time.Second})
+	s.living = lan.AddHost("living")
+	if _, err := s.living.Run(t.Context(), "ip", "link", "set", testlan.Iface, "address", msiMAC.String()); err != nil {
+		t.Fatal(err)
+	}
+	respondMDNS(t, s.living, "living-room-pc.local.")
+	resolvConf(t, h, s.living.Addr()) // no DNS server there: reverse DNS fails at once, inside the LAN
 	cfg := t.TempDir() + "/moonwake.yaml"
 	if err := os.WriteFile(cfg, []byte("probe:\n  fast_interval: 100ms\n  timeout: 300ms\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -669,7 +732,11 @@ func newShotScene(t *testing.T) *shotScene {
 		"MOONWAKE_SHUTDOWN_DEADLINE="+shutdownDeadline.String(),
 		"MOONWAKE_PROBE_INTERVAL=500ms",
 		"MOONWAKE_RATE_LIMIT_BURST=100",
+		"MOONWAKE_UI_REVERSE_DNS=on", // names for Add machine's suggestions, asked inside the LAN
 	)
+	if err := h.Reach(s.living); err != nil {
+		t.Fatal(err)
+	}
 	for _, m := range []struct {
 		name string
 		pc   *pc
@@ -691,7 +758,7 @@ func newShotScene(t *testing.T) *shotScene {
 func TestBrowserContrast(t *testing.T) {
 	t.Parallel()
 	hp, b := webLAN(t)
-	hp.addMachine(t, map[string]any{"name": "pc", "mac": "02:00:00:00:00:01"})
+	hp.addMachine(t, map[string]any{"name": "pc", "mac": "02:00:00:00:00:01", "tags": []string{"den"}}) // and a group on the dashboard
 	b.setup(hp.admin)
 	b.open("/tokens")
 	b.waitFor("form#new-link", browserTimeout)

@@ -815,6 +815,20 @@ func (p *pc) pair(t testing.TB, hp *hub, machine string) {
 	}
 }
 
+// cancelCountdown runs "moonwake-agent cancel" in the PC's namespace, as
+// the person at the PC does: the agent's local socket, named by its
+// configuration, carries it to the running agent.
+func (p *pc) cancelCountdown(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	cmd := p.host.Exec(ctx, p.agentBin, "cancel", "--config", filepath.Join(p.dir, "agent.yaml"))
+	cmd.Env = p.agentEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("moonwake-agent cancel: %v\n%s", err, out)
+	}
+}
+
 // The hub side of a PC test.
 
 // pcLAN is a LAN with a hub in host "hub", an emulated PC "pc" registered
