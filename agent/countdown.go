@@ -202,17 +202,23 @@ func (a *Agent) countdown(ctx context.Context, n Notification, cancel <-chan str
 	// inputSlack arms nothing: a desktop that reports no idleness
 	// (logind's hint before the desktop marks the session idle) reads 0
 	// throughout, and proves nothing either way.
+	// A reading is taken somewhere between the call's start and its end
+	// (a query of logind may take a while on a busy PC), so the clock
+	// is counted from the end of the last call to the start of this one:
+	// no more than passed between the two readings, whatever the calls
+	// cost.
 	var last time.Duration
-	var lastAt time.Time
+	var lastEnd time.Time
 	armed := false
 	read := func() bool {
+		start := time.Now()
 		d, err := idle()
-		now := time.Now()
+		end := time.Now()
 		if err != nil {
 			return false
 		}
-		input := armed && d+inputSlack < last+now.Sub(lastAt)
-		last, lastAt, armed = d, now, d >= inputSlack
+		input := armed && d+inputSlack < last+start.Sub(lastEnd)
+		last, lastEnd, armed = d, end, d >= inputSlack
 		return input
 	}
 	read()

@@ -75,6 +75,7 @@ func TestCountdownAtThePC(t *testing.T) {
 		return notices[len(notices)-1], len(notices)
 	}
 	dir := t.TempDir()
+	start := time.Now() // the idle clock runs with the wall clock: no input
 	st, err := Pair(t.Context(), PairOptions{Hub: h.url, Code: h.code(t, "pc"), StatePath: filepath.Join(dir, "state.json")})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +86,7 @@ func TestCountdownAtThePC(t *testing.T) {
 		State:    st,
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)).With("side", "agent"),
 		Notifier: notes,
-		Idle:     func() (time.Duration, error) { return time.Hour, nil },
+		Idle:     func() (time.Duration, error) { return time.Hour + time.Since(start), nil }, // nobody touches it
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -202,6 +203,29 @@ func TestCountdownInput(t *testing.T) {
 			}
 		})
 	}
+	// A slow idle source (logind on a busy PC) whose readings are taken
+	// as each call starts, each call slower than the one before: the time
+	// the calls cost is not input.
+	t.Run("slow source", func(t *testing.T) {
+		last := time.Now().Add(-time.Hour)
+		calls := 0
+		a := &Agent{
+			Logger:        slog.New(slog.DiscardHandler),
+			Notifier:      &scriptedNotifier{shown: make(chan string, 1), closed: make(chan string, 1)},
+			CountdownPoll: 5 * time.Millisecond,
+			Idle: func() (time.Duration, error) {
+				d := time.Since(last)
+				calls++
+				time.Sleep(time.Duration(calls) * (inputSlack + 200*time.Millisecond)) // the call's cost, after the reading
+				return d, nil
+			},
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*inputSlack)
+		defer cancel()
+		if how := a.countdown(ctx, Notification{ID: "act_1", Kind: CmdShutdown, Until: time.Now().Add(time.Minute)}, nil); how != "" {
+			t.Fatalf("countdown ended with %q, want no input", how)
+		}
+	})
 }
 
 func TestAppleQuote(t *testing.T) {

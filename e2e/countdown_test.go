@@ -123,7 +123,7 @@ func TestCountdownCancelButton(t *testing.T) {
 			},
 			Command: func() (*exec.Cmd, error) { return exec.Command(exe, agent.NotifyChildArg), nil },
 		},
-		Idle:    func() (time.Duration, error) { return time.Hour, nil }, // nobody touches it
+		Idle:    idleSince(time.Now().Add(-time.Hour)), // nobody touches it
 		Session: func() (bool, error) { return true, nil },
 		Uptime:  func() (time.Duration, error) { return time.Hour, nil },
 	}
@@ -176,4 +176,11 @@ func TestCountdownCancelButton(t *testing.T) {
 	if _, err := os.Stat(executed); err == nil {
 		t.Fatal("the shutdown was carried out")
 	}
+}
+
+// idleSince is an idle source whose last input was at last: its idle time
+// grows with the clock, as an OS's does while nobody touches the PC (a
+// constant one would read as input after each poll).
+func idleSince(last time.Time) func() (time.Duration, error) {
+	return func() (time.Duration, error) { return time.Since(last), nil }
 }
