@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -166,16 +167,34 @@ func activeSessionBus(ctx context.Context) (SessionBus, error) {
 	if !ok {
 		return SessionBus{}, fmt.Errorf("no graphical session %w: nobody is at the desktop", ErrUnavailable)
 	}
-	path := "/run/user/" + strconv.Itoa(s.uid) + "/bus"
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+	return sessionBusAt("/run/user/"+strconv.Itoa(s.uid)+"/bus", s.uid, user.LookupId)
+}
+
+// sessionBusAt returns the session bus of the user uid at path, and the
+// group the notifier's child runs with: the user's primary group, as
+// lookup (user.LookupId) gives it. The runtime directory is the user's,
+// so nothing in it decides a group: a "bus" that is a symbolic link to
+// another's socket (/run/docker.sock, root:docker) would otherwise have
+// the child run in that socket's group. Only a socket that is the user's
+// own is a bus; its group is the fallback when lookup knows no such user
+// (a directory service that a static agent cannot read), and a user can
+// give their own files only a group they are in.
+func sessionBusAt(path string, uid int, lookup func(uid string) (*user.User, error)) (SessionBus, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != os.ModeSocket {
 		return SessionBus{}, fmt.Errorf("no session bus %w at %s", ErrUnavailable, path)
 	}
-	gid := s.uid
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		gid = int(st.Gid) // the user's own group, which owns their runtime directory
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) != uid {
+		return SessionBus{}, fmt.Errorf("no session bus %w at %s: the socket is not the user's", ErrUnavailable, path)
 	}
-	return SessionBus{Address: "unix:path=" + path, UID: s.uid, GID: gid}, nil
+	gid := int(st.Gid)
+	if u, err := lookup(strconv.Itoa(uid)); err == nil {
+		if g, err := strconv.ParseUint(u.Gid, 10, 31); err == nil {
+			gid = int(g)
+		}
+	}
+	return SessionBus{Address: "unix:path=" + path, UID: uid, GID: gid}, nil
 }
 
 // The freedesktop notification service.

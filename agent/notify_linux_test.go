@@ -4,9 +4,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,5 +114,58 @@ func TestSessionNotifier(t *testing.T) {
 	}
 	if _, closed := srv.Calls(); len(closed) == 0 || closed[len(closed)-1] != second.ID {
 		t.Errorf("closed %v, want %d last", closed, second.ID)
+	}
+}
+
+// TestSessionBusAt: the notifier's child runs in the user's own group,
+// never in one that a file in their runtime directory names: a "bus"
+// that links to another's socket is no bus, and the group comes from the
+// user database when it knows the user.
+func TestSessionBusAt(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to give sockets to other users")
+	}
+	dir := t.TempDir()
+	listen := func(name string, uid, gid int) string {
+		path := filepath.Join(dir, name)
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		if err := os.Chown(path, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	const nobody = 65534
+	nobodyUser := func(string) (*user.User, error) { return &user.User{Uid: "65534", Gid: "65534"}, nil }
+	unknown := func(uid string) (*user.User, error) { return nil, user.UnknownUserIdError(nobody) }
+
+	// The user's socket in the root group: the child still gets the
+	// user's group.
+	own := listen("bus", nobody, 0)
+	bus, err := sessionBusAt(own, nobody, nobodyUser)
+	if err != nil || bus.UID != nobody || bus.GID != nobody || bus.Address != "unix:path="+own {
+		t.Errorf("own socket: %+v, %v", bus, err)
+	}
+	// Without a user record, the group of the user's own socket.
+	own2 := listen("bus2", nobody, 1234)
+	if bus, err := sessionBusAt(own2, nobody, unknown); err != nil || bus.GID != 1234 {
+		t.Errorf("own socket, unknown user: %+v, %v", bus, err)
+	}
+	// Another's socket, named directly or through a link the user made.
+	other := listen("docker.sock", 0, 999)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(other, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{other, link, filepath.Join(dir, "none")} {
+		if bus, err := sessionBusAt(path, nobody, unknown); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s: %+v, %v; want ErrUnavailable", filepath.Base(path), bus, err)
+		}
 	}
 }
