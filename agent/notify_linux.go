@@ -97,22 +97,46 @@ func (sn *SessionNotifier) Show(ctx context.Context, n Notification) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	// The child's stdout is a pipe of our own, not StdoutPipe's: its
+	// end in the child is open to the user (through /proc, the child is
+	// theirs), and a process of theirs holding it open must not keep the
+	// countdown waiting for an end of file.
+	out, w, err := os.Pipe()
 	if err != nil {
-		return false, err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &limitedWriter{w: &stderr, n: 1 << 10}
-	if err := cmd.Start(); err != nil {
+		stdin.Close()
 		return false, fmt.Errorf("notifier: %w", err)
 	}
+	defer out.Close()
+	errOut, errW, err := os.Pipe() // stderr, the same way
+	if err != nil {
+		stdin.Close()
+		w.Close()
+		return false, fmt.Errorf("notifier: %w", err)
+	}
+	defer errOut.Close()
+	cmd.Stdout, cmd.Stderr = w, errW
+	err = cmd.Start()
+	w.Close()
+	errW.Close()
+	if err != nil {
+		stdin.Close()
+		return false, fmt.Errorf("notifier: %w", err)
+	}
+	var stderr strings.Builder
+	stderrRead := make(chan struct{})
+	go func() {
+		defer close(stderrRead)
+		io.Copy(&limitedWriter{w: &stderr, n: 1 << 10}, errOut)
+	}()
 	b, _ := json.Marshal(n)
 	stdin.Write(append(b, '\n'))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 
 	lines := make(chan string)
-	go func() { // ends when the child exits, which closes stdout
+	go func() { // ends at the end of the pipe, or its deadline once the child is gone
 		defer close(lines)
-		sc := bufio.NewScanner(io.LimitReader(stdout, 4<<10))
+		sc := bufio.NewScanner(io.LimitReader(out, 4<<10))
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
@@ -124,19 +148,32 @@ func (sn *SessionNotifier) Show(ctx context.Context, n Notification) (bool, erro
 		stdin.Close()
 		time.AfterFunc(childGrace, func() { cmd.Process.Kill() })
 	})()
-	cancelled := false
-	for line := range lines {
-		cancelled = cancelled || line == "cancel"
+	cancelled, gone := false, false
+	var werr error
+	for lines != nil {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				lines = nil
+				continue
+			}
+			cancelled = cancelled || line == "cancel"
+		case werr = <-exited:
+			// What the child wrote before it ended is in the pipe: read
+			// it, but not what another process may still write.
+			gone = true
+			out.SetReadDeadline(time.Now().Add(time.Second))
+			errOut.SetReadDeadline(time.Now().Add(time.Second))
+		}
 	}
-	return sn.wait(ctx, cmd, stdin, cancelled, &stderr)
-}
-
-// wait ends the child: closing its stdin withdraws the notification.
-func (sn *SessionNotifier) wait(ctx context.Context, cmd *exec.Cmd, stdin io.Closer, cancelled bool, stderr *strings.Builder) (bool, error) {
-	stdin.Close()
-	err := cmd.Wait()
-	if err != nil && !cancelled && ctx.Err() == nil {
-		return false, fmt.Errorf("notifier: %w: %s", err, strings.TrimSpace(stderr.String()))
+	stdin.Close() // the child's notification comes down, and it ends
+	if !gone {
+		werr = <-exited
+		errOut.SetReadDeadline(time.Now().Add(time.Second))
+	}
+	<-stderrRead
+	if werr != nil && !cancelled && ctx.Err() == nil {
+		return false, fmt.Errorf("notifier: %w: %s", werr, strings.TrimSpace(stderr.String()))
 	}
 	return cancelled, nil
 }

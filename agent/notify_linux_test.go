@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,41 @@ func TestSessionBusAt(t *testing.T) {
 		if bus, err := sessionBusAt(path, nobody, unknown); !errors.Is(err, ErrUnavailable) {
 			t.Errorf("%s: %+v, %v; want ErrUnavailable", filepath.Base(path), bus, err)
 		}
+	}
+}
+
+// TestSessionNotifierPipeHeldOpen: the child's stdout is open to the
+// desktop user (the child is theirs); a process of theirs that keeps it
+// open after the child has ended does not keep the countdown waiting, and
+// what the child said before it ended counts.
+func TestSessionNotifierPipeHeldOpen(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "holder.pid")
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				if p, err := os.FindProcess(pid); err == nil {
+					p.Kill()
+				}
+			}
+		}
+	})
+	sn := &SessionNotifier{
+		Find: func(context.Context) (SessionBus, error) {
+			return SessionBus{Address: "unix:path=/nonexistent", UID: os.Getuid(), GID: os.Getgid()}, nil
+		},
+		Command: func() (*exec.Cmd, error) {
+			// A child that says cancel and ends, leaving behind a process
+			// that holds its stdout and stderr for 20 s.
+			return exec.Command("/bin/sh", "-c", `echo shown; echo cancel; sleep 20 & echo $! >"$0"`, pidFile), nil
+		},
+	}
+	start := time.Now()
+	cancelled, err := sn.Show(context.Background(), Notification{ID: "act_1", Kind: CmdShutdown, Until: time.Now().Add(time.Minute)})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Show returned after %s", took)
+	}
+	if err != nil || !cancelled {
+		t.Errorf("Show = %v, %v; want cancelled", cancelled, err)
 	}
 }
