@@ -199,3 +199,27 @@ func TestCountdownResumed(t *testing.T) {
 		t.Errorf("%d commands", len(h.agents.commands()))
 	}
 }
+
+// TestCountdownResumedLate: a hub that was down when a countdown ended
+// does not send its command when it comes back long after: the PC no
+// longer shows the countdown, and a cancel from there may have been lost
+// meanwhile. The action ends failed, saying so.
+func TestCountdownResumedLate(t *testing.T) {
+	h := newHarness(t, Options{ShutdownDeadline: 5 * time.Second, Countdowns: &pcCountdowns{}}, onTestClock)
+	h.states.set("pc", moonwake.StateOn)
+	a, err := h.s.Command(graced(alice, time.Minute), pc("pc"), moonwake.ActionShutdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	h.clock.Advance(2 * time.Hour)
+	h.start()
+	if err := h.s.Resume(context.Background(), func(string) (*moonwake.Machine, error) { return pc("pc"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, h.wait(a.ID), moonwake.StatusFailed, "countdown ended while the hub was down")
+	time.Sleep(20 * time.Millisecond)
+	if n := len(h.agents.commands()); n != 0 {
+		t.Fatalf("%d commands sent after a countdown that ended hours ago", n)
+	}
+}

@@ -1035,6 +1035,12 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 		r.counting = countingIn(a)
 		if r.counting {
 			r.retried = false // its command was never sent: it is sent when the grace ends
+			if s.now().After(r.due.Add(countdownLate)) {
+				s.finish(a, moonwake.StatusFailed, fmt.Sprintf("its countdown ended while the hub was down (%s late); the %s command was not sent", s.now().Sub(r.due).Round(time.Second), a.Kind))
+				s.update(a)
+				s.ended(a)
+				continue
+			}
 		}
 		if a.Kind == moonwake.ActionWake {
 			_ = s.route(r) // else burst routes again: its relay may come back before the deadline
@@ -1061,6 +1067,12 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 	}
 	return nil
 }
+
+// countdownLate is how late after its countdown's end a restarted hub
+// still sends an action's command: about as long as the agent keeps the
+// countdown up past its time. Later, nobody at the PC was warned of it,
+// and a cancel made there may have been lost while the hub was down.
+const countdownLate = 30 * time.Second
 
 // countingIn reports whether a is in its countdown: it has a countdown
 // step and its command was not sent yet.
