@@ -129,6 +129,9 @@ type run struct {
 	lastSend time.Time // the last burst
 	joined   int       // requests that joined it
 	next     time.Time // when Run looks at it again
+	// shown is closed once the PC was told of the countdown; nil: this
+	// process did not tell it.
+	shown chan struct{}
 	// due is the action's deadline as this process counts it: on the
 	// monotonic clock when s.now gives one, so a wall clock set back or
 	// forward neither delays nor hastens it. a.Deadline is the same time
@@ -426,6 +429,10 @@ func (s *Service) countdown(ctx context.Context, r *run, grace time.Duration) (*
 	if err := s.actions.CreateAction(ctx, r.a); err != nil {
 		return nil, fmt.Errorf("record %s of %s: %w", r.a.Kind, r.m.Name, err)
 	}
+	shown := make(chan struct{})
+	if s.o.Countdowns != nil {
+		r.shown = shown // before a cancel can see r
+	}
 	a, err := s.start(ctx, r, moonwake.Pending{}) // not going down yet
 	if err != nil || a.Done() {
 		return a, err
@@ -439,6 +446,7 @@ func (s *Service) countdown(ctx context.Context, r *run, grace time.Duration) (*
 		return a, nil
 	}
 	s.sends.Go(func() {
+		defer close(shown)
 		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		err := s.o.Countdowns.Start(cctx, r.m.Name, c)
@@ -477,11 +485,20 @@ func (s *Service) Cancel(ctx context.Context, id, why string) (*moonwake.Action,
 	}
 	s.cancel(r, "api", why)
 	a := clone(r.a)
+	shown := r.shown
 	s.mu.Unlock()
 	if s.o.Countdowns != nil {
 		s.sends.Go(func() {
 			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
+			if shown != nil {
+				// A withdraw that overtook the countdown would leave
+				// the PC showing it.
+				select {
+				case <-shown:
+				case <-cctx.Done():
+				}
+			}
 			if err := s.o.Countdowns.Withdraw(cctx, r.m.Name, id); err != nil {
 				s.log.Info("could not withdraw the countdown at the PC", "action", id, "machine", r.m.Name, "error", moonwake.ErrorMessage(err))
 			}
