@@ -279,9 +279,24 @@ func RunNotifier(in io.Reader, out io.Writer) error {
 		return call("Notify", "moonwake", id, "system-shutdown",
 			n.Title(time.Now()), n.Body(), []string{cancelAction, "Cancel", "default", "Cancel"}, hints, int32(0)).Store(&id)
 	}
+	// Signals are heard only from the notification service: any other
+	// program of the user's may send one that looks like Cancel pressed.
+	// It is the user's own bus, so they could press Cancel anyway; but
+	// a program must not do it for them. The owner is read after each
+	// Notify, which may have started (or restarted) the service.
+	var server string
+	owner := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), childGrace)
+		defer cancel()
+		var o string
+		if conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetNameOwner", 0, notifyService).Store(&o) == nil {
+			server = o
+		}
+	}
 	if err := show(); err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
+	owner()
 	fmt.Fprintln(out, "shown")
 	closed := make(chan struct{})
 	go func() { io.Copy(io.Discard, in); close(closed) }()
@@ -294,13 +309,17 @@ func RunNotifier(in io.Reader, out io.Writer) error {
 			return nil
 		case <-tick.C:
 			if time.Now().Before(n.Until.Add(time.Second)) {
-				show() // the countdown in the text; a server that lost it shows it anew
+				// The countdown in the text; a server that lost it
+				// shows it anew.
+				if show() == nil {
+					owner()
+				}
 			}
 		case sig := <-signals:
 			if sig == nil {
 				return errors.New("session bus closed")
 			}
-			if len(sig.Body) < 2 {
+			if len(sig.Body) < 2 || server == "" || sig.Sender != server {
 				continue
 			}
 			if sid, _ := sig.Body[0].(uint32); sid != id {

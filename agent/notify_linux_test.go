@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/moonwake/moonwake/internal/testbus"
 )
 
@@ -83,6 +85,21 @@ func TestSessionNotifier(t *testing.T) {
 	}
 	// The countdown is kept up to date in place.
 	srv.Wait(t, func(u testbus.Notification) bool { return u.Replaces == c.ID })
+
+	// Another program on the bus says Cancel was pressed: not heard.
+	other, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Emit(testbus.Path, testbus.Interface+".ActionInvoked", c.ID, cancelAction); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-res:
+		t.Fatalf("Show = %+v after a signal from another program", r)
+	case <-time.After(500 * time.Millisecond):
+	}
 
 	// The person presses Cancel.
 	if err := srv.Invoke(c.ID, cancelAction); err != nil {
