@@ -255,12 +255,9 @@ func (e *Engine) withdraw(name string, s *idleState) {
 		return
 	}
 	e.pc.Go(func() {
+		<-shown // after the countdown, which it would otherwise overtake; Start's timeout bounds this
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		select { // after the countdown, which it would otherwise overtake
-		case <-shown:
-		case <-ctx.Done():
-		}
 		_ = e.o.Countdowns.Withdraw(ctx, name, id) // an agent gone takes its countdown with it
 	})
 }

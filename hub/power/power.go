@@ -489,16 +489,13 @@ func (s *Service) Cancel(ctx context.Context, id, why string) (*moonwake.Action,
 	s.mu.Unlock()
 	if s.o.Countdowns != nil {
 		s.sends.Go(func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
 			if shown != nil {
 				// A withdraw that overtook the countdown would leave
-				// the PC showing it.
-				select {
-				case <-shown:
-				case <-cctx.Done():
-				}
+				// the PC showing it. Start's own timeout bounds this.
+				<-shown
 			}
+			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
 			if err := s.o.Countdowns.Withdraw(cctx, r.m.Name, id); err != nil {
 				s.log.Info("could not withdraw the countdown at the PC", "action", id, "machine", r.m.Name, "error", moonwake.ErrorMessage(err))
 			}
