@@ -22,6 +22,13 @@ const (
 // input, or moonwake-agent cancel).
 const CancelledAtPC = "cancelled at the PC"
 
+// CancelledByToken is the Detail of an action that the token called name
+// cancelled through the API during its countdown. For hides the name from
+// other tokens, as it hides their actors.
+func CancelledByToken(name string) string { return cancelledByToken + name }
+
+const cancelledByToken = "cancelled by token "
+
 // StepCountdown is the Kind of a step that records a countdown: its Target
 // is the grace ("60s"), Via "agent" when the PC shows it, and Error says
 // why the PC does not.
@@ -114,19 +121,33 @@ func (a *Action) For(t *Token) *Action {
 		}
 		changed = true
 	}
+	// A cancel through the API names its token, in the detail and in
+	// its step.
+	mine := CancelledByToken(t.Name)
+	othersCancel := func(s string) bool { return strings.HasPrefix(s, cancelledByToken) && s != mine }
+	if othersCancel(a.Detail) {
+		c.Detail = "cancelled by another token"
+		changed = true
+	}
 	cloned := false
 	for i, st := range a.Steps {
+		var target string
+		switch {
+		case st.Kind == "cancel" && othersCancel(st.Target):
+			target = "cancelled by another token"
 		// A joined request's step names its token and address:
 		// "phone 192.0.2.7" (token names hold no spaces); the last one
 		// counts the rest: "and 12 more requests".
-		if st.Kind != StepRequest || strings.HasPrefix(st.Target, t.Name+" ") || st.Target == t.Name ||
-			(strings.HasPrefix(st.Target, "and ") && strings.HasSuffix(st.Target, " more requests")) {
+		case st.Kind != StepRequest || strings.HasPrefix(st.Target, t.Name+" ") || st.Target == t.Name ||
+			(strings.HasPrefix(st.Target, "and ") && strings.HasSuffix(st.Target, " more requests")):
 			continue
+		default:
+			target = "another request"
 		}
 		if !cloned {
 			c.Steps, cloned = slices.Clone(a.Steps), true
 		}
-		c.Steps[i].Target = "another request"
+		c.Steps[i].Target = target
 		changed = true
 	}
 	if !changed {

@@ -57,3 +57,30 @@ func TestActionFor(t *testing.T) {
 		t.Errorf("the passthrough's: %+v", got.Actor)
 	}
 }
+
+// TestActionForCancel: a cancel through the API names its token to
+// admins and to that token, never to another.
+func TestActionForCancel(t *testing.T) {
+	phone := &Token{ID: "tok_phone", Name: "phone"}
+	bob := &Token{ID: "tok_bob", Name: "bob"}
+	a := &Action{
+		ID: "act_1", Actor: Actor{Kind: ActorToken, Name: "phone", TokenID: "tok_phone"},
+		Status: StatusCancelled, Detail: CancelledByToken("bob"),
+		Steps: []Step{{Kind: StepCountdown, Target: "1m0s"}, {Kind: "cancel", Via: "api", Target: CancelledByToken("bob")}},
+	}
+	got := a.For(phone)
+	if got.Detail != "cancelled by another token" || got.Steps[1].Target != "cancelled by another token" || got.Steps[0].Target != "1m0s" {
+		t.Errorf("for the action's own token: %q, %+v", got.Detail, got.Steps)
+	}
+	if a.Detail != CancelledByToken("bob") || a.Steps[1].Target != CancelledByToken("bob") {
+		t.Errorf("For changed the action: %+v", a)
+	}
+	if got := a.For(bob); got.Detail != "cancelled by token bob" || got.Steps[1].Target != "cancelled by token bob" {
+		t.Errorf("for the token that cancelled: %q, %+v", got.Detail, got.Steps)
+	}
+	pc := &Action{Actor: Actor{Kind: "policy", Name: "idle-off"}, Detail: CancelledAtPC + " (button)",
+		Steps: []Step{{Kind: "cancel", Via: "pc", Target: CancelledAtPC + " (button)"}}}
+	if pc.For(phone) != pc {
+		t.Error("a cancel at the PC, redacted")
+	}
+}

@@ -93,6 +93,7 @@ type countdowns struct {
 type countdownRun struct {
 	stop   context.CancelFunc
 	cancel chan string // how the person cancelled it, from the local socket
+	until  time.Time   // when the hub acts
 }
 
 // startCountdown answers a countdown command: it starts showing it and
@@ -120,9 +121,9 @@ func (a *Agent) startCountdown(cmd uplink.Command) uplink.Result {
 		parent = context.Background()
 	}
 	ctx, stop := context.WithCancel(parent)
-	r := &countdownRun{stop: stop, cancel: make(chan string, 1)}
-	c.running[cmd.ID] = r
 	n := Notification{ID: cmd.ID, Kind: args.Kind, Until: time.Now().Add(args.Remaining(time.Now())), By: args.By}
+	r := &countdownRun{stop: stop, cancel: make(chan string, 1), until: n.Until}
+	c.running[cmd.ID] = r
 	c.wg.Go(func() {
 		defer stop()
 		if how := a.countdown(ctx, n, r.cancel); how != "" {
@@ -153,18 +154,26 @@ func (a *Agent) endCountdown(id string) bool {
 }
 
 // CancelCountdowns cancels every countdown running, as the person at the PC
-// asked with "moonwake-agent cancel", and returns how many there were.
-func (a *Agent) CancelCountdowns() int {
+// asked with "moonwake-agent cancel", and returns how many it cancelled,
+// and how many it left because their time is up: the hub is sending
+// their command, and takes no cancel any more.
+func (a *Agent) CancelCountdowns() (cancelled, late int) {
 	c := &a.countdowns
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
 	for _, r := range c.running {
+		if !now.Before(r.until) {
+			late++
+			continue
+		}
 		select {
 		case r.cancel <- uplink.CancelCommand:
 		default:
 		}
+		cancelled++
 	}
-	return len(c.running)
+	return cancelled, late
 }
 
 // countdown shows n and watches for input until n's time has passed, ctx
@@ -245,6 +254,12 @@ func (a *Agent) countdown(ctx context.Context, n Notification, cancel <-chan str
 				continue
 			}
 			how = uplink.CancelInput
+		}
+		if !time.Now().Before(n.Until) {
+			// Lingering for the command: the hub takes no cancel now,
+			// and the person must not be told it did.
+			a.Logger.Info("countdown cancelled at the PC too late: its time is up", "action", n.ID, "how", how)
+			return ""
 		}
 		return how
 	}

@@ -240,3 +240,44 @@ func TestAppleQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestCountdownCancelTooLate: once a countdown's time is up the hub is
+// sending its command and takes no cancel: "moonwake-agent cancel" says
+// so rather than that it cancelled, and the button pressed then tells the
+// hub nothing.
+func TestCountdownCancelTooLate(t *testing.T) {
+	notes := &scriptedNotifier{press: make(chan struct{}), shown: make(chan string, 4), closed: make(chan string, 4)}
+	var logs strings.Builder
+	var mu sync.Mutex
+	a := &Agent{Notifier: notes, Idle: func() (time.Duration, error) { return time.Hour, nil },
+		Logger: slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logs.Write(p)
+		}), nil))}
+	args, _ := json.Marshal(uplink.CountdownArgs{Kind: CmdShutdown, Until: time.Now().Add(-time.Second)})
+	if r := a.startCountdown(uplink.Command{ID: "act_1", Name: uplink.CmdCountdown, Args: args}); !r.OK {
+		t.Fatalf("countdown: %+v", r)
+	}
+	<-notes.shown
+	res, err := a.localRequest(nil)(t.Context(), uplink.Request{Name: LocalCancel})
+	if err != nil || res.OK || !strings.Contains(res.Error, "too late") {
+		t.Errorf("cancel after the countdown's time: %+v, %v", res, err)
+	}
+	notes.press <- struct{}{}
+	eventually(t, "the countdown's end", func() bool {
+		a.countdowns.mu.Lock()
+		defer a.countdowns.mu.Unlock()
+		return len(a.countdowns.running) == 0
+	})
+	a.countdowns.wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "too late") || strings.Contains(logs.String(), "could not tell the hub") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,22 +97,46 @@ func (sn *SessionNotifier) Show(ctx context.Context, n Notification) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	// The child's stdout is a pipe of our own, not StdoutPipe's: its
+	// end in the child is open to the user (through /proc, the child is
+	// theirs), and a process of theirs holding it open must not keep the
+	// countdown waiting for an end of file.
+	out, w, err := os.Pipe()
 	if err != nil {
-		return false, err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &limitedWriter{w: &stderr, n: 1 << 10}
-	if err := cmd.Start(); err != nil {
+		stdin.Close()
 		return false, fmt.Errorf("notifier: %w", err)
 	}
+	defer out.Close()
+	errOut, errW, err := os.Pipe() // stderr, the same way
+	if err != nil {
+		stdin.Close()
+		w.Close()
+		return false, fmt.Errorf("notifier: %w", err)
+	}
+	defer errOut.Close()
+	cmd.Stdout, cmd.Stderr = w, errW
+	err = cmd.Start()
+	w.Close()
+	errW.Close()
+	if err != nil {
+		stdin.Close()
+		return false, fmt.Errorf("notifier: %w", err)
+	}
+	var stderr strings.Builder
+	stderrRead := make(chan struct{})
+	go func() {
+		defer close(stderrRead)
+		io.Copy(&limitedWriter{w: &stderr, n: 1 << 10}, errOut)
+	}()
 	b, _ := json.Marshal(n)
 	stdin.Write(append(b, '\n'))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 
 	lines := make(chan string)
-	go func() { // ends when the child exits, which closes stdout
+	go func() { // ends at the end of the pipe, or its deadline once the child is gone
 		defer close(lines)
-		sc := bufio.NewScanner(io.LimitReader(stdout, 4<<10))
+		sc := bufio.NewScanner(io.LimitReader(out, 4<<10))
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
@@ -123,19 +148,32 @@ func (sn *SessionNotifier) Show(ctx context.Context, n Notification) (bool, erro
 		stdin.Close()
 		time.AfterFunc(childGrace, func() { cmd.Process.Kill() })
 	})()
-	cancelled := false
-	for line := range lines {
-		cancelled = cancelled || line == "cancel"
+	cancelled, gone := false, false
+	var werr error
+	for lines != nil {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				lines = nil
+				continue
+			}
+			cancelled = cancelled || line == "cancel"
+		case werr = <-exited:
+			// What the child wrote before it ended is in the pipe: read
+			// it, but not what another process may still write.
+			gone = true
+			out.SetReadDeadline(time.Now().Add(time.Second))
+			errOut.SetReadDeadline(time.Now().Add(time.Second))
+		}
 	}
-	return sn.wait(ctx, cmd, stdin, cancelled, &stderr)
-}
-
-// wait ends the child: closing its stdin withdraws the notification.
-func (sn *SessionNotifier) wait(ctx context.Context, cmd *exec.Cmd, stdin io.Closer, cancelled bool, stderr *strings.Builder) (bool, error) {
-	stdin.Close()
-	err := cmd.Wait()
-	if err != nil && !cancelled && ctx.Err() == nil {
-		return false, fmt.Errorf("notifier: %w: %s", err, strings.TrimSpace(stderr.String()))
+	stdin.Close() // the child's notification comes down, and it ends
+	if !gone {
+		werr = <-exited
+		errOut.SetReadDeadline(time.Now().Add(time.Second))
+	}
+	<-stderrRead
+	if werr != nil && !cancelled && ctx.Err() == nil {
+		return false, fmt.Errorf("notifier: %w: %s", werr, strings.TrimSpace(stderr.String()))
 	}
 	return cancelled, nil
 }
@@ -166,16 +204,34 @@ func activeSessionBus(ctx context.Context) (SessionBus, error) {
 	if !ok {
 		return SessionBus{}, fmt.Errorf("no graphical session %w: nobody is at the desktop", ErrUnavailable)
 	}
-	path := "/run/user/" + strconv.Itoa(s.uid) + "/bus"
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+	return sessionBusAt("/run/user/"+strconv.Itoa(s.uid)+"/bus", s.uid, user.LookupId)
+}
+
+// sessionBusAt returns the session bus of the user uid at path, and the
+// group the notifier's child runs with: the user's primary group, as
+// lookup (user.LookupId) gives it. The runtime directory is the user's,
+// so nothing in it decides a group: a "bus" that is a symbolic link to
+// another's socket (/run/docker.sock, root:docker) would otherwise have
+// the child run in that socket's group. Only a socket that is the user's
+// own is a bus; its group is the fallback when lookup knows no such user
+// (a directory service that a static agent cannot read), and a user can
+// give their own files only a group they are in.
+func sessionBusAt(path string, uid int, lookup func(uid string) (*user.User, error)) (SessionBus, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != os.ModeSocket {
 		return SessionBus{}, fmt.Errorf("no session bus %w at %s", ErrUnavailable, path)
 	}
-	gid := s.uid
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		gid = int(st.Gid) // the user's own group, which owns their runtime directory
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) != uid {
+		return SessionBus{}, fmt.Errorf("no session bus %w at %s: the socket is not the user's", ErrUnavailable, path)
 	}
-	return SessionBus{Address: "unix:path=" + path, UID: s.uid, GID: gid}, nil
+	gid := int(st.Gid)
+	if u, err := lookup(strconv.Itoa(uid)); err == nil {
+		if g, err := strconv.ParseUint(u.Gid, 10, 31); err == nil {
+			gid = int(g)
+		}
+	}
+	return SessionBus{Address: "unix:path=" + path, UID: uid, GID: gid}, nil
 }
 
 // The freedesktop notification service.
@@ -223,9 +279,24 @@ func RunNotifier(in io.Reader, out io.Writer) error {
 		return call("Notify", "moonwake", id, "system-shutdown",
 			n.Title(time.Now()), n.Body(), []string{cancelAction, "Cancel", "default", "Cancel"}, hints, int32(0)).Store(&id)
 	}
+	// Signals are heard only from the notification service: any other
+	// program of the user's may send one that looks like Cancel pressed.
+	// It is the user's own bus, so they could press Cancel anyway; but
+	// a program must not do it for them. The owner is read after each
+	// Notify, which may have started (or restarted) the service.
+	var server string
+	owner := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), childGrace)
+		defer cancel()
+		var o string
+		if conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetNameOwner", 0, notifyService).Store(&o) == nil {
+			server = o
+		}
+	}
 	if err := show(); err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
+	owner()
 	fmt.Fprintln(out, "shown")
 	closed := make(chan struct{})
 	go func() { io.Copy(io.Discard, in); close(closed) }()
@@ -238,13 +309,17 @@ func RunNotifier(in io.Reader, out io.Writer) error {
 			return nil
 		case <-tick.C:
 			if time.Now().Before(n.Until.Add(time.Second)) {
-				show() // the countdown in the text; a server that lost it shows it anew
+				// The countdown in the text; a server that lost it
+				// shows it anew.
+				if show() == nil {
+					owner()
+				}
 			}
 		case sig := <-signals:
 			if sig == nil {
 				return errors.New("session bus closed")
 			}
-			if len(sig.Body) < 2 {
+			if len(sig.Body) < 2 || server == "" || sig.Sender != server {
 				continue
 			}
 			if sid, _ := sig.Body[0].(uint32); sid != id {

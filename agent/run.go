@@ -208,8 +208,11 @@ func (a *Agent) localRequest(send Requester) Requester {
 		if r.Name != LocalCancel {
 			return send(ctx, r)
 		}
-		n := a.CancelCountdowns()
-		if n == 0 {
+		n, late := a.CancelCountdowns()
+		switch {
+		case n == 0 && late > 0:
+			return uplink.Result{Error: "too late: the countdown has run out, and the hub is sending its command"}, nil
+		case n == 0:
 			return uplink.Result{Error: "no countdown is running"}, nil
 		}
 		return uplink.Result{OK: true, Detail: fmt.Sprintf("cancelled %d countdown(s); the hub is told", n)}, nil

@@ -4,10 +4,13 @@ package lan_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/moonwake/moonwake/internal/mdnstest"
 	"github.com/moonwake/moonwake/internal/testlan"
@@ -103,5 +106,70 @@ func TestSweepFillsTheTable(t *testing.T) {
 	}
 	if err := rxs[1].Quiet(300 * time.Millisecond); err != nil {
 		t.Errorf("a host outside the subnet got a datagram: %v", err)
+	}
+}
+
+// TestLookupMDNSOnlyFromResponders: a datagram that finds the query's
+// port but does not come from mDNS's (5353, as RFC 6762 has every
+// response come) names nobody.
+func TestLookupMDNSOnlyFromResponders(t *testing.T) {
+	t.Parallel()
+	l := testlan.New(t)
+	hub, pc := l.AddHost("hub"), l.AddHost("pc")
+	// The pc hears the query on 5353 and answers from another port.
+	var group, reply *net.UDPConn
+	if err := pc.Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		if group, err = net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353}); err != nil {
+			return err
+		}
+		reply, err = net.ListenUDP("udp4", &net.UDPAddr{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+	defer reply.Close()
+	go func() {
+		buf := make([]byte, 9000)
+		n, from, err := group.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		var p dnsmessage.Parser
+		if _, err := p.Start(buf[:n]); err != nil {
+			return
+		}
+		q, err := p.Question()
+		if err != nil {
+			return
+		}
+		b := dnsmessage.NewBuilder(nil, dnsmessage.Header{Response: true, Authoritative: true})
+		b.StartAnswers()
+		b.PTRResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 10},
+			dnsmessage.PTRResource{PTR: dnsmessage.MustNewName("spoofed.local.")})
+		if msg, err := b.Finish(); err == nil {
+			reply.WriteToUDPAddrPort(msg, from)
+		}
+	}()
+	var got map[netip.Addr]string
+	err := hub.Do(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		ifindex, err := hostIfindex("eth0")
+		if err != nil {
+			return err
+		}
+		got, err = lan.LookupMDNS(ctx, ifindex, []netip.Addr{pc.Addr()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("names %v from a port other than 5353", got)
 	}
 }

@@ -200,9 +200,14 @@ func LookupMDNS(ctx context.Context, ifindex int, addrs []netip.Addr) (map[netip
 	conn.SetReadDeadline(deadline)
 	buf := make([]byte, 9000)
 	for len(out) < len(want) {
-		n, _, err := conn.ReadFromUDPAddrPort(buf)
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			break // the deadline: what came in time is the answer
+		}
+		if from.Port() != MDNSGroup.Port() {
+			// Every mDNS response comes from port 5353 (RFC 6762 §6):
+			// anything else that finds the socket's port is not one.
+			continue
 		}
 		ptrs, _ := ParseMDNSResponse(buf[:n])
 		for _, r := range ptrs {

@@ -107,30 +107,49 @@ func (r *Relay) sweep(o SweepOrder) (SweepReport, uplink.Then) {
 	if err != nil {
 		return refuse(moonwake.EInvalid, "%v", err)
 	}
-	took := time.Duration(len(addrs)) * time.Second / lan.SweepRate
+	wait := r.sweepWait
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
 	r.sweepMu.Lock()
 	now := time.Now()
-	if now.Before(r.sweepBusy) {
+	if r.sweeping || now.Before(r.sweepBusy) {
 		r.sweepMu.Unlock()
-		return refuse(moonwake.EConflict, "a sweep is running on this relay; try again in %s", r.sweepBusy.Sub(now).Round(time.Second))
+		return refuse(moonwake.EConflict, "a sweep is running on this relay (one takes at most %s); try again when it is done", maxSweepTime)
 	}
-	// Held for the sweep's time and a margin: if the answer never goes
-	// out, Then never runs, and the relay must not stay busy forever.
-	r.sweepBusy = now.Add(took + 5*time.Second)
+	// Held until the sweep starts, once the answer has gone out; an
+	// answer that never goes out (Then never runs) must not hold the
+	// relay for ever.
+	r.sweepGen++
+	gen := r.sweepGen
+	r.sweepBusy = now.Add(wait)
 	r.sweepMu.Unlock()
 	rep := SweepReport{Network: p.String(), Addresses: len(addrs), Rate: lan.SweepRate}
 	return rep, func(ctx context.Context) error {
+		r.sweepMu.Lock()
+		if r.sweepGen != gen {
+			// Too late: its answer was taken for lost, and another
+			// sweep was ordered since.
+			r.sweepMu.Unlock()
+			return nil
+		}
+		r.sweeping, r.sweepBusy = true, time.Time{}
+		r.sweepMu.Unlock()
 		defer func() {
 			r.sweepMu.Lock()
-			r.sweepBusy = time.Time{}
+			r.sweeping = false
 			r.sweepMu.Unlock()
 		}()
-		u, err := lan.NewUDPProber()
-		if err != nil {
-			return err
+		send := r.sweepSend
+		if send == nil {
+			u, err := lan.NewUDPProber()
+			if err != nil {
+				return err
+			}
+			defer u.Close()
+			send = u.Send
 		}
-		defer u.Close()
-		n, err := lan.Sweep(ctx, addrs, lan.SweepRate, u.Send)
+		n, err := lan.Sweep(ctx, addrs, lan.SweepRate, send)
 		if err != nil {
 			r.log.Warn("sweep stopped", "network", p.String(), "addresses", n, "error", err)
 			return err
@@ -139,6 +158,9 @@ func (r *Relay) sweep(o SweepOrder) (SweepReport, uplink.Then) {
 		return nil
 	}
 }
+
+// maxSweepTime is how long the widest sweep takes: a /22 at lan.SweepRate.
+const maxSweepTime = time.Duration(1<<(32-lan.MinSweepBits)-2) * time.Second / lan.SweepRate
 
 func orNone(v []string) string {
 	if len(v) == 0 {

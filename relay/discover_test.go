@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/moonwake/moonwake"
 	"github.com/moonwake/moonwake/probe"
@@ -147,4 +149,79 @@ func FuzzSweepOrder(f *testing.F) {
 			t.Fatalf("order %s: a sweep of %+v", args, rep)
 		}
 	})
+}
+
+// TestSweepOneAtATime: a sweep holds the relay for as long as it runs,
+// however slow, and not longer; an order whose answer never went out
+// holds it only for a while, and does not run once another was ordered.
+func TestSweepOneAtATime(t *testing.T) {
+	r := newTestRelay(t, &fakeNet{}, Options{DiscoverySweep: true, Networks: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}})
+	r.sweepWait = 20 * time.Millisecond
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	var mu sync.Mutex
+	var sent []netip.Addr
+	r.sweepSend = func(a netip.Addr) error {
+		mu.Lock()
+		sent = append(sent, a)
+		mu.Unlock()
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-release
+		return nil
+	}
+	order := func() (SweepReport, uplink.Then) {
+		args, _ := json.Marshal(SweepOrder{Network: "192.168.1.0/30"})
+		res, then := r.Handle(context.Background(), uplink.Command{ID: "c", Name: CommandSweep, Args: args})
+		var rep SweepReport
+		if err := json.Unmarshal(res.Data, &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep, then
+	}
+
+	// A slow sweep: still running well past its time and the wait for
+	// its answer, it holds the relay.
+	_, then := order()
+	if then == nil {
+		t.Fatal("no sweep")
+	}
+	done := make(chan error, 1)
+	go func() { done <- then(context.Background()) }()
+	<-started
+	time.Sleep(100 * time.Millisecond)
+	if rep, then := order(); rep.Code != moonwake.EConflict || then != nil {
+		t.Errorf("an order while a sweep runs: %+v", rep)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// Done: the relay is free. An order whose answer is lost holds it for
+	// the wait; then another may come, and the lost one never runs.
+	_, lost := order()
+	if lost == nil {
+		t.Fatal("no sweep after the first ended")
+	}
+	if rep, _ := order(); rep.Code != moonwake.EConflict {
+		t.Errorf("an order while another's answer is on its way: %+v", rep)
+	}
+	time.Sleep(50 * time.Millisecond)
+	_, next := order()
+	if next == nil {
+		t.Fatal("the relay is still held by an order whose answer was lost")
+	}
+	mu.Lock()
+	before := len(sent)
+	mu.Unlock()
+	if err := lost(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) != before {
+		t.Errorf("the lost order swept %v", sent[before:])
+	}
 }

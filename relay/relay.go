@@ -75,8 +75,18 @@ type Relay struct {
 	ifs    func() ([]wol.Iface, error)
 	up     atomic.Bool
 
-	sweepMu   sync.Mutex
-	sweepBusy time.Time // until when the running sweep holds the relay; zero: none
+	sweepMu sync.Mutex
+	// sweepBusy is until when a sweep ordered, whose answer is on its
+	// way, holds the relay; sweeping, that one runs. sweepGen counts
+	// the sweeps ordered, so that one whose answer never went out in
+	// time neither runs nor frees the relay once another was ordered.
+	sweepBusy time.Time
+	sweeping  bool
+	sweepGen  uint64
+	// sweepSend and sweepWait replace, for tests, the sweep's UDP
+	// prober and the time its answer may take to go out (5 s).
+	sweepSend func(netip.Addr) error
+	sweepWait time.Duration
 }
 
 // Run runs the relay until ctx ends: it enrols if it must, then keeps its

@@ -84,7 +84,7 @@ func (s *Server) cancelAction(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not %s %q, nor cancel it", tok.Name, a.Kind, a.Machine))
 		return
 	}
-	a, err = s.Power.Cancel(r.Context(), id, "cancelled by token "+tok.Name)
+	a, err = s.Power.Cancel(r.Context(), id, moonwake.CancelledByToken(tok.Name))
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -146,3 +146,68 @@ func TestScheduledShutdownGrace(t *testing.T) {
 		t.Fatal("no wake")
 	}
 }
+
+// slowPC is an agent that takes its time to show a countdown; it records
+// what it did in the order it did it.
+type slowPC struct {
+	gate chan struct{} // Start waits for it
+	mu   sync.Mutex
+	done []string
+}
+
+func (p *slowPC) Start(ctx context.Context, _ string, c moonwake.Countdown) error {
+	<-p.gate
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = append(p.done, "start")
+	return nil
+}
+
+func (p *slowPC) Withdraw(context.Context, string, string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = append(p.done, "withdraw")
+	return nil
+}
+
+func (p *slowPC) OnCancel(func(machine, id, how string)) {}
+
+func (p *slowPC) log() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.done...)
+}
+
+// TestIdleCountdownWithdrawnWhileShown: the PC used while it is still
+// being told of the idle warning: the withdraw follows the countdown, or
+// the PC would show a warning withdrawn already.
+func TestIdleCountdownWithdrawnWhileShown(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)}
+	pw, states, pc := newPowerLog(), &knownStates{m: map[string]moonwake.StateChange{}}, &slowPC{gate: make(chan struct{})}
+	warned := make(chan notify.Message, 10)
+	it := &idleTest{clk: clk, pw: pw, st: newStore(), states: states, mon: states.monitor(), warned: warned}
+	it.e = start(t, Options{
+		Idle:  []IdleRule{{Selector: Selector{Tags: []string{"gaming"}}, After: 30 * time.Minute, Grace: 5 * time.Minute}},
+		Power: pw.service(), Machines: mock.Machines(testMachines...), Monitor: it.mon, Store: it.st, Clock: clk,
+		Notify: func(m notify.Message) { warned <- m }, Countdowns: pc,
+	})
+	defer close(pc.gate)
+	t0 := clk.Now()
+	it.feed(it.agent(moonwake.StateOn, 0, moonwake.SunshineFree), true)
+	clk.waitTimer(t, t0.Add(30*time.Minute))
+	it.step(30*time.Minute, moonwake.StateIdle, 30*time.Minute, moonwake.SunshineFree)
+	it.wantWarning(t)
+	// Used a minute later: the warning is withdrawn while the PC is still
+	// told of it.
+	clk.Advance(time.Minute)
+	it.feed(it.agent(moonwake.StateOn, 0, moonwake.SunshineFree), true)
+	time.Sleep(50 * time.Millisecond) // a withdraw sent at once has gone by now
+	pc.gate <- struct{}{}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(pc.log()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := pc.log(); len(got) != 2 || got[0] != "start" || got[1] != "withdraw" {
+		t.Errorf("the PC was told %q", got)
+	}
+}

@@ -18,6 +18,7 @@ type idleState struct {
 	warnedAt   time.Time            // zero: no warning out
 	holdUntil  time.Time            // after a shutdown was asked: do not ask again before
 	warnID     string               // the warning's countdown at the PC, which a cancel there names
+	shown      chan struct{}        // closed once the PC was told of warnID's countdown
 	inputAt    time.Time            // a cancel at the PC counts as input then
 	due        time.Time            // when to look again; zero: at the next change
 }
@@ -234,7 +235,10 @@ func (e *Engine) countdown(name string, s *idleState, until time.Time) {
 	}
 	s.warnID = "idle_" + rand.Text()[:16]
 	c := moonwake.Countdown{ActionID: s.warnID, Kind: "idle", Until: until.UTC(), By: IdleActor.Name}
+	shown := make(chan struct{})
+	s.shown = shown
 	e.pc.Go(func() {
+		defer close(shown)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := e.o.Countdowns.Start(ctx, name, c); err != nil {
@@ -245,12 +249,13 @@ func (e *Engine) countdown(name string, s *idleState, until time.Time) {
 
 // withdraw takes the warning's countdown down at the PC.
 func (e *Engine) withdraw(name string, s *idleState) {
-	id := s.warnID
-	s.warnID = ""
+	id, shown := s.warnID, s.shown
+	s.warnID, s.shown = "", nil
 	if e.o.Countdowns == nil || id == "" {
 		return
 	}
 	e.pc.Go(func() {
+		<-shown // after the countdown, which it would otherwise overtake; Start's timeout bounds this
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		_ = e.o.Countdowns.Withdraw(ctx, name, id) // an agent gone takes its countdown with it

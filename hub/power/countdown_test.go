@@ -199,3 +199,80 @@ func TestCountdownResumed(t *testing.T) {
 		t.Errorf("%d commands", len(h.agents.commands()))
 	}
 }
+
+// TestCountdownResumedLate: a hub that was down when a countdown ended
+// does not send its command when it comes back long after: the PC no
+// longer shows the countdown, and a cancel from there may have been lost
+// meanwhile. The action ends failed, saying so.
+func TestCountdownResumedLate(t *testing.T) {
+	h := newHarness(t, Options{ShutdownDeadline: 5 * time.Second, Countdowns: &pcCountdowns{}}, onTestClock)
+	h.states.set("pc", moonwake.StateOn)
+	a, err := h.s.Command(graced(alice, time.Minute), pc("pc"), moonwake.ActionShutdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	h.clock.Advance(2 * time.Hour)
+	h.start()
+	if err := h.s.Resume(context.Background(), func(string) (*moonwake.Machine, error) { return pc("pc"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, h.wait(a.ID), moonwake.StatusFailed, "countdown ended while the hub was down")
+	time.Sleep(20 * time.Millisecond)
+	if n := len(h.agents.commands()); n != 0 {
+		t.Fatalf("%d commands sent after a countdown that ended hours ago", n)
+	}
+}
+
+// slowCountdowns is an agent that takes its time to show a countdown, and
+// records what it did in the order it did it.
+type slowCountdowns struct {
+	gate chan struct{} // Start waits for it
+	mu   sync.Mutex
+	done []string
+}
+
+func (p *slowCountdowns) Start(ctx context.Context, _ string, c moonwake.Countdown) error {
+	<-p.gate
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = append(p.done, "start "+c.ActionID)
+	return nil
+}
+
+func (p *slowCountdowns) Withdraw(_ context.Context, _, id string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = append(p.done, "withdraw "+id)
+	return nil
+}
+
+func (p *slowCountdowns) OnCancel(func(machine, id, how string)) {}
+
+func (p *slowCountdowns) log() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.done...)
+}
+
+// TestCountdownCancelledWhileShown: a cancel that comes while the PC is
+// still being told of the countdown withdraws it after, not before: else
+// the PC would show a countdown to an action cancelled already.
+func TestCountdownCancelledWhileShown(t *testing.T) {
+	pcs := &slowCountdowns{gate: make(chan struct{})}
+	h := newHarness(t, Options{Countdowns: pcs})
+	h.states.set("pc", moonwake.StateOn)
+	a, err := h.s.Command(graced(alice, time.Minute), pc("pc"), moonwake.ActionShutdown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.Cancel(context.Background(), a.ID, "cancelled by token bob"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // a withdraw sent at once has gone by now
+	close(pcs.gate)
+	waitFor(t, "start and withdraw", func() bool { return len(pcs.log()) == 2 })
+	if got := pcs.log(); got[0] != "start "+a.ID || got[1] != "withdraw "+a.ID {
+		t.Errorf("the PC was told %q", got)
+	}
+}

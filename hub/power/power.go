@@ -129,6 +129,9 @@ type run struct {
 	lastSend time.Time // the last burst
 	joined   int       // requests that joined it
 	next     time.Time // when Run looks at it again
+	// shown is closed once the PC was told of the countdown; nil: this
+	// process did not tell it.
+	shown chan struct{}
 	// due is the action's deadline as this process counts it: on the
 	// monotonic clock when s.now gives one, so a wall clock set back or
 	// forward neither delays nor hastens it. a.Deadline is the same time
@@ -458,6 +461,10 @@ func (s *Service) countdown(ctx context.Context, r *run, grace time.Duration) (*
 	if err := s.actions.CreateAction(ctx, r.a); err != nil {
 		return nil, fmt.Errorf("record %s of %s: %w", r.a.Kind, r.m.Name, err)
 	}
+	shown := make(chan struct{})
+	if s.o.Countdowns != nil {
+		r.shown = shown // before a cancel can see r
+	}
 	a, err := s.start(ctx, r, moonwake.Pending{}) // not going down yet
 	if err != nil || a.Done() {
 		return a, err
@@ -471,6 +478,7 @@ func (s *Service) countdown(ctx context.Context, r *run, grace time.Duration) (*
 		return a, nil
 	}
 	s.sends.Go(func() {
+		defer close(shown)
 		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		err := s.o.Countdowns.Start(cctx, r.m.Name, c)
@@ -509,9 +517,15 @@ func (s *Service) Cancel(ctx context.Context, id, why string) (*moonwake.Action,
 	}
 	s.cancel(r, "api", why)
 	a := clone(r.a)
+	shown := r.shown
 	s.mu.Unlock()
 	if s.o.Countdowns != nil {
 		s.sends.Go(func() {
+			if shown != nil {
+				// A withdraw that overtook the countdown would leave
+				// the PC showing it. Start's own timeout bounds this.
+				<-shown
+			}
 			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			if err := s.o.Countdowns.Withdraw(cctx, r.m.Name, id); err != nil {
@@ -1073,6 +1087,12 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 		r.counting = countingIn(a)
 		if r.counting {
 			r.retried = false // its command was never sent: it is sent when the grace ends
+			if s.now().After(r.due.Add(countdownLate)) {
+				s.finish(a, moonwake.StatusFailed, fmt.Sprintf("its countdown ended while the hub was down (%s late); the %s command was not sent", s.now().Sub(r.due).Round(time.Second), a.Kind))
+				s.update(a)
+				s.ended(a)
+				continue
+			}
 		}
 		if a.Kind == moonwake.ActionWake {
 			_ = s.route(r) // else burst routes again: its relay may come back before the deadline
@@ -1099,6 +1119,12 @@ func (s *Service) Resume(ctx context.Context, find func(name string) (*moonwake.
 	}
 	return nil
 }
+
+// countdownLate is how late after its countdown's end a restarted hub
+// still sends an action's command: about as long as the agent keeps the
+// countdown up past its time. Later, nobody at the PC was warned of it,
+// and a cancel made there may have been lost while the hub was down.
+const countdownLate = 30 * time.Second
 
 // countingIn reports whether a is in its countdown: it has a countdown
 // step and its command was not sent yet.
