@@ -56,22 +56,29 @@ func ParseCommand(prefix, topic string, payload []byte) (Command, error) {
 		return Command{}, fmt.Errorf("topic: unknown entity %q (want power, wake or shutdown)", truncate(entity, 16))
 	}
 	c := Command{Machine: name, Entity: entity}
+	var err error
+	c.Action, err = commandAction(entity, payload)
+	return c, err
+}
+
+// commandAction is the action a command's payload asks of an entity, a
+// machine's or a group's: the power switch's ON or OFF, a button's PRESS.
+func commandAction(entity string, payload []byte) (string, error) {
 	if len(payload) > maxPayload {
-		return c, fmt.Errorf("%s: payload of %d bytes is too long", entity, len(payload))
+		return "", fmt.Errorf("%s: payload of %d bytes is too long", entity, len(payload))
 	}
 	switch p := string(payload); {
 	case entity == entityPower && p == PayloadOn:
-		c.Action = moonwake.ActionWake
+		return moonwake.ActionWake, nil
 	case entity == entityPower && p == PayloadOff:
-		c.Action = moonwake.ActionShutdown
+		return moonwake.ActionShutdown, nil
 	case entity == entityPower:
-		return c, fmt.Errorf("power: payload must be %s or %s", PayloadOn, PayloadOff)
+		return "", fmt.Errorf("power: payload must be %s or %s", PayloadOn, PayloadOff)
 	case p == PayloadPress:
-		c.Action = entity // the buttons are named for their actions
+		return entity, nil // the buttons are named for their actions
 	default:
-		return c, fmt.Errorf("%s: payload must be %s", entity, PayloadPress)
+		return "", fmt.Errorf("%s: payload must be %s", entity, PayloadPress)
 	}
-	return c, nil
 }
 
 // truncate cuts s to at most n bytes, on a rune boundary, for messages.

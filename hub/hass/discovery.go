@@ -137,29 +137,9 @@ func (d discoveryInfo) config(e entityDef, m *moonwake.Machine) map[string]any {
 	state := d.state(m.Name)
 	switch e.component + "/" + e.object {
 	case "switch/power":
-		c["name"] = "Power"
-		c["icon"] = "mdi:desktop-tower-monitor"
-		c["command_topic"] = d.command(m.Name, entityPower)
-		c["payload_on"], c["payload_off"] = PayloadOn, PayloadOff
-		c["state_topic"] = state
-		c["value_template"] = "{{ value_json.power }}"
-		c["state_on"], c["state_off"] = PayloadOn, PayloadOff
-		c["optimistic"] = false
-		c["retain"] = false
-		c["json_attributes_topic"] = state
-		c["json_attributes_template"] = "{{ value_json.attributes | tojson }}"
-	case "button/wake":
-		c["name"] = "Wake"
-		c["icon"] = "mdi:power"
-		c["command_topic"] = d.command(m.Name, entityWake)
-		c["payload_press"] = PayloadPress
-		c["retain"] = false
-	case "button/shutdown":
-		c["name"] = "Shut down"
-		c["icon"] = "mdi:power-off"
-		c["command_topic"] = d.command(m.Name, entityShutdown)
-		c["payload_press"] = PayloadPress
-		c["retain"] = false
+		powerSwitch(c, d.command(m.Name, entityPower), state)
+	case "button/wake", "button/shutdown":
+		button(c, e.object, d.command(m.Name, e.object))
 	case "binary_sensor/power":
 		c["name"] = "Power"
 		c["device_class"] = "power"
@@ -192,6 +172,39 @@ func (d discoveryInfo) config(e entityDef, m *moonwake.Machine) map[string]any {
 		c["json_attributes_template"] = "{{ value_json.last_action | tojson }}"
 	}
 	return c
+}
+
+// powerSwitch makes c the power switch of a machine or a group: ON wakes,
+// OFF shuts down, its state and attributes from the state topic.
+func powerSwitch(c map[string]any, command, state string) {
+	c["name"] = "Power"
+	c["icon"] = "mdi:desktop-tower-monitor"
+	c["command_topic"] = command
+	c["payload_on"], c["payload_off"] = PayloadOn, PayloadOff
+	c["state_topic"] = state
+	c["value_template"] = "{{ value_json.power }}"
+	c["state_on"], c["state_off"] = PayloadOn, PayloadOff
+	c["optimistic"] = false
+	c["retain"] = false
+	c["json_attributes_topic"] = state
+	c["json_attributes_template"] = "{{ value_json.attributes | tojson }}"
+}
+
+// buttons are the names and icons of the buttons, by entity.
+var buttons = map[string]struct{ name, icon string }{
+	entityWake:     {"Wake", "mdi:power"},
+	entityShutdown: {"Shut down", "mdi:power-off"},
+	entitySleep:    {"Sleep", "mdi:power-sleep"},
+}
+
+// button makes c the button of entity (wake, shutdown, sleep) whose press
+// goes to command.
+func button(c map[string]any, entity, command string) {
+	c["name"] = buttons[entity].name
+	c["icon"] = buttons[entity].icon
+	c["command_topic"] = command
+	c["payload_press"] = PayloadPress
+	c["retain"] = false
 }
 
 // allowed reports whether machine gets entity e under scope: a button

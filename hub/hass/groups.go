@@ -112,35 +112,9 @@ func (d discoveryInfo) groupConfig(e entityDef, tag string) map[string]any {
 	state := d.groupState(tag)
 	switch e.component + "/" + e.object {
 	case "switch/power":
-		c["name"] = "Power"
-		c["icon"] = "mdi:desktop-tower-monitor"
-		c["command_topic"] = d.groupCommand(tag, entityPower)
-		c["payload_on"], c["payload_off"] = PayloadOn, PayloadOff
-		c["state_topic"] = state
-		c["value_template"] = "{{ value_json.power }}"
-		c["state_on"], c["state_off"] = PayloadOn, PayloadOff
-		c["optimistic"] = false
-		c["retain"] = false
-		c["json_attributes_topic"] = state
-		c["json_attributes_template"] = "{{ value_json.attributes | tojson }}"
-	case "button/wake":
-		c["name"] = "Wake"
-		c["icon"] = "mdi:power"
-		c["command_topic"] = d.groupCommand(tag, entityWake)
-		c["payload_press"] = PayloadPress
-		c["retain"] = false
-	case "button/shutdown":
-		c["name"] = "Shut down"
-		c["icon"] = "mdi:power-off"
-		c["command_topic"] = d.groupCommand(tag, entityShutdown)
-		c["payload_press"] = PayloadPress
-		c["retain"] = false
-	case "button/sleep":
-		c["name"] = "Sleep"
-		c["icon"] = "mdi:power-sleep"
-		c["command_topic"] = d.groupCommand(tag, entitySleep)
-		c["payload_press"] = PayloadPress
-		c["retain"] = false
+		powerSwitch(c, d.groupCommand(tag, entityPower), state)
+	case "button/wake", "button/shutdown", "button/sleep":
+		button(c, e.object, d.groupCommand(tag, e.object))
 	case "sensor/progress":
 		c["name"] = "Progress"
 		c["icon"] = "mdi:progress-check"
@@ -184,22 +158,9 @@ func ParseGroupCommand(prefix, topic string, payload []byte) (GroupCommand, erro
 		return GroupCommand{}, fmt.Errorf("topic: unknown entity %q (want power, wake, shutdown or sleep)", truncate(entity, 16))
 	}
 	c := GroupCommand{Tag: tag, Entity: entity}
-	if len(payload) > maxPayload {
-		return c, fmt.Errorf("%s: payload of %d bytes is too long", entity, len(payload))
-	}
-	switch p := string(payload); {
-	case entity == entityPower && p == PayloadOn:
-		c.Action = moonwake.ActionWake
-	case entity == entityPower && p == PayloadOff:
-		c.Action = moonwake.ActionShutdown
-	case entity == entityPower:
-		return c, fmt.Errorf("power: payload must be %s or %s", PayloadOn, PayloadOff)
-	case p == PayloadPress:
-		c.Action = entity // the buttons are named for their actions
-	default:
-		return c, fmt.Errorf("%s: payload must be %s", entity, PayloadPress)
-	}
-	return c, nil
+	var err error
+	c.Action, err = commandAction(entity, payload)
+	return c, err
 }
 
 // groupView is one group as the bridge last saw it.
