@@ -181,12 +181,17 @@ func (t *NeighbourTable) Ask(ip netip.Addr) (time.Time, error) {
 
 // Answered reports whether n, read after an Ask sent at asked, records
 // an answer to it: the entry's confirmation is younger than the request.
-// The kernel rounds the age down to a tick (10 ms), so an answer from the
-// tick before the request passes too: nothing else at the address
-// answers in that path.
+// The kernel counts the age in jiffies and gives it in ticks of 10 ms, so
+// it may read up to a tick older than the time since the request (or
+// younger): an answer within a tick before the request passes too, and
+// nothing else at the address answers in that path (a round asks only
+// once it has been silent for a while).
 func Answered(n Neighbour, asked time.Time) bool {
-	return !asked.IsZero() && n.MAC != nil && n.Confirmed >= 0 && n.Confirmed <= time.Since(asked)
+	return !asked.IsZero() && n.MAC != nil && n.Confirmed >= 0 && n.Confirmed <= time.Since(asked)+ageTick
 }
+
+// ageTick is the unit of the kernel's neighbour ages (USER_HZ).
+const ageTick = 10 * time.Millisecond
 
 // Confirm is Ask, then waits up to wait for the kernel to record the
 // answer. It returns the entry, and whether the answer came. No entry, or

@@ -239,6 +239,10 @@ func (a *asker) stop() time.Time {
 	return a.at
 }
 
+// confirmPoll is how often the entry is read while waiting for an answer
+// to the Prober's own ARP request: the kernel's tick.
+const confirmPoll = 10 * time.Millisecond
+
 // maxConfirmWait bounds the wait for an answer to the Prober's own ARP
 // request: a network card answers in a few milliseconds, asleep or not.
 const maxConfirmWait = 250 * time.Millisecond
@@ -318,8 +322,20 @@ func (p *Prober) neighbour(addr netip.Addr, mac net.HardwareAddr, silent bool, a
 	n, err := p.neigh.Lookup(addr)
 	if err == nil && silent && addr.Is4() && bytes.Equal(n.MAC, mac) && !n.State.Unresolved() {
 		switch {
-		case !asked.IsZero(): // asked during the round: the answer is in by now
-			r.Answered = Answered(n, asked)
+		case !asked.IsZero():
+			// Asked during the round: the answer is in by now, unless the
+			// request went late (a busy machine); then wait for it as
+			// Confirm does, up to maxConfirmWait after asking.
+			for {
+				r.Answered = Answered(n, asked) && bytes.Equal(n.MAC, mac)
+				if r.Answered || time.Since(asked)+confirmPoll > maxConfirmWait {
+					break
+				}
+				time.Sleep(confirmPoll)
+				if n, err = p.neigh.Lookup(addr); err != nil {
+					break
+				}
+			}
 		default: // a silent round that ended early: ask now
 			if cn, ok, cerr := p.neigh.Confirm(addr, min(p.o.Timeout, maxConfirmWait)); cerr == nil {
 				n, r.Answered = cn, ok && bytes.Equal(cn.MAC, mac)
