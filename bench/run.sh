@@ -20,7 +20,8 @@
 # (STARTUP=0 and WEB=0 leave out the start-up and web app parts.)
 # With PROFILE=file, the hub is built with -tags pprof and a CPU profile of
 # the first round's run of PROFILE_ROUTE (join, wake-get or new-action;
-# default join) is written to file (go tool pprof file.bin file).
+# default join) is written to file (go tool pprof file.bin file); with
+# PROFILE_KIND=trace, an execution trace of it instead (go tool trace file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -136,7 +137,9 @@ for round in $(seq "$ROUNDS"); do
 	load "GET /wake (baseline: bare handler, no auth, no storage)" http://127.0.0.1:8081/wake "" baseline
 	profile() { # route: profile this run of it
 		if [ -n "${PROFILE:-}" ] && [ "$round" = 1 ] && [ "${PROFILE_ROUTE:-join}" = "$1" ]; then
-			(sleep 1; IN curl -sf -o "$PROFILE" "http://127.0.0.1:6060/debug/pprof/profile?seconds=$((DURATION - 2))") &
+			local what=profile
+			[ "${PROFILE_KIND:-cpu}" = trace ] && what=trace
+			(sleep 1; IN curl -sf -o "$PROFILE" "http://127.0.0.1:6060/debug/pprof/$what?seconds=$((DURATION - 2))") &
 		fi
 	}
 	profile join

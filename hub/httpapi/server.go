@@ -185,19 +185,31 @@ func (s *Server) Handler() http.Handler {
 		s.error(w, r, moonwake.Errorf(moonwake.ENotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
 	mux.Handle("/api/", notFound)
-	if s.UI != nil {
-		// The web app sets its own headers (caching of static files, its
-		// content security policy).
-		root := http.NewServeMux()
-		root.Handle("/api/", s.recoverer(s.headers(mux)))
-		root.Handle("/healthz", s.recoverer(s.headers(mux)))
-		root.Handle("/readyz", s.recoverer(s.headers(mux)))
-		root.Handle("/wake", s.recoverer(s.headers(mux)))
-		root.Handle("/", s.recoverer(s.UI))
-		return root
+	if s.UI == nil {
+		mux.Handle("/", notFound)
+		return s.recoverer(s.headers(mux))
 	}
-	mux.Handle("/", notFound)
-	return s.recoverer(s.headers(mux))
+	// The web app sets its own headers (caching of static files, its
+	// content security policy). The split is a comparison, not a second
+	// ServeMux: every wake request passes through it.
+	api, ui := s.recoverer(s.headers(mux)), s.recoverer(s.UI)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAPIPath(r.URL.Path) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		ui.ServeHTTP(w, r)
+	})
+}
+
+// isAPIPath reports whether the API, not the web app, answers path: what
+// is under /api/, and /healthz, /readyz and /wake themselves.
+func isAPIPath(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/wake":
+		return true
+	}
+	return strings.HasPrefix(path, "/api/")
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -129,7 +130,10 @@ const maxWait = 5 * time.Minute
 // ?wait=true (and ?timeout=, default and at most 5 min), 200 with its
 // outcome once it has ended.
 func (s *Server) act(w http.ResponseWriter, r *http.Request, start func() (*moonwake.Action, error)) {
-	q := r.URL.Query()
+	var q url.Values
+	if r.URL.RawQuery != "" { // most requests have none: no map to make
+		q = r.URL.Query()
+	}
 	wait := false
 	timeout := maxWait
 	if v := q.Get("wait"); v != "" {

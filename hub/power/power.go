@@ -111,6 +111,68 @@ type Service struct {
 	sends     sync.WaitGroup              // relays' bursts in flight
 	unwritten map[string]*moonwake.Action // by id: updates not in the audit log yet
 	writing   map[string]chan struct{}    // by id: closed when the last update queued is written
+	noops     map[noopKey]*noop           // records that nothing was needed, for the same requests to share
+}
+
+// noopKey is what requests that share a no-op record have in common.
+type noopKey struct {
+	machine, kind string
+	actor         moonwake.Actor
+}
+
+// noopFold is how long requests that need nothing done share one record.
+const noopFold = time.Minute
+
+// noop is a record that nothing was needed ("already on"), which the same
+// request from the same actor shares while the machine's state holds, up
+// to noopFold: a phone, a script or a home automation that asks again and
+// again is answered from memory, and the audit log keeps one row a
+// minute for it instead of one per request. The action is read-only.
+type noop struct {
+	a     *moonwake.Action
+	state moonwake.PowerState
+	since time.Time
+	at    time.Time
+}
+
+// folded returns the record that a request for kind on machine, by the
+// actor in ctx, shares while the machine is in state since then; nil when
+// it must be recorded on its own.
+func (s *Service) folded(ctx context.Context, kind, machine string, state moonwake.PowerState, since time.Time) *moonwake.Action {
+	actor, _ := moonwake.ActorFrom(ctx)
+	k := noopKey{machine: machine, kind: kind, actor: actor}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.noops[k]
+	if n == nil || n.state != state || !n.since.Equal(since) {
+		return nil
+	}
+	if s.now().Sub(n.at) >= noopFold {
+		delete(s.noops, k)
+		return nil
+	}
+	return n.a
+}
+
+// recordNoop records a, which says nothing was needed for a machine in
+// state since then, and keeps it for the same requests to share.
+func (s *Service) recordNoop(ctx context.Context, a *moonwake.Action, state moonwake.PowerState, since time.Time) (*moonwake.Action, error) {
+	a, err := s.record(ctx, a, nil)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.noops) >= 64 { // forget what has expired; rate limits bound the rest
+		for k, n := range s.noops {
+			if now.Sub(n.at) >= noopFold {
+				delete(s.noops, k)
+			}
+		}
+	}
+	s.noops[noopKey{machine: a.Machine, kind: a.Kind, actor: a.Actor}] = &noop{a: a, state: state, since: since, at: now}
+	return a, nil
 }
 
 // run is an action in flight.
@@ -179,6 +241,7 @@ func New(actions moonwake.ActionService, o Options) *Service {
 		o: o, log: o.Logger, now: o.Now, actions: actions, sender: o.Sender,
 		byID: map[string]*run{}, byMachine: map[string]*run{}, starting: map[string]chan struct{}{},
 		kick: make(chan struct{}, 1), unwritten: map[string]*moonwake.Action{}, writing: map[string]chan struct{}{},
+		noops: map[noopKey]*noop{},
 	}
 	if s.sender == nil {
 		s.sender = &wol.Sender{}
@@ -342,14 +405,18 @@ func (s *Service) Wake(ctx context.Context, m *moonwake.Machine) (*moonwake.Acti
 			}
 			return s.join(ctx, r), nil
 		}
-		a = s.newAction(ctx, moonwake.ActionWake, m)
 		if st, since := s.state(m.Name); st.Up() && st != moonwake.StateShuttingDown {
 			if release != nil {
 				release()
 			}
+			if a := s.folded(ctx, moonwake.ActionWake, m.Name, st, since); a != nil {
+				return a, nil
+			}
+			a = s.newAction(ctx, moonwake.ActionWake, m)
 			s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already %s (since %s); nothing sent", m.Name, st, since.UTC().Format(time.RFC3339)))
-			return s.record(ctx, a, nil)
+			return s.recordNoop(ctx, a, st, since)
 		}
+		a = s.newAction(ctx, moonwake.ActionWake, m)
 		if release != nil {
 			defer release()
 			break
@@ -402,14 +469,18 @@ func (s *Service) Command(ctx context.Context, m *moonwake.Machine, kind string)
 			}
 			return s.join(ctx, r), nil
 		}
-		a = s.newAction(ctx, kind, m)
 		if st, since := s.state(m.Name); st == moonwake.StateOff && kind != moonwake.ActionReboot {
 			if release != nil {
 				release()
 			}
+			if a := s.folded(ctx, kind, m.Name, st, since); a != nil {
+				return a, nil
+			}
+			a = s.newAction(ctx, kind, m)
 			s.finish(a, moonwake.StatusSucceeded, fmt.Sprintf("%s is already off (since %s); nothing sent", m.Name, since.UTC().Format(time.RFC3339)))
-			return s.record(ctx, a, nil)
+			return s.recordNoop(ctx, a, st, since)
 		}
+		a = s.newAction(ctx, kind, m)
 		if release != nil {
 			defer release()
 			break

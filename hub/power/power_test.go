@@ -583,6 +583,78 @@ func TestWakeAlreadyUp(t *testing.T) {
 	}
 }
 
+// Requests that need nothing done share one record while the machine's
+// state holds, for a minute, when the same actor asks: a flood of wakes of
+// a PC that is on is answered from memory, and the audit log keeps a row a
+// minute for it. Another actor, a new state or a minute later is recorded
+// anew.
+func TestNoopRequestsShareARecord(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, Options{}, onTestClock)
+	h.states.set("pc", moonwake.StateOn)
+	wake := func(who moonwake.Actor) *moonwake.Action {
+		t.Helper()
+		a, err := h.s.Wake(as(who), pc("pc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Status != moonwake.StatusSucceeded || a.Machine != "pc" {
+			t.Fatalf("wake: %+v", a)
+		}
+		return a
+	}
+	first := wake(alice)
+	for range 5 {
+		if a := wake(alice); a.ID != first.ID {
+			t.Fatalf("a repeated wake made %s, want it to share %s", a.ID, first.ID)
+		}
+	}
+	byBob := wake(bob)
+	if byBob.ID == first.ID {
+		t.Error("another actor's wake shares alice's record")
+	}
+	h.clock.Advance(noopFold - time.Millisecond)
+	if a := wake(alice); a.ID != first.ID {
+		t.Errorf("a wake just within the minute made %s", a.ID)
+	}
+	h.clock.Advance(time.Millisecond)
+	later := wake(alice)
+	if later.ID == first.ID {
+		t.Error("a wake a minute later shares the old record")
+	}
+	// The PC went down and came back up: a new state since a new time.
+	h.states.mu.Lock()
+	h.states.since = h.states.since.Add(time.Hour)
+	h.states.mu.Unlock()
+	if a := wake(alice); a.ID == later.ID {
+		t.Error("a wake in a new state shares the old record")
+	}
+	// So do commands to a machine that is off; a reboot is never a no-op.
+	h.states.set("pc", moonwake.StateOff)
+	sleep := func() *moonwake.Action {
+		t.Helper()
+		a, err := h.s.Command(as(alice), pc("pc"), moonwake.ActionSleep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if a, b := sleep(), sleep(); a.ID != b.ID {
+		t.Errorf("two sleeps of a machine that is off: %s and %s", a.ID, b.ID)
+	}
+
+	stored, err := h.store.ListActions(context.Background(), moonwake.ActionFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 5 {
+		t.Errorf("%d records, want 5 (alice, bob, alice a minute later, alice in a new state, the sleep)", len(stored))
+	}
+	if n := h.rec.notifications(); len(n) != 5 {
+		t.Errorf("%d notifications, want one a record", len(n))
+	}
+}
+
 // A machine shutting down is still up, but not woken: it is about to be
 // off.
 func TestWakeShuttingDownMachineSends(t *testing.T) {

@@ -1,0 +1,88 @@
+// Package gcfloor keeps the garbage collector's heap goal from falling
+// below a floor.
+//
+// Go collects when the heap has grown by GOGC percent (100) over what the
+// last collection found live, and at least every 4 MiB. The hub's live
+// heap is a few MiB while it answers tens of thousands of requests a
+// second, each allocating a few KiB: it would collect a hundred times a
+// second, and on a small machine every collection is felt in the slowest
+// answers. With a floor, the goal is the larger of the floor and what GOGC
+// gives: a small heap is collected when it reaches the floor, a large one
+// exactly as Go would.
+package gcfloor
+
+import (
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync/atomic"
+)
+
+// percentFor returns the GOGC percent that puts the heap goal at floor
+// or, when that is less, at base percent over live.
+func percentFor(floor, live uint64, base int) int {
+	if live == 0 || floor <= live {
+		return base
+	}
+	p := (float64(floor)/float64(live) - 1) * 100
+	if p <= float64(base) {
+		return base
+	}
+	return int(math.Min(math.Ceil(p), 1e6))
+}
+
+// Floor holds the heap goal at or above a number of bytes. Start it once.
+type Floor struct {
+	bytes   uint64
+	base    int
+	stopped atomic.Bool
+	sample  []metrics.Sample
+}
+
+// Start keeps the heap goal at or above bytes from now on, by setting the
+// GOGC percent after every collection, until Stop. It does nothing and
+// returns nil when GOGC is set in the environment: whoever set it chose.
+func Start(bytes uint64) *Floor {
+	if os.Getenv("GOGC") != "" || bytes == 0 {
+		return nil
+	}
+	f := &Floor{bytes: bytes, base: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	f.adjust()
+	f.arm()
+	return f
+}
+
+// Stop leaves the percent as it is and stops adjusting it. A nil Floor
+// does nothing.
+func (f *Floor) Stop() {
+	if f != nil {
+		f.stopped.Store(true)
+	}
+}
+
+// sentinel is garbage as soon as it is made: its finalizer runs after
+// each collection, adjusts the percent and makes the next one. It holds a
+// pointer so that the allocator never batches it with other small objects.
+type sentinel struct{ f *Floor }
+
+func (f *Floor) arm() {
+	s := &sentinel{f: f}
+	runtime.SetFinalizer(s, func(s *sentinel) {
+		if s.f.stopped.Load() {
+			return
+		}
+		s.f.adjust()
+		s.f.arm()
+	})
+}
+
+// adjust sets the percent for what the last collection found live.
+func (f *Floor) adjust() {
+	metrics.Read(f.sample)
+	if f.sample[0].Value.Kind() != metrics.KindUint64 {
+		return
+	}
+	debug.SetGCPercent(percentFor(f.bytes, f.sample[0].Value.Uint64(), f.base))
+}
