@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -45,11 +44,47 @@ type Machine struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-var (
-	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	tagRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-	hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
-)
+// The checks of names, tags and host names are loops, not regular
+// expressions: compiling the host name's took 0.6 ms of every start of
+// every moonwake command.
+
+// validID reports whether s is 1-63 characters a-z or 0-9, or, after the
+// first, one of extra.
+func validID(s, extra string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || i > 0 && strings.IndexByte(extra, c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// validHostname reports whether s is a DNS name: labels of 1-63 letters,
+// digits and hyphens, which neither begin nor end with a hyphen, joined
+// by dots, with an optional dot at the end.
+func validHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // DefaultProbePorts are probed when a machine names none: Sunshine's HTTP
 // port, which answers as soon as Sunshine runs.
@@ -65,7 +100,7 @@ func (m *Machine) ProbePorts() []int {
 
 // ValidName reports whether s can name a machine: it appears in URLs, MQTT
 // topics and Home Assistant entity ids, so it is kept to a-z, 0-9, '-', '_'.
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+func ValidName(s string) bool { return validID(s, "-_") }
 
 // Normalize checks m and rewrites its fields into their canonical forms. It
 // returns an EInvalid error naming the first field that is wrong.
@@ -81,7 +116,7 @@ func (m *Machine) Normalize() error {
 	m.MAC = mac.String()
 	m.Host = strings.TrimSpace(m.Host)
 	if m.Host != "" {
-		if _, err := netip.ParseAddr(m.Host); err != nil && !hostRE.MatchString(m.Host) {
+		if _, err := netip.ParseAddr(m.Host); err != nil && !validHostname(m.Host) {
 			return Errorf(EInvalid, "host %q: not an IP address or DNS name", m.Host)
 		}
 	}
@@ -134,7 +169,7 @@ func (m *Machine) Normalize() error {
 	tags := make([]string, 0, len(m.Tags))
 	for _, t := range m.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))
-		if !tagRE.MatchString(t) {
+		if !validID(t, "_.-") {
 			return Errorf(EInvalid, "tag %q: use 1-63 characters a-z, 0-9, '.', '-' or '_'", t)
 		}
 		tags = append(tags, t)

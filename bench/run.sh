@@ -16,7 +16,13 @@
 #     turn with the hub's routes, ROUNDS times (default 3), so that the
 #     machine's other work weighs on both alike; the medians and their
 #     ratios to the bare handler's end the report
-# Usage: sudo [ROUNDS=3] [STARTUP=0] [WEB=0] bench/run.sh [seconds per load run, default 10]
+# The load generator and the servers run on separate CPUs (taskset): wrk
+# on the first half of them, the hub and the bare handler on the second.
+# Sharing two CPUs measures how the Go scheduler and wrk's threads take
+# turns more than the server: the bare handler itself, with its one
+# syscall taken out, answers 38 % more requests a second there, yet its
+# p99 grows 1.5× (docs/performance.md). PIN=0 shares them as before.
+# Usage: sudo [ROUNDS=3] [STARTUP=0] [WEB=0] [PIN=0] bench/run.sh [seconds per load run, default 10]
 # (STARTUP=0 and WEB=0 leave out the start-up and web app parts.)
 # With PROFILE=file, the hub is built with -tags pprof and a CPU profile of
 # the first round's run of PROFILE_ROUTE (join, wake-get or new-action;
@@ -63,6 +69,14 @@ ip -n "$LAN" addr add 10.78.0.2/24 dev eth0
 ip -n "$NS" link set eth0 up
 ip -n "$LAN" link set eth0 up
 IN() { ip netns exec "$NS" "$@"; }
+# SERVE runs a server on its CPUs, LOAD the load generator on the others.
+SERVE=() LOAD=()
+CPUS=$(nproc)
+if [ "${PIN:-1}" = 1 ] && [ "$CPUS" -ge 2 ]; then
+	half=$((CPUS / 2))
+	LOAD=(taskset -c "0-$((half - 1))") SERVE=(taskset -c "$half-$((CPUS - 1))")
+	echo "wrk on CPUs 0-$((half - 1)); the hub and the bare handler on CPUs $half-$((CPUS - 1)) (PIN=0 shares them)"
+fi
 
 if [ "${STARTUP:-1}" = 1 ]; then
 echo
@@ -84,7 +98,7 @@ echo "== hub"
 export MOONWAKE_RATE_LIMIT_PER_MINUTE=1000000000 MOONWAKE_RATE_LIMIT_BURST=1000000 MOONWAKE_UI_REVERSE_DNS=off
 echo "wake.count=${MOONWAKE_WAKE_COUNT:-default}"
 # ip netns exec execs the program, so $! is the hub's own pid.
-ip netns exec "$NS" "$TMP/moonwake" serve --listen 127.0.0.1:8080 --data "$TMP/data" >"$TMP/hub.out" 2>"$TMP/hub.log" &
+ip netns exec "$NS" "${SERVE[@]}" "$TMP/moonwake" serve --listen 127.0.0.1:8080 --data "$TMP/data" >"$TMP/hub.out" 2>"$TMP/hub.log" &
 HUB=$!
 PIDS+=("$HUB")
 for _ in $(seq 100); do IN curl -sf -o /dev/null http://127.0.0.1:8080/healthz && break; sleep 0.05; done
@@ -93,8 +107,9 @@ TOKEN=$(cat "$TMP/data/admin-token")
 # requests that follow join that wake (one record, one burst a second).
 IN curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" -X POST http://127.0.0.1:8080/api/v1/machines \
 	-d '{"name":"gaming-pc","mac":"02:77:00:00:00:01","interface":"eth0"}'
-# desk is on (the probe finds the hub's own port open): every wake of it is
-# a new action, answered only once its audit record is committed.
+# desk is on (the probe finds the hub's own port open): a wake of it needs
+# nothing done. The first is recorded, committed before it is answered;
+# the same token's next ones share that record for a minute.
 IN curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" -X POST http://127.0.0.1:8080/api/v1/machines \
 	-d '{"name":"desk","mac":"02:77:00:00:00:02","interface":"eth0","host":"127.0.0.1","ports":[8080]}'
 rss() { awk -v what="$2" '$1 == what":" { printf "%.1f MiB", $2 / 1024 }' "/proc/$1/status"; }
@@ -110,7 +125,7 @@ load() { # name url [script]
 	echo "-- $1"
 	local args=(-t2 -c32 -d"${DURATION}s" --latency)
 	[ -n "${3:-}" ] && args+=(-s "$3")
-	IN wrk "${args[@]}" "$2" | tee "$TMP/wrk.out" | grep -E 'Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%'
+	IN "${LOAD[@]}" wrk "${args[@]}" "$2" | tee "$TMP/wrk.out" | grep -E 'Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%'
 	# One line per run for the summary: name, req/s, p99 in ms.
 	awk -v name="$4" '
 		$1 == "Requests/sec:" { rps = $2 }
@@ -126,7 +141,7 @@ done
 
 # The bare handler runs beside the hub, and the two are loaded in turn,
 # ROUNDS times: whatever else the machine does weighs on both alike.
-ip netns exec "$NS" "$TMP/baseline" -listen 127.0.0.1:8081 -target 10.78.0.255:9 &
+ip netns exec "$NS" "${SERVE[@]}" "$TMP/baseline" -listen 127.0.0.1:8081 -target 10.78.0.255:9 &
 PIDS+=("$!")
 for _ in $(seq 100); do IN curl -sf -o /dev/null http://127.0.0.1:8081/wake && break; sleep 0.05; done
 ROUNDS=${ROUNDS:-3}
@@ -147,7 +162,7 @@ for round in $(seq "$ROUNDS"); do
 	profile wake-get
 	load "GET /wake?mac=…&token=… (compatibility route; joins)" "http://127.0.0.1:8080/wake?mac=02:77:00:00:00:01&token=$TOKEN" "" wake-get
 	profile new-action
-	load "POST /api/v1/machines/desk/wake (machine on: one committed action per request)" http://127.0.0.1:8080/api/v1/machines/desk/wake "$TMP/post.lua" new-action
+	load "POST /api/v1/machines/desk/wake (machine on: nothing to do, one record a minute)" http://127.0.0.1:8080/api/v1/machines/desk/wake "$TMP/post.lua" new-action
 	[ "$round" = 1 ] && wait_profile
 	echo "RSS after round $round: $(rss "$HUB" VmRSS) (peak $(rss "$HUB" VmHWM))"
 done
@@ -155,7 +170,7 @@ ACTIONS=$(IN curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8080/a
 echo "audit log: last action before the runs $BEFORE, after $ACTIONS; database $(du -sh "$TMP/data" | cut -f1)"
 
 echo
-echo "== median of $ROUNDS rounds, against the bare handler (goals: join ≥ 95 % of its req/s, new action ≥ 80 %, p99 ≤ 1.3×)"
+echo "== median of $ROUNDS rounds$([ ${#LOAD[@]} -gt 0 ] && echo ", wrk and the servers on separate CPUs"), against the bare handler (goals: join ≥ 95 % of its req/s, new action ≥ 80 %, p99 ≤ 1.3×)"
 awk '
 	{ n[$1]++; rps[$1, n[$1]] = $2; p99[$1, n[$1]] = $3 }
 	function median(a, k, c,   i, j, t, v) {
@@ -174,5 +189,5 @@ awk '
 		}
 	}' "$TMP/results"
 echo
-[ "${WEB:-1}" = 1 ] && NS=$NS TOKEN=$TOKEN TMP=$TMP DURATION=$DURATION HUB=$HUB bench/web.sh
+[ "${WEB:-1}" = 1 ] && LOAD_TASKSET="${LOAD[*]}" NS=$NS TOKEN=$TOKEN TMP=$TMP DURATION=$DURATION HUB=$HUB bench/web.sh
 kill "$HUB"; wait "$HUB" 2>/dev/null || true

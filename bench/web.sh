@@ -47,7 +47,8 @@ load() { # name url [header]
 	echo "-- $1"
 	local args=(-t"$THREADS" -c32 -d"${DURATION}s" --latency -s "$TMP/bounded.lua")
 	[ -n "${3:-}" ] && args+=(-H "$3")
-	IN wrk "${args[@]}" "$2" | grep -E 'requests in|Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%'
+	# shellcheck disable=SC2086 # LOAD_TASKSET is "taskset -c 0-0" or empty
+	IN ${LOAD_TASKSET:-} wrk "${args[@]}" "$2" | grep -E 'requests in|Requests/sec|Non-2xx|Socket errors|^ +(50|90|99)%'
 }
 echo
 echo "== web app (at most $MAX_REQUESTS requests or ${DURATION}s a run)"

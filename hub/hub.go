@@ -8,6 +8,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -147,16 +148,30 @@ func (h *Hub) Open(ctx context.Context) error {
 		return err
 	}
 	h.lock = lock
+	// The uplink's key takes a millisecond of CPU to load (Ed25519
+	// precomputation), and nothing before remote.New needs it.
+	type keyResult struct {
+		key ed25519.PrivateKey
+		err error
+	}
+	keyc := make(chan keyResult, 1)
+	go func() {
+		key, err := uplink.LoadOrCreateKey(filepath.Join(h.cfg.Data, KeyFile))
+		keyc <- keyResult{key, err}
+	}()
 	if err := h.openStore(ctx); err != nil {
+		<-keyc
 		return err
 	}
 	if err := h.openTLS(); err != nil {
+		<-keyc
 		return err
 	}
-	key, err := uplink.LoadOrCreateKey(filepath.Join(h.cfg.Data, KeyFile))
-	if err != nil {
-		return err
+	kr := <-keyc
+	if kr.err != nil {
+		return kr.err
 	}
+	key := kr.key
 	history := sqlite.NewEventService(h.db)
 	if h.events, err = events.NewBroker(ctx, history, nil); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moonwake/moonwake"
 )
@@ -63,6 +64,9 @@ func (s *Server) Handler() http.Handler {
 	return s.headers(mux)
 }
 
+// parsePagesAfter is how long after its start a hub parses its pages.
+const parsePagesAfter = 250 * time.Millisecond
+
 // setup prepares what Handler needs.
 func (s *Server) setup() error {
 	if s.Logger == nil {
@@ -72,10 +76,12 @@ func (s *Server) setup() error {
 	if s.assets, err = loadAssets(files); err != nil {
 		return err
 	}
-	// The pages are parsed in the background: a hub answers the API (a
-	// wake) before it has parsed a page, and the first page waits for
-	// them. Embedded templates that do not parse are a build's bug, which
-	// the tests catch; a hub that has one still serves the API.
+	// The pages are parsed in the background, a moment after the start:
+	// a hub that has just started answers the API (a wake) before it
+	// spends the 3 ms of CPU the pages take, and a page asked for sooner
+	// parses them itself. Embedded templates that do not parse are a
+	// build's bug, which the tests catch; a hub that has one still serves
+	// the API.
 	s.pages = sync.OnceValues(func() (map[string]*template.Template, error) {
 		pages, err := parsePages(files, s.funcs())
 		if err != nil {
@@ -83,7 +89,7 @@ func (s *Server) setup() error {
 		}
 		return pages, err
 	})
-	go s.pages()
+	time.AfterFunc(parsePagesAfter, func() { s.pages() })
 	if err = s.buildPWA(); err != nil {
 		return err
 	}
