@@ -52,8 +52,9 @@ environment variables, then these flags.`,
 			if err := cfg.Validate(); err != nil {
 				return usagef("%v", err)
 			}
-			// A live heap of a few MiB is collected at 32 MiB, not every
-			// 4: see docs/performance.md. GOGC in the environment wins.
+			// Under load, a live heap of a few MiB is collected at 32 MiB,
+			// not every 4; an idle hub keeps Go's goal: see
+			// docs/performance.md. GOGC in the environment wins.
 			defer gcfloor.Start(heapFloor).Stop()
 			log := newLogger(e, &cfg)
 			h := hub.New(cfg, log)

@@ -1,14 +1,16 @@
 // Package gcfloor keeps the garbage collector's heap goal from falling
-// below a floor.
+// below a floor while the program is busy.
 //
 // Go collects when the heap has grown by GOGC percent (100) over what the
 // last collection found live, and at least every 4 MiB. The hub's live
 // heap is a few MiB while it answers tens of thousands of requests a
 // second, each allocating a few KiB: it would collect a hundred times a
 // second, and on a small machine every collection is felt in the slowest
-// answers. With a floor, the goal is the larger of the floor and what GOGC
-// gives: a small heap is collected when it reaches the floor, a large one
-// exactly as Go would.
+// answers. While collections come more often than every Busy, the goal is
+// the larger of the floor and what GOGC gives: a small heap is collected
+// when it reaches the floor, a large one exactly as Go would. Once they
+// are further apart than Idle, the goal is Go's own again, so an idle
+// program keeps its small heap.
 package gcfloor
 
 import (
@@ -18,6 +20,14 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
+	"time"
+)
+
+// Collections closer together than Busy turn the floor on; further apart
+// than Idle, off.
+const (
+	Busy = 100 * time.Millisecond
+	Idle = 2 * time.Second
 )
 
 // percentFor returns the GOGC percent that puts the heap goal at floor
@@ -33,23 +43,27 @@ func percentFor(floor, live uint64, base int) int {
 	return int(math.Min(math.Ceil(p), 1e6))
 }
 
-// Floor holds the heap goal at or above a number of bytes. Start it once.
+// Floor holds the heap goal at or above a number of bytes while the
+// program is busy. Start it once.
 type Floor struct {
 	bytes   uint64
 	base    int
 	stopped atomic.Bool
 	sample  []metrics.Sample
+	// Only the finalizer goroutine touches these, one collection at a time.
+	last time.Time // the last collection's end, as the finalizer saw it
+	busy bool      // the floor is on
 }
 
-// Start keeps the heap goal at or above bytes from now on, by setting the
-// GOGC percent after every collection, until Stop. It does nothing and
-// returns nil when GOGC is set in the environment: whoever set it chose.
+// Start keeps the heap goal at or above bytes from now on while
+// collections come often, by setting the GOGC percent after every
+// collection, until Stop. It does nothing and returns nil when GOGC is set
+// in the environment: whoever set it chose.
 func Start(bytes uint64) *Floor {
 	if os.Getenv("GOGC") != "" || bytes == 0 {
 		return nil
 	}
-	f := &Floor{bytes: bytes, base: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
-	f.adjust()
+	f := &Floor{bytes: bytes, base: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, last: time.Now()}
 	f.arm()
 	return f
 }
@@ -73,13 +87,27 @@ func (f *Floor) arm() {
 		if s.f.stopped.Load() {
 			return
 		}
-		s.f.adjust()
+		s.f.collected(time.Now())
 		s.f.arm()
 	})
 }
 
-// adjust sets the percent for what the last collection found live.
-func (f *Floor) adjust() {
+// collected sets the percent after a collection that ended about now:
+// for what it found live while collections come often, Go's own when they
+// have become rare.
+func (f *Floor) collected(now time.Time) {
+	since := now.Sub(f.last)
+	f.last = now
+	switch {
+	case since < Busy:
+		f.busy = true
+	case since > Idle:
+		f.busy = false
+	}
+	if !f.busy {
+		debug.SetGCPercent(f.base)
+		return
+	}
 	metrics.Read(f.sample)
 	if f.sample[0].Value.Kind() != metrics.KindUint64 {
 		return

@@ -3,6 +3,7 @@ package gcfloor
 import (
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -30,6 +31,34 @@ func TestPercentFor(t *testing.T) {
 				t.Errorf("percentFor(%d, %d) = %d: goal %.0f below the floor", tc.floor, tc.live, got, goal)
 			}
 		}
+	}
+}
+
+// The floor is on while collections come more often than Busy, and off
+// once they are further apart than Idle; in between it stays as it was.
+func TestFloorOnlyWhileBusy(t *testing.T) {
+	t.Setenv("GOGC", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	runtime.GC() // so that there is a live heap to measure
+	f := &Floor{bytes: 1 << 40, base: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	percent := func() int { p := debug.SetGCPercent(100); debug.SetGCPercent(p); return p }
+	t0 := time.Now()
+	f.last = t0
+	f.collected(t0.Add(Idle + time.Second)) // rare: Go's own
+	if p := percent(); p != 100 {
+		t.Fatalf("percent %d after a rare collection, want 100", p)
+	}
+	f.collected(t0.Add(Idle + time.Second + Busy/2)) // often: the floor
+	if p := percent(); p <= 100 {
+		t.Fatalf("percent %d after collections %s apart, want the floor's", p, Busy/2)
+	}
+	f.collected(t0.Add(Idle + 2*time.Second)) // between: as it was
+	if p := percent(); p <= 100 {
+		t.Fatalf("percent %d after collections 1s apart, want it kept", p)
+	}
+	f.collected(t0.Add(2*Idle + 3*time.Second)) // rare again
+	if p := percent(); p != 100 {
+		t.Fatalf("percent %d once collections became rare, want 100", p)
 	}
 }
 
