@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -12,10 +13,35 @@ import (
 
 type tokenKey struct{}
 
+// withQuery is what auth keeps of a request whose token came in the
+// query: the token, and the query it parsed, which the handler reads
+// again instead of parsing it once more (GET /wake?mac=…&token=…).
+type withQuery struct {
+	tok   *moonwake.Token
+	query url.Values
+}
+
 // tokenFrom returns the authenticated token of a request behind auth.
 func tokenFrom(ctx context.Context) *moonwake.Token {
-	t, _ := ctx.Value(tokenKey{}).(*moonwake.Token)
-	return t
+	switch v := ctx.Value(tokenKey{}).(type) {
+	case *moonwake.Token:
+		return v
+	case *withQuery:
+		return v.tok
+	}
+	return nil
+}
+
+// queryOf returns r's query: the one auth parsed, or a new parse; nil
+// when r has none.
+func queryOf(r *http.Request) url.Values {
+	if v, ok := r.Context().Value(tokenKey{}).(*withQuery); ok {
+		return v.query
+	}
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	return r.URL.Query()
 }
 
 type authOpts struct {
@@ -33,7 +59,7 @@ type authOpts struct {
 func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addr := s.clientAddr(r)
-		secret, err := bearer(r, o.queryToken)
+		secret, query, err := bearer(r, o.queryToken)
 		if err != nil {
 			s.error(w, r, err)
 			return
@@ -96,34 +122,40 @@ func (s *Server) auth(next http.HandlerFunc, o authOpts) http.Handler {
 				return
 			}
 		}
-		ctx := context.WithValue(r.Context(), tokenKey{}, tok)
+		var ctx context.Context
+		if query != nil {
+			ctx = context.WithValue(r.Context(), tokenKey{}, &withQuery{tok: tok, query: query})
+		} else {
+			ctx = context.WithValue(r.Context(), tokenKey{}, tok)
+		}
 		ctx = moonwake.WithActor(ctx, moonwake.Actor{Kind: moonwake.ActorToken, Name: tok.Name, TokenID: tok.ID, Addr: addr})
 		next(w, r.WithContext(ctx))
 	})
 }
 
 // bearer extracts the secret from the Authorization header, or, where
-// allowed, from the token query parameter.
-func bearer(r *http.Request, queryOK bool) (string, error) {
+// allowed, from the token query parameter; then it returns the query it
+// parsed too.
+func bearer(r *http.Request, queryOK bool) (string, url.Values, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, secret, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-			return "", moonwake.Errorf(moonwake.EUnauthorized, "malformed Authorization header; send Authorization: Bearer TOKEN")
+			return "", nil, moonwake.Errorf(moonwake.EUnauthorized, "malformed Authorization header; send Authorization: Bearer TOKEN")
 		}
-		return strings.TrimSpace(secret), nil
+		return strings.TrimSpace(secret), nil, nil
 	}
 	if r.URL.RawQuery != "" && strings.Contains(r.URL.RawQuery, "token=") {
 		q := r.URL.Query()
 		if q.Has("token") {
 			if !queryOK {
-				return "", moonwake.Errorf(moonwake.EUnauthorized, "a token in the URL is accepted on wake routes only; send Authorization: Bearer TOKEN")
+				return "", nil, moonwake.Errorf(moonwake.EUnauthorized, "a token in the URL is accepted on wake routes only; send Authorization: Bearer TOKEN")
 			}
 			if t := q.Get("token"); t != "" {
-				return t, nil
+				return t, q, nil
 			}
 		}
 	}
-	return "", moonwake.Errorf(moonwake.EUnauthorized, "missing token; send Authorization: Bearer TOKEN")
+	return "", nil, moonwake.Errorf(moonwake.EUnauthorized, "missing token; send Authorization: Bearer TOKEN")
 }
 
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait float64, msg string) {

@@ -69,7 +69,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 		},
 		// A token revoked since the stream opened ends it.
 		Alive: func() bool {
-			secret, err := bearer(r, false)
+			secret, _, err := bearer(r, false)
 			if err != nil {
 				return false
 			}

@@ -33,7 +33,7 @@ func (s *Server) wakeMachine(w http.ResponseWriter, r *http.Request) {
 // token allowed to.
 func (s *Server) wakeByMAC(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r.Context())
-	q := r.URL.Query()
+	q := queryOf(r)
 	raw := q.Get("mac")
 	if raw == "" {
 		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "missing mac parameter: /wake?mac=aa:bb:cc:dd:ee:ff"))
@@ -133,8 +133,8 @@ const maxWait = 5 * time.Minute
 // outcome once it has ended. q is the request's query when the caller has
 // parsed it already; nil, and act parses it if there is one.
 func (s *Server) act(w http.ResponseWriter, r *http.Request, q url.Values, start func() (*moonwake.Action, error)) {
-	if q == nil && r.URL.RawQuery != "" { // most requests have none: no map to make
-		q = r.URL.Query()
+	if q == nil {
+		q = queryOf(r) // nil for most: no map to make
 	}
 	wait := false
 	timeout := maxWait
