@@ -239,6 +239,16 @@ func (mo *Monitor) Info(ctx context.Context, name string) moonwake.PowerInfo {
 	return info
 }
 
+// State returns what Info does of name's state and since when, without
+// copying its evidence: the power service asks on every request, and a
+// flood of wakes of a PC that is on is many requests.
+func (mo *Monitor) State(name string) (moonwake.PowerState, time.Time) {
+	if st, ok := mo.w.Status(name); ok {
+		return st.State, st.Since
+	}
+	return moonwake.StateUnknown, time.Time{}
+}
+
 // History implements moonwake.Monitor.
 func (mo *Monitor) History(ctx context.Context, name string, limit int) ([]*moonwake.Event, error) {
 	return mo.store.ListEvents(ctx, moonwake.EventFilter{Machine: name, Type: moonwake.EventState, Limit: limit, Newest: true})

@@ -147,6 +147,12 @@ func TestMonitor(t *testing.T) {
 	if info.State != moonwake.StateOn || info.Evidence == nil || info.Agent == nil || info.Agent.ID != "agent_1" || !info.Agent.Connected {
 		t.Fatalf("info of pc: %+v", info)
 	}
+	if st, since := mo.State("pc"); st != info.State || !since.Equal(info.Since) {
+		t.Errorf("State of pc: %s since %s; Info says %s since %s", st, since, info.State, info.Since)
+	}
+	if st, since := mo.State("nobody"); st != moonwake.StateUnknown || !since.IsZero() {
+		t.Errorf("State of a machine not watched: %s since %s", st, since)
+	}
 	// The history is written in the background: off, then on.
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
 		h, err := mo.History(ctx, "pc", 10)

@@ -292,8 +292,17 @@ func (s *Service) Plan(m *moonwake.Machine) ([]wol.Target, []byte, error) {
 }
 
 func (s *Service) state(name string) (moonwake.PowerState, time.Time) {
+	if m, ok := s.o.Monitor.(stateMonitor); ok {
+		return m.State(name)
+	}
 	info := s.info(name)
 	return info.State, info.Since
+}
+
+// stateMonitor is a Monitor that tells a machine's state and since when
+// without the rest of its Info (hub/monitor's does).
+type stateMonitor interface {
+	State(name string) (moonwake.PowerState, time.Time)
 }
 
 func (s *Service) info(name string) moonwake.PowerInfo {
