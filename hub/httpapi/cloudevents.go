@@ -149,7 +149,7 @@ func (s *Server) cloudEvent(w http.ResponseWriter, r *http.Request) {
 	actor.Kind = moonwake.ActorCloudEvent
 	actor.Name = fmt.Sprintf("%s: event %s from %s", tok.Name, c.ID, c.Source)
 	ctx := moonwake.WithActor(r.Context(), actor)
-	s.act(w, r, nil, func() (*moonwake.Action, error) {
+	s.act(w, r, func() (*moonwake.Action, error) {
 		var a *moonwake.Action
 		var err error
 		if c.Action == moonwake.ActionWake {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -25,7 +24,7 @@ func (s *Server) wakeMachine(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.wake(w, r, m, nil)
+	s.wake(w, r, m)
 }
 
 // wakeByMAC is GET /wake?mac=…, the drop-in for old serverless wake
@@ -33,8 +32,7 @@ func (s *Server) wakeMachine(w http.ResponseWriter, r *http.Request) {
 // token allowed to.
 func (s *Server) wakeByMAC(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r.Context())
-	q := queryOf(r)
-	raw := q.Get("mac")
+	raw := queryOf(r).Get("mac")
 	if raw == "" {
 		s.error(w, r, moonwake.Errorf(moonwake.EInvalid, "missing mac parameter: /wake?mac=aa:bb:cc:dd:ee:ff"))
 		return
@@ -58,7 +56,7 @@ func (s *Server) wakeByMAC(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, moonwake.Errorf(moonwake.EForbidden, "token %q may not wake %s", tok.Name, mac))
 		return
 	}
-	s.wake(w, r, m, q)
+	s.wake(w, r, m)
 }
 
 // wakeFailure is the answer when the packets could not be sent: the error,
@@ -68,9 +66,8 @@ type wakeFailure struct {
 	Action *moonwake.Action `json:"action,omitempty"`
 }
 
-// wake wakes m; q is the request's query when the caller has parsed it.
-func (s *Server) wake(w http.ResponseWriter, r *http.Request, m *moonwake.Machine, q url.Values) {
-	s.act(w, r, q, func() (*moonwake.Action, error) { return s.Power.Wake(r.Context(), m) })
+func (s *Server) wake(w http.ResponseWriter, r *http.Request, m *moonwake.Machine) {
+	s.act(w, r, func() (*moonwake.Action, error) { return s.Power.Wake(r.Context(), m) })
 }
 
 // commandMachine is POST /api/v1/machines/{name}/shutdown (reboot, sleep,
@@ -97,7 +94,7 @@ func (s *Server) commandMachine(kind string) http.HandlerFunc {
 		if grace > 0 {
 			ctx = moonwake.WithGrace(ctx, grace)
 		}
-		s.act(w, r, nil, func() (*moonwake.Action, error) { return s.Power.Command(ctx, m, kind) })
+		s.act(w, r, func() (*moonwake.Action, error) { return s.Power.Command(ctx, m, kind) })
 	}
 }
 
@@ -130,12 +127,9 @@ const maxWait = 5 * time.Minute
 
 // act starts an action and answers with it: 202 while it runs, or, with
 // ?wait=true (and ?timeout=, default and at most 5 min), 200 with its
-// outcome once it has ended. q is the request's query when the caller has
-// parsed it already; nil, and act parses it if there is one.
-func (s *Server) act(w http.ResponseWriter, r *http.Request, q url.Values, start func() (*moonwake.Action, error)) {
-	if q == nil {
-		q = queryOf(r) // nil for most: no map to make
-	}
+// outcome once it has ended.
+func (s *Server) act(w http.ResponseWriter, r *http.Request, start func() (*moonwake.Action, error)) {
+	q := queryOf(r) // nil for most: no map to make
 	wait := false
 	timeout := maxWait
 	if v := q.Get("wait"); v != "" {
