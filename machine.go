@@ -102,6 +102,10 @@ func (m *Machine) ProbePorts() []int {
 // topics and Home Assistant entity ids, so it is kept to a-z, 0-9, '-', '_'.
 func ValidName(s string) bool { return validID(s, "-_") }
 
+// ValidTag reports whether s is a tag as Normalize keeps it: 1-63
+// characters a-z, 0-9, '.', '-' or '_', starting with a letter or digit.
+func ValidTag(s string) bool { return validID(s, "_.-") }
+
 // Normalize checks m and rewrites its fields into their canonical forms. It
 // returns an EInvalid error naming the first field that is wrong.
 func (m *Machine) Normalize() error {
@@ -169,7 +173,7 @@ func (m *Machine) Normalize() error {
 	tags := make([]string, 0, len(m.Tags))
 	for _, t := range m.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))
-		if !validID(t, "_.-") {
+		if !ValidTag(t) {
 			return Errorf(EInvalid, "tag %q: use 1-63 characters a-z, 0-9, '.', '-' or '_'", t)
 		}
 		tags = append(tags, t)

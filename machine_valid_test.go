@@ -22,7 +22,7 @@ func FuzzValidIDsAndHostnames(f *testing.F) {
 		if got, want := ValidName(s), nameRE.MatchString(s); got != want {
 			t.Errorf("ValidName(%q) = %v, want %v", s, got, want)
 		}
-		if got, want := validID(s, "_.-"), tagRE.MatchString(s); got != want {
+		if got, want := ValidTag(s), tagRE.MatchString(s); got != want {
 			t.Errorf("tag %q: %v, want %v", s, got, want)
 		}
 		if got, want := validHostname(s), hostRE.MatchString(s); got != want {

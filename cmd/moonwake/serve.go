@@ -87,7 +87,7 @@ environment variables, then these flags.`,
 }
 
 // heapFloor is the least heap the garbage collector lets grow before it
-// collects.
+// collects, while the hub is busy (internal/gcfloor).
 const heapFloor = 32 << 20
 
 func newLogger(e *env, cfg *config.Config) *slog.Logger {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -47,12 +46,6 @@ const entitySleep = "sleep"
 // Hub ids hold no '-', so neither can be taken for the other.
 const groupNodeInfix = "-group-"
 
-var tagRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-
-// validTag reports whether s is a tag as moonwake.Machine.Normalize keeps
-// it.
-func validTag(s string) bool { return tagRE.MatchString(s) }
-
 // groupNode is a group's node in discovery topics and its device
 // identifier. A node id takes a-z, A-Z, 0-9, '_' and '-'; a tag's '.'
 // becomes 'D', the one upper-case letter of a node, so that the tag can be
@@ -66,7 +59,7 @@ func (t topics) groupNode(tag string) string {
 func (t topics) groupOfNode(node string) (string, bool) {
 	enc, ok := strings.CutPrefix(node, nodePrefix+t.hub+groupNodeInfix)
 	tag := strings.ReplaceAll(enc, "D", ".")
-	if !ok || !validTag(tag) {
+	if !ok || !moonwake.ValidTag(tag) {
 		return "", false
 	}
 	return tag, true
@@ -149,7 +142,7 @@ func ParseGroupCommand(prefix, topic string, payload []byte) (GroupCommand, erro
 		return GroupCommand{}, fmt.Errorf("topic: want %s/group/<tag>/<entity>/set", prefix)
 	}
 	tag, entity := parts[0], parts[1]
-	if !validTag(tag) {
+	if !moonwake.ValidTag(tag) {
 		return GroupCommand{}, fmt.Errorf("topic: %q is not a tag", truncate(tag, 40))
 	}
 	switch entity {

@@ -498,7 +498,7 @@ func FuzzParseGroupCommand(f *testing.F) {
 			}
 			return
 		}
-		if !validTag(c.Tag) || !utf8.ValidString(c.Tag) || !slices.Contains([]string{moonwake.ActionWake, moonwake.ActionShutdown, moonwake.ActionSleep}, c.Action) {
+		if !moonwake.ValidTag(c.Tag) || !utf8.ValidString(c.Tag) || !slices.Contains([]string{moonwake.ActionWake, moonwake.ActionShutdown, moonwake.ActionSleep}, c.Action) {
 			t.Fatalf("parsed %+v", c)
 		}
 		if p := string(payload); p != PayloadOn && p != PayloadOff && p != PayloadPress {

@@ -30,15 +30,18 @@ const (
 	Idle = 2 * time.Second
 )
 
+// goPercent is GOGC's default, which the floor never goes under.
+const goPercent = 100
+
 // percentFor returns the GOGC percent that puts the heap goal at floor
-// or, when that is less, at base percent over live.
-func percentFor(floor, live uint64, base int) int {
+// or, when that is less, at goPercent over live.
+func percentFor(floor, live uint64) int {
 	if live == 0 || floor <= live {
-		return base
+		return goPercent
 	}
 	p := (float64(floor)/float64(live) - 1) * 100
-	if p <= float64(base) {
-		return base
+	if p <= goPercent {
+		return goPercent
 	}
 	return int(math.Min(math.Ceil(p), 1e6))
 }
@@ -47,7 +50,6 @@ func percentFor(floor, live uint64, base int) int {
 // program is busy. Start it once.
 type Floor struct {
 	bytes   uint64
-	base    int
 	stopped atomic.Bool
 	sample  []metrics.Sample
 	// Only the finalizer goroutine touches these, one collection at a time.
@@ -63,7 +65,7 @@ func Start(bytes uint64) *Floor {
 	if os.Getenv("GOGC") != "" || bytes == 0 {
 		return nil
 	}
-	f := &Floor{bytes: bytes, base: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, last: time.Now()}
+	f := &Floor{bytes: bytes, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, last: time.Now()}
 	f.arm()
 	return f
 }
@@ -105,12 +107,12 @@ func (f *Floor) collected(now time.Time) {
 		f.busy = false
 	}
 	if !f.busy {
-		debug.SetGCPercent(f.base)
+		debug.SetGCPercent(goPercent)
 		return
 	}
 	metrics.Read(f.sample)
 	if f.sample[0].Value.Kind() != metrics.KindUint64 {
 		return
 	}
-	debug.SetGCPercent(percentFor(f.bytes, f.sample[0].Value.Uint64(), f.base))
+	debug.SetGCPercent(percentFor(f.bytes, f.sample[0].Value.Uint64()))
 }

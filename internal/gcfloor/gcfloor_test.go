@@ -22,10 +22,10 @@ func TestPercentFor(t *testing.T) {
 		{32 * mib, 1, 1e6},         // capped
 		{0, 2 * mib, 100},
 	} {
-		if got := percentFor(tc.floor, tc.live, 100); got != tc.want {
+		if got := percentFor(tc.floor, tc.live); got != tc.want {
 			t.Errorf("percentFor(%d, %d) = %d, want %d", tc.floor, tc.live, got, tc.want)
 		}
-		if got := percentFor(tc.floor, tc.live, 100); tc.live > 0 && tc.floor > 0 {
+		if got := percentFor(tc.floor, tc.live); tc.live > 0 && tc.floor > 0 {
 			goal := float64(tc.live) * (1 + float64(got)/100)
 			if goal < float64(tc.floor) && got < 1e6 {
 				t.Errorf("percentFor(%d, %d) = %d: goal %.0f below the floor", tc.floor, tc.live, got, goal)
@@ -40,7 +40,7 @@ func TestFloorOnlyWhileBusy(t *testing.T) {
 	t.Setenv("GOGC", "")
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	runtime.GC() // so that there is a live heap to measure
-	f := &Floor{bytes: 1 << 40, base: 100, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	f := &Floor{bytes: 1 << 40, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
 	percent := func() int { p := debug.SetGCPercent(100); debug.SetGCPercent(p); return p }
 	t0 := time.Now()
 	f.last = t0
